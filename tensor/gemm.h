@@ -1,0 +1,24 @@
+// tensor/gemm.h: single-precision matrix multiply, the kernel that dominates training time.
+//
+//   C[M, N] = alpha * op(A) @ op(B) + beta * C        (row-major; op(X) = X or X^T)
+//
+// A is M x K (or K x M when trans_a), B is K x N (or N x K when trans_b); lda, ldb, ldc are the
+// row strides in elements. beta = 0 means C is write-only (its old contents may be NaN).
+// Results do not depend on the number of threads.
+#pragma once
+#include <cstdint>
+
+namespace fm {
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+           const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The readable reference: a plain triple loop with double accumulation, for the tests.
+void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                     int64_t ldc);
+
+// Which micro-kernel the run-time CPU detection picked: "avx512", "avx2" or "portable".
+const char* sgemm_kernel_name();
+
+}  // namespace fm

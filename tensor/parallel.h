@@ -1,0 +1,47 @@
+// tensor/parallel.h: the one place where CPU kernels meet OpenMP.
+//
+// Determinism rule: parallel_for may split work differently for different thread counts, so its
+// body must compute each output element independently of the split. Reductions go through
+// parallel_sum, whose chunks depend only on the problem size and are combined in chunk order.
+// So a given seed gives bit-identical results with 1 or 16 threads.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace fm {
+
+inline int num_threads() { return omp_get_max_threads(); }
+
+// Calls body(lo, hi) over [0, n) in chunks of at least `grain` elements, in parallel when n is
+// large enough to pay for the threads. Chunks are disjoint, so body may write its own range.
+template <class Body>
+void parallel_for(int64_t n, int64_t grain, const Body& body) {
+  if (n <= 0) return;
+  int64_t chunks = std::min<int64_t>((n + grain - 1) / grain, 4 * int64_t(num_threads()));
+  if (chunks <= 1) {
+    body(int64_t(0), n);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
+}
+
+// Deterministic sum of f(lo, hi) partial results over fixed-size chunks of [0, n).
+// The chunk size is a constant, so the order of floating-point additions never changes.
+template <class Partial>
+double parallel_sum(int64_t n, const Partial& partial) {
+  constexpr int64_t kChunk = 8192;
+  int64_t chunks = (n + kChunk - 1) / kChunk;
+  if (chunks <= 1) return n > 0 ? partial(int64_t(0), n) : 0.0;
+  std::vector<double> part(chunks);
+#pragma omp parallel for schedule(static) if (chunks > 4)
+  for (int64_t c = 0; c < chunks; ++c) part[c] = partial(c * kChunk, std::min(n, (c + 1) * kChunk));
+  double s = 0.0;
+  for (double p : part) s += p;
+  return s;
+}
+
+}  // namespace fm
