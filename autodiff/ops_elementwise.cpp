@@ -1,1 +1,110 @@
-// placeholder: written in a later commit
+// autodiff/ops_elementwise.cpp: arithmetic, activations, reductions and the MSE loss.
+#include <cmath>
+
+#include "autodiff/ops.h"
+
+namespace fm {
+
+// c = a + b      da += dc,   db += dc
+Var add(const Var& a, const Var& b) {
+  return make_result(fm::add(a.value(), b.value()), {a, b}, "add", [](Node& n) {
+    if (needs_grad(n, 0)) accumulate_grad(*n.parents[0], n.grad, false);
+    if (needs_grad(n, 1)) accumulate_grad(*n.parents[1], n.grad, false);
+  });
+}
+
+// c = a - b      da += dc,   db -= dc
+Var sub(const Var& a, const Var& b) {
+  return make_result(fm::sub(a.value(), b.value()), {a, b}, "sub", [](Node& n) {
+    if (needs_grad(n, 0)) accumulate_grad(*n.parents[0], n.grad, false);
+    if (needs_grad(n, 1)) accumulate_grad(*n.parents[1], fm::scale(n.grad, -1.0f), true);
+  });
+}
+
+// c = a * b      da += dc * b,   db += dc * a
+Var mul(const Var& a, const Var& b) {
+  Tensor av = a.value(), bv = b.value();
+  return make_result(fm::mul(av, bv), {a, b}, "mul", [av, bv](Node& n) {
+    if (needs_grad(n, 0)) accumulate_grad(*n.parents[0], fm::mul(n.grad, bv), true);
+    if (needs_grad(n, 1)) accumulate_grad(*n.parents[1], fm::mul(n.grad, av), true);
+  });
+}
+
+// c = a / b      da += dc / b,   db -= dc * c / b
+Var div(const Var& a, const Var& b) {
+  Tensor bv = b.value();
+  Tensor c = fm::div(a.value(), bv);
+  return make_result(c, {a, b}, "div", [bv, c](Node& n) {
+    Tensor g_over_b = fm::div(n.grad, bv);
+    if (needs_grad(n, 1)) accumulate_grad(*n.parents[1], fm::scale(fm::mul(g_over_b, c), -1.0f), true);
+    if (needs_grad(n, 0)) accumulate_grad(*n.parents[0], g_over_b, true);
+  });
+}
+
+// y = s x        dx += s dy
+Var scale(const Var& x, float s) {
+  return make_result(fm::scale(x.value(), s), {x}, "scale", [s](Node& n) {
+    accumulate_grad(*n.parents[0], fm::scale(n.grad, s), true);
+  });
+}
+
+// y = x + s      dx += dy
+Var add_scalar(const Var& x, float s) {
+  return make_result(fm::add(x.value(), Tensor::scalar(s)), {x}, "add_scalar", [](Node& n) {
+    accumulate_grad(*n.parents[0], n.grad, false);
+  });
+}
+
+// y = f(x)       dx += dy * f'(x)    (f' is written next to f in tensor/elementwise.cpp)
+Var unary(UnaryOp op, const Var& x) {
+  Tensor xv = x.value();
+  Tensor y = fm::unary(op, xv);
+  return make_result(y, {x}, unary_name(op), [op, xv, y](Node& n) {
+    accumulate_grad(*n.parents[0], unary_backward(op, xv, y, n.grad), true);
+  });
+}
+
+// y = sum_i x_i   dx_i += dy
+Var sum(const Var& x) {
+  Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value())));
+  return make_result(y, {x}, "sum", [](Node& n) {
+    Node& p = *n.parents[0];
+    accumulate_grad(p, Tensor::full(p.value.shape(), n.grad.item()), true);
+  });
+}
+
+// y = sum over one axis   dx += dy broadcast back along that axis
+Var sum(const Var& x, int axis, bool keepdim) {
+  Shape kept = x.shape();
+  int a = axis < 0 ? axis + x.ndim() : axis;
+  Tensor y = fm::sum(x.value(), axis, keepdim);
+  kept[a] = 1;
+  return make_result(y, {x}, "sum_axis", [kept](Node& n) {
+    Node& p = *n.parents[0];
+    accumulate_grad(p, fm::add(Tensor::zeros(p.value.shape()), n.grad.reshape(kept)), true);
+  });
+}
+
+// y = (1/N) sum_i x_i   dx_i += dy / N
+Var mean(const Var& x) {
+  double count = static_cast<double>(x.numel());
+  Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value()) / count));
+  return make_result(y, {x}, "mean", [count](Node& n) {
+    Node& p = *n.parents[0];
+    accumulate_grad(p, Tensor::full(p.value.shape(), static_cast<float>(n.grad.item() / count)), true);
+  });
+}
+
+// L = (1/N) sum_i (p_i - t_i)^2    dp_i += dL * 2 (p_i - t_i) / N
+// Fused: the difference is computed once and kept for the backward rule.
+Var mse_loss(const Var& pred, const Tensor& target) {
+  check_same_shape(pred.value(), target, "mse_loss");
+  Tensor diff = fm::sub(pred.value(), target);
+  double count = static_cast<double>(diff.numel());
+  Tensor loss = Tensor::scalar(static_cast<float>(fm::dot(diff, diff) / count));
+  return make_result(loss, {pred}, "mse_loss", [diff, count](Node& n) {
+    accumulate_grad(*n.parents[0], fm::scale(diff, static_cast<float>(2.0 * n.grad.item() / count)), true);
+  });
+}
+
+}  // namespace fm

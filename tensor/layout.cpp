@@ -1,1 +1,109 @@
-// placeholder: written in a later commit
+// tensor/layout.cpp: concat, slice and gathers. A tensor viewed as [outer, size(axis), inner]
+// makes every one of these a loop of memcpy's over contiguous runs.
+#include <cstring>
+#include <stdexcept>
+
+#include "tensor/ops.h"
+#include "tensor/parallel.h"
+
+namespace fm {
+
+namespace {
+int norm_axis(int axis, int nd, const char* what) {
+  if (axis < 0) axis += nd;
+  if (axis < 0 || axis >= nd) throw std::runtime_error(std::string(what) + ": axis out of range");
+  return axis;
+}
+void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
+  outer = 1;
+  inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[d];
+  for (size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
+}
+}  // namespace
+
+Tensor concat(const std::vector<Tensor>& parts, int axis) {
+  if (parts.empty()) throw std::runtime_error("concat: no tensors");
+  int nd = parts[0].ndim();
+  axis = norm_axis(axis, nd, "concat");
+  Shape os = parts[0].shape();
+  os[axis] = 0;
+  for (const Tensor& p : parts) {
+    Shape s = p.shape();
+    if (p.ndim() != nd) throw std::runtime_error("concat: ranks differ");
+    s[axis] = 0;
+    Shape ref = os;
+    ref[axis] = 0;
+    if (s != ref) throw std::runtime_error("concat: shapes " + shape_str(parts[0].shape()) + " and " + shape_str(p.shape()) + " differ off the axis");
+    os[axis] += p.dim(axis);
+  }
+  Tensor out = Tensor::empty(os);
+  int64_t begin = 0;
+  for (const Tensor& p : parts) {
+    slice_assign_(out, p, axis, begin);
+    begin += p.dim(axis);
+  }
+  return out;
+}
+
+Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
+  axis = norm_axis(axis, x.ndim(), "slice");
+  int64_t size = x.dim(axis);
+  if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice: range out of bounds");
+  int64_t outer, inner;
+  outer_inner(x.shape(), axis, outer, inner);
+  Shape os = x.shape();
+  os[axis] = end - begin;
+  Tensor out = Tensor::empty(os);
+  int64_t run = (end - begin) * inner;
+  const float* src = x.data();
+  float* dst = out.data();
+  parallel_for(outer, 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) std::memcpy(dst + o * run, src + (o * size + begin) * inner, run * sizeof(float));
+  });
+  return out;
+}
+
+void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
+  axis = norm_axis(axis, out.ndim(), "slice_assign_");
+  int64_t size = out.dim(axis), len = part.dim(axis);
+  if (begin < 0 || begin + len > size) throw std::runtime_error("slice_assign_: range out of bounds");
+  int64_t outer, inner;
+  outer_inner(out.shape(), axis, outer, inner);
+  int64_t run = len * inner;
+  const float* src = part.data();
+  float* dst = out.data();
+  parallel_for(outer, 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) std::memcpy(dst + (o * size + begin) * inner, src + o * run, run * sizeof(float));
+  });
+}
+
+Tensor transpose2d(const Tensor& x) {
+  if (x.ndim() != 2) throw std::runtime_error("transpose2d: expected a 2-D tensor");
+  int64_t R = x.dim(0), C = x.dim(1);
+  Tensor out = Tensor::empty({C, R});
+  const float* s = x.data();
+  float* d = out.data();
+  parallel_for(C, 16, [&](int64_t lo, int64_t hi) {
+    for (int64_t c = lo; c < hi; ++c)
+      for (int64_t r = 0; r < R; ++r) d[c * R + r] = s[r * C + c];
+  });
+  return out;
+}
+
+Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
+  int64_t n = x.dim(0), row = n ? x.numel() / n : 0;
+  Shape os = x.shape();
+  os[0] = static_cast<int64_t>(index.size());
+  Tensor out = Tensor::empty(os);
+  const float* s = x.data();
+  float* d = out.data();
+  for (int64_t i : index)
+    if (i < 0 || i >= n) throw std::runtime_error("take_rows: index " + std::to_string(i) + " out of range");
+  parallel_for(static_cast<int64_t>(index.size()), 256, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) std::memcpy(d + i * row, s + index[i] * row, row * sizeof(float));
+  });
+  return out;
+}
+
+}  // namespace fm
