@@ -1,1 +1,111 @@
-// placeholder: written in a later commit
+// nn/optim.cpp
+#include "nn/optim.h"
+
+#include <cmath>
+#include <stdexcept>
+
+#include "tensor/ops.h"
+#include "tensor/parallel.h"
+
+namespace fm {
+
+Adam::Adam(std::vector<Param> params, AdamOptions opt) : params_(std::move(params)), opt_(opt) {
+  for (const Param& p : params_) {
+    m_.push_back(Tensor::zeros(p.var.shape()));
+    v_.push_back(Tensor::zeros(p.var.shape()));
+  }
+}
+
+void Adam::step(double lr) {
+  ++step_;
+  const double bc1 = 1.0 - std::pow(opt_.beta1, double(step_));
+  const double bc2 = 1.0 - std::pow(opt_.beta2, double(step_));
+  const float b1 = float(opt_.beta1), b2 = float(opt_.beta2), eps = float(opt_.eps);
+  const float step_size = float(lr / bc1), inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
+  const float wd = float(opt_.weight_decay), decay = float(1.0 - lr * opt_.weight_decay);
+  const bool l2 = !opt_.decoupled && wd != 0.0f, decoupled = opt_.decoupled && wd != 0.0f;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    Node& node = *params_[k].var.node();
+    if (!node.grad.defined()) continue;
+    float* p = node.value.data();
+    const float* g = node.grad.data();
+    float* m = m_[k].data();
+    float* v = v_[k].data();
+    parallel_for(node.value.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) {
+        float gi = l2 ? g[i] + wd * p[i] : g[i];
+        if (decoupled) p[i] *= decay;
+        m[i] = b1 * m[i] + (1.0f - b1) * gi;
+        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
+        p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
+      }
+    });
+  }
+}
+
+std::vector<NamedTensor> Adam::state() const {
+  std::vector<NamedTensor> out;
+  for (size_t k = 0; k < params_.size(); ++k) {
+    out.push_back({"exp_avg." + params_[k].name, m_[k]});
+    out.push_back({"exp_avg_sq." + params_[k].name, v_[k]});
+  }
+  return out;
+}
+
+void Adam::load_state(const SafetensorsFile& file, int64_t step) {
+  for (size_t k = 0; k < params_.size(); ++k) {
+    for (auto [prefix, dst] : {std::pair{"exp_avg.", &m_[k]}, std::pair{"exp_avg_sq.", &v_[k]}}) {
+      const Tensor* t = file.find(prefix + params_[k].name);
+      if (!t || t->shape() != dst->shape())
+        throw std::runtime_error("optimizer state: missing or mis-shaped '" + std::string(prefix) + params_[k].name + "'");
+      dst->copy_from(*t);
+    }
+  }
+  step_ = step;
+}
+
+double clip_grad_norm(const std::vector<Param>& params, double max_norm) {
+  double sq = 0.0;
+  for (const Param& p : params)
+    if (p.var.grad().defined()) sq += dot(p.var.grad(), p.var.grad());
+  double norm = std::sqrt(sq);
+  double coef = max_norm / (norm + 1e-6);
+  if (coef < 1.0)
+    for (const Param& p : params)
+      if (p.var.grad().defined()) scale_(p.var.node()->grad, float(coef));
+  return norm;
+}
+
+double warmup_lr(double lr, int64_t step, int64_t warmup) {
+  if (warmup <= 0) return lr;
+  return lr * std::min(1.0, double(step + 1) / double(warmup));
+}
+
+Ema::Ema(const std::vector<Param>& params, double decay) : params_(params), decay_(decay) {
+  if (!(decay >= 0.0 && decay < 1.0)) throw std::runtime_error("EMA decay must be in [0, 1)");
+  for (const Param& p : params_) shadow_.push_back(p.var.value().clone());
+}
+
+void Ema::update() {
+  const float d = float(decay_);
+  for (size_t k = 0; k < params_.size(); ++k) {
+    const float* p = params_[k].var.value().data();
+    float* s = shadow_[k].data();
+    parallel_for(shadow_[k].numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) s[i] = d * s[i] + (1.0f - d) * p[i];
+    });
+  }
+}
+
+std::vector<NamedTensor> Ema::weights() const {
+  std::vector<NamedTensor> out;
+  for (size_t k = 0; k < params_.size(); ++k) out.push_back({params_[k].name, shadow_[k]});
+  return out;
+}
+
+void Ema::copy_to(const std::vector<Param>& params) const {
+  if (params.size() != shadow_.size()) throw std::runtime_error("Ema::copy_to: parameter lists differ");
+  for (size_t k = 0; k < params.size(); ++k) params[k].var.node()->value.copy_from(shadow_[k]);
+}
+
+}  // namespace fm

@@ -1,0 +1,22 @@
+// flow/loss.h: the conditional flow-matching objective (paper eq. 9 with a path's target).
+//
+//   L_CFM = E_{t ~ U[0, t_max], x1 ~ data, x0 ~ N(0, I)} mean || v(x_t, t) - u_t ||^2
+#pragma once
+#include "flow/path.h"
+#include "nn/module.h"
+#include "tensor/random.h"
+
+namespace fm {
+
+struct FlowBatch {
+  Tensor x0, t, xt, ut;
+};
+
+// Draws x0 and t for the data batch x1 and builds x_t and the target u_t (buffers are reused
+// when `batch` already has the right shapes).
+void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch& batch);
+
+// The mean squared error between v(x_t, t) and u_t, as a differentiable scalar.
+Var cfm_loss(const FieldModel& model, const FlowBatch& batch);
+
+}  // namespace fm

@@ -1,0 +1,77 @@
+// flow/path.h: conditional probability paths p_t(x | x1) (paper section 4).
+//
+// Every path in the paper is Gaussian with a flow that is affine in the noise x0 ~ N(0, I) and
+// the data x1:
+//     x_t = psi_t(x0 | x1) = a(t) x0 + b(t) x1            (a = sigma_t, b x1 = mu_t(x1))
+// and the regression target of conditional flow matching is its time derivative (eq. 13):
+//     u_t = d/dt psi_t(x0 | x1) = a'(t) x0 + b'(t) x1.
+// So a path is four scalar functions of t. Convention: t = 0 is noise, t = 1 is data.
+#pragma once
+#include <memory>
+#include <string>
+
+#include "tensor/tensor.h"
+
+namespace fm {
+
+class ProbPath {
+ public:
+  struct Coeffs {
+    double a, b;    // x_t = a x0 + b x1
+    double da, db;  // u_t = da x0 + db x1
+  };
+  virtual ~ProbPath() = default;
+  virtual std::string name() const = 0;
+  virtual Coeffs coeffs(double t) const = 0;
+  // Training draws t ~ U[0, t_max]; the VP path is singular at t = 1.
+  virtual double t_max() const { return 1.0; }
+  // Standard deviation of the source p_0 = N(0, s^2 I) used for sampling and likelihoods.
+  virtual double prior_std() const { return 1.0; }
+
+  // x_t and u_t for a batch: x0, x1 [B, ...], t [B] (one time per sample).
+  void sample(const Tensor& x0, const Tensor& x1, const Tensor& t, Tensor& xt, Tensor& ut) const;
+};
+
+// CondOT, "FM w/ OT" (eq. 20-23): mu_t = t x1, sigma_t = 1 - (1 - sigma_min) t, so
+//   x_t = (1 - (1 - sigma_min) t) x0 + t x1,   u_t = x1 - (1 - sigma_min) x0.
+class CondOTPath : public ProbPath {
+ public:
+  explicit CondOTPath(double sigma_min = 1e-4) : sigma_min_(sigma_min) {}
+  std::string name() const override { return "condot"; }
+  Coeffs coeffs(double t) const override;
+
+ private:
+  double sigma_min_;
+};
+
+// Variance preserving diffusion path, time reversed (eq. 19): with s = 1 - t,
+//   alpha(s) = exp(-T(s)/2), T(s) = int_0^s beta = beta_min s + (beta_max - beta_min) s^2 / 2,
+//   mu_t = alpha(1 - t) x1, sigma_t = sqrt(1 - alpha(1 - t)^2).
+class VPPath : public ProbPath {
+ public:
+  VPPath(double beta_min = 0.1, double beta_max = 20.0) : beta_min_(beta_min), beta_max_(beta_max) {}
+  std::string name() const override { return "vp"; }
+  Coeffs coeffs(double t) const override;
+  double t_max() const override { return 1.0 - 1e-5; }
+
+ private:
+  double beta_min_, beta_max_;
+};
+
+// Variance exploding diffusion path, time reversed (eq. 17): mu_t = x1, sigma_t = sigma(1 - t)
+// with sigma(s) = sigma_min (sigma_max / sigma_min)^s, so the source is N(0, sigma_max^2 I).
+class VEPath : public ProbPath {
+ public:
+  VEPath(double sigma_min = 0.01, double sigma_max = 10.0) : sigma_min_(sigma_min), sigma_max_(sigma_max) {}
+  std::string name() const override { return "ve"; }
+  Coeffs coeffs(double t) const override;
+  double prior_std() const override { return sigma_max_; }
+
+ private:
+  double sigma_min_, sigma_max_;
+};
+
+// "condot" (uses sigma_min), "vp" or "ve". Throws naming the valid paths otherwise.
+std::unique_ptr<ProbPath> make_path(const std::string& name, double sigma_min = 1e-4);
+
+}  // namespace fm

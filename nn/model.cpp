@@ -1,0 +1,36 @@
+// nn/model.cpp
+#include "nn/model.h"
+
+#include <stdexcept>
+
+#include "nn/mlp.h"
+
+namespace fm {
+
+static int64_t config_int(const Json& c, const char* key) {
+  const Json* v = c.find(key);
+  if (!v || !v->is_number() || v->as_number() != static_cast<double>(static_cast<int64_t>(v->as_number())))
+    throw std::runtime_error(std::string("model config: '") + key + "' must be an integer");
+  return static_cast<int64_t>(v->as_number());
+}
+
+static std::string config_kind(const Json& c) {
+  const Json* kind = c.is_object() ? c.find("model") : nullptr;
+  if (!kind || !kind->is_string()) throw std::runtime_error("model config: missing \"model\" name");
+  return kind->as_string();
+}
+
+std::unique_ptr<FieldModel> make_model(const Json& config, Rng& rng) {
+  std::string kind = config_kind(config);
+  if (kind == "mlp")
+    return std::make_unique<MlpField>(config_int(config, "dim"), config_int(config, "width"), config_int(config, "depth"), rng);
+  throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp)");
+}
+
+Shape model_sample_shape(const Json& config) {
+  std::string kind = config_kind(config);
+  if (kind == "mlp") return {config_int(config, "dim")};
+  throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp)");
+}
+
+}  // namespace fm
