@@ -31,4 +31,9 @@ using GradFn = std::function<Var(const std::vector<Var>&)>;
 GradCheckResult check_gradients(const GradFn& f, const std::vector<Tensor>& inputs,
                                 const GradCheckOptions& opt = {});
 
+// The same for a function of existing leaves (a module's parameters and its input): `f` reads
+// them itself; their values are perturbed in place and restored, their gradients overwritten.
+GradCheckResult check_gradients(const std::function<Var()>& f, const std::vector<Var>& leaves,
+                                const GradCheckOptions& opt = {});
+
 }  // namespace fm

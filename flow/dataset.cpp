@@ -11,6 +11,10 @@
 
 namespace fm {
 
+Tensor Dataset::head(int64_t) const {
+  throw std::runtime_error(name() + " is a generator with no fixed rows");
+}
+
 namespace {
 
 class ToyDataset : public Dataset {
@@ -30,6 +34,7 @@ class TensorDataset : public Dataset {
   std::string name() const override { return name_; }
   Shape sample_shape() const override { return Shape(data_.shape().begin() + 1, data_.shape().end()); }
   int64_t size() const override { return data_.dim(0); }
+  Tensor head(int64_t n) const override { return data_.rows(0, std::min(n, data_.dim(0))).clone(); }
   Tensor batch(int64_t n, Rng& rng) override {
     std::vector<int64_t> idx(n);
     rng.integers(idx.data(), n, data_.dim(0));
@@ -43,10 +48,15 @@ class TensorDataset : public Dataset {
 
 }  // namespace
 
+std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples) {
+  if (samples.ndim() < 2 || samples.dim(0) < 1) throw std::runtime_error(name + ": need at least one sample (N x D)");
+  return std::make_unique<TensorDataset>(name, std::move(samples));
+}
+
 std::unique_ptr<Dataset> open_dataset(const std::string& spec) {
   if (is_toy2d(spec)) return std::make_unique<ToyDataset>(spec);
   std::string ext = std::filesystem::path(spec).extension().string();
-  if (ext == ".npy" || ext == ".csv") return std::make_unique<TensorDataset>(spec, load_data_file(spec));
+  if (ext == ".npy" || ext == ".csv") return tensor_dataset(spec, load_data_file(spec));
   std::string names;
   for (const std::string& n : toy2d_names()) names += (names.empty() ? "" : ", ") + n;
   throw std::runtime_error("unknown dataset '" + spec + "': give a .npy or .csv file, or one of " + names);

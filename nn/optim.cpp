@@ -87,7 +87,8 @@ Ema::Ema(const std::vector<Param>& params, double decay) : params_(params), deca
 }
 
 void Ema::update() {
-  const float d = float(decay_);
+  const float d = float(std::min(decay_, double(1 + updates_) / double(10 + updates_)));
+  ++updates_;
   for (size_t k = 0; k < params_.size(); ++k) {
     const float* p = params_[k].var.value().data();
     float* s = shadow_[k].data();

@@ -48,7 +48,10 @@ double clip_grad_norm(const std::vector<Param>& params, double max_norm);
 // Linear warm-up: lr * min(1, (step + 1) / warmup). step is 0-based; warmup 0 disables it.
 double warmup_lr(double lr, int64_t step, int64_t warmup);
 
-// Exponential moving average of the weights: shadow <- decay shadow + (1 - decay) p.
+// Exponential moving average of the weights: shadow <- d shadow + (1 - d) p, with the decay
+// warmed up as d_k = min(decay, (1 + k) / (10 + k)) at the k-th update, so the average is not
+// dominated by the random initial weights early in training (a plain 0.999 average still gives
+// them weight 0.999^2000 = 0.14 after 2,000 steps).
 class Ema {
  public:
   Ema(const std::vector<Param>& params, double decay);
@@ -63,6 +66,7 @@ class Ema {
   std::vector<Param> params_;
   std::vector<Tensor> shadow_;
   double decay_;
+  int64_t updates_ = 0;
 };
 
 }  // namespace fm

@@ -1,1 +1,318 @@
-// placeholder: written in a later commit
+// ode/solver.cpp: the explicit Runge–Kutta solvers declared in ode/solver.h.
+//
+// Every method is a Butcher tableau driven by the same two kernels: `combine` forms
+// y0 + h * sum_j w_j k_j (a stage input or the new solution) and `error_ratio` forms dopri5's
+// mixed norm. Arithmetic: the state and the stages k_j are float32 (as torchdiffeq with float32
+// tensors); each element's combination is accumulated in double and rounded to float once. Time
+// and step sizes are double. Each output element depends only on the same element of the inputs,
+// and norms go through parallel_sum's fixed chunks, so the results do not depend on the number of
+// threads. Scratch buffers are allocated once per odeint call, never inside the step loop.
+#include "ode/solver.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <stdexcept>
+#include <utility>
+
+#include "tensor/parallel.h"
+
+namespace fm {
+namespace {
+
+constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk for the vector updates
+constexpr int kMaxStages = 7;
+
+// c: stage times; a: stage weights (row i uses k_0..k_{i-1}); b: solution weights;
+// e: error weights b - b_hat (adaptive methods only).
+struct Tableau {
+  int stages;
+  double c[kMaxStages];
+  double a[kMaxStages][kMaxStages];
+  double b[kMaxStages];
+  double e[kMaxStages];
+};
+
+const Tableau kEuler = {1, {0}, {{0}}, {1}, {}};
+const Tableau kMidpoint = {2, {0, 0.5}, {{0}, {0.5}}, {0, 1}, {}};
+const Tableau kHeun = {2, {0, 1}, {{0}, {1}}, {0.5, 0.5}, {}};
+// torchdiffeq's rk4 (rk4_alt_step_func) is Kutta's 3/8 rule, not the classic RK4.
+const Tableau kRK4 = {4,
+                      {0, 1.0 / 3, 2.0 / 3, 1},
+                      {{0}, {1.0 / 3}, {-1.0 / 3, 1}, {1, -1, 1}},
+                      {1.0 / 8, 3.0 / 8, 3.0 / 8, 1.0 / 8},
+                      {}};
+// Dormand–Prince RK5(4)7M (Hairer, Nørsett & Wanner I, Table II.5.2). The last row of `a` equals
+// b, so stage 7 is f at the new solution: the FSAL property. e = b5 - b4 (b4: embedded 4th order).
+const Tableau kDopri5 = {
+    7,
+    {0, 1.0 / 5, 3.0 / 10, 4.0 / 5, 8.0 / 9, 1, 1},
+    {{0},
+     {1.0 / 5},
+     {3.0 / 40, 9.0 / 40},
+     {44.0 / 45, -56.0 / 15, 32.0 / 9},
+     {19372.0 / 6561, -25360.0 / 2187, 64448.0 / 6561, -212.0 / 729},
+     {9017.0 / 3168, -355.0 / 33, 46732.0 / 5247, 49.0 / 176, -5103.0 / 18656},
+     {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84}},
+    {35.0 / 384, 0, 500.0 / 1113, 125.0 / 192, -2187.0 / 6784, 11.0 / 84, 0},
+    {71.0 / 57600, 0, -71.0 / 16695, 71.0 / 1920, -17253.0 / 339200, 22.0 / 525, -1.0 / 40}};
+
+const Tableau& tableau(Method m) {
+  switch (m) {
+    case Method::Euler: return kEuler;
+    case Method::Midpoint: return kMidpoint;
+    case Method::Heun: return kHeun;
+    case Method::RK4: return kRK4;
+    case Method::Dopri5: return kDopri5;
+  }
+  throw std::runtime_error("odeint: invalid method");
+}
+
+// Time of a stage: c == 1 lands exactly on the step's end (as torchdiffeq evaluates at t1).
+double stage_time(double t, double h, double c, double t_end) {
+  return c == 1.0 ? t_end : t + c * h;
+}
+
+// out = y0 + h * sum_{j<m} w[j] k[j], per element in double. out may alias y0.
+void combine(float* out, const float* y0, double h, const double* w, const float* const* k, int m,
+             int64_t n) {
+  double hw[kMaxStages];
+  const float* kk[kMaxStages];
+  int terms = 0;
+  for (int j = 0; j < m; ++j)
+    if (w[j] != 0.0) hw[terms] = h * w[j], kk[terms++] = k[j];
+  parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      double acc = 0.0;
+      for (int j = 0; j < terms; ++j) acc += hw[j] * double(kk[j][i]);
+      out[i] = float(double(y0[i]) + acc);
+    }
+  });
+}
+
+bool all_finite(const float* v, int64_t n) {
+  double bad = parallel_sum(n, [&](int64_t lo, int64_t hi) {
+    double count = 0.0;
+    for (int64_t i = lo; i < hi; ++i) count += std::isfinite(v[i]) ? 0.0 : 1.0;
+    return count;
+  });
+  return bad == 0.0;
+}
+
+// torchdiffeq's mixed norm: the max over parts of sqrt(mean(v_i^2)), v_i = value(i).
+template <class Value>
+double mixed_norm(const std::vector<int64_t>& parts, const Value& value) {
+  double norm = 0.0;
+  int64_t offset = 0;
+  for (int64_t size : parts) {
+    double sq = parallel_sum(size, [&](int64_t lo, int64_t hi) {
+      double s = 0.0;
+      for (int64_t i = offset + lo; i < offset + hi; ++i) {
+        double v = value(i);
+        s += v * v;
+      }
+      return s;
+    });
+    if (std::isnan(sq)) return sq;  // std::max would drop a NaN
+    if (size > 0) norm = std::max(norm, std::sqrt(sq / double(size)));
+    offset += size;
+  }
+  return norm;
+}
+
+// Calls f, counts the call and rejects NaN/Inf in its output.
+struct CountedRhs {
+  const OdeRhs& f;
+  int64_t n;
+  const char* method;
+  int64_t nfe = 0;
+  void operator()(double t, const float* y, float* dydt) {
+    f(t, y, dydt);
+    ++nfe;
+    if (!all_finite(dydt, n)) {
+      char msg[128];
+      std::snprintf(msg, sizeof msg, "%s: the vector field returned NaN/Inf at t=%.6g", method, t);
+      throw std::runtime_error(msg);
+    }
+  }
+};
+
+// Fixed grid t_k = t0 + k h, h = (t1 - t0) / steps, the last point forced to t1 (torchdiffeq).
+OdeStats integrate_fixed(CountedRhs& f, const Tableau& tab, float* y, int64_t n, double t0,
+                         double t1, int64_t steps) {
+  const size_t len = size_t(n);
+  std::vector<float> kbuf(size_t(tab.stages) * len), ytmp(len);
+  float* k[kMaxStages];
+  for (int j = 0; j < tab.stages; ++j) k[j] = kbuf.data() + size_t(j) * len;
+  const double dt = (t1 - t0) / double(steps);
+  for (int64_t s = 0; s < steps; ++s) {
+    double ta = t0 + double(s) * dt, tb = s + 1 == steps ? t1 : t0 + double(s + 1) * dt;
+    double h = tb - ta;
+    f(ta, y, k[0]);
+    for (int i = 1; i < tab.stages; ++i) {
+      combine(ytmp.data(), y, h, tab.a[i], k, i, n);
+      f(stage_time(ta, h, tab.c[i], tb), ytmp.data(), k[i]);
+    }
+    combine(y, y, h, tab.b, k, tab.stages, n);  // in place: element i reads only y[i]
+  }
+  OdeStats st;
+  st.nfe = f.nfe;
+  st.accepted = steps;
+  return st;
+}
+
+// Hairer & Wanner II.4 starting step, as torchdiffeq's _select_initial_step with order 4:
+//   scale = atol + rtol |y0|; d0 = ||y0 / scale||, d1 = ||f0 / scale||
+//   h0 = 0.01 d0 / d1 (1e-6 if either is < 1e-5); f1 = f(t0 + h0, y0 + h0 f0)
+//   d2 = ||(f1 - f0) / scale|| / h0
+//   h1 = (0.01 / max(d1, d2))^(1/5) (max(1e-6, 1e-3 h0) if both are <= 1e-15); h = min(100 h0, h1)
+// Returns the magnitude; dir = +-1 is the direction of time. ytmp and f1 are scratch.
+double initial_step(CountedRhs& f, const float* y0, const float* f0, float* ytmp, float* f1,
+                    int64_t n, double t0, double dir, const OdeOptions& opt,
+                    const std::vector<int64_t>& parts) {
+  auto scale = [&](int64_t i) { return opt.atol + opt.rtol * std::fabs(double(y0[i])); };
+  double d0 = mixed_norm(parts, [&](int64_t i) { return y0[i] / scale(i); });
+  double d1 = mixed_norm(parts, [&](int64_t i) { return f0[i] / scale(i); });
+  double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
+  const double one = 1.0;
+  const float* k0[1] = {f0};
+  combine(ytmp, y0, dir * h0, &one, k0, 1, n);  // y0 + h0 f0, with the sign of time
+  f(t0 + dir * h0, ytmp, f1);
+  double d2 = mixed_norm(parts, [&](int64_t i) { return (double(f1[i]) - f0[i]) / scale(i); }) / h0;
+  double h1 = (d1 <= 1e-15 && d2 <= 1e-15) ? std::max(1e-6, h0 * 1e-3)
+                                           : std::pow(0.01 / std::max(d1, d2), 1.0 / 5.0);
+  return std::min(100.0 * h0, h1);
+}
+
+// dopri5's error ratio: mixed norm of err / (atol + rtol max(|y0|, |y1|)), err = h sum e_j k_j.
+double error_ratio(const float* y0, const float* y1, float* const* k, double h,
+                   const OdeOptions& opt, const std::vector<int64_t>& parts) {
+  double he[kMaxStages];
+  for (int j = 0; j < kMaxStages; ++j) he[j] = h * kDopri5.e[j];
+  return mixed_norm(parts, [&](int64_t i) {
+    double err = 0.0;
+    for (int j = 0; j < kMaxStages; ++j) err += he[j] * double(k[j][i]);
+    double tol = opt.atol + opt.rtol * std::max(std::fabs(double(y0[i])), std::fabs(double(y1[i])));
+    return err / tol;
+  });
+}
+
+// torchdiffeq's _optimal_step_size with safety 0.9, ifactor 10, dfactor 0.2, order 5. Like
+// torchdiffeq, dfactor becomes 1 when ratio < 1 (so ratio == 1 exactly is accepted, yet shrinks).
+// A NaN/Inf ratio (overflow in the state) is treated as a rejection.
+double next_step(double h, double ratio) {
+  if (ratio == 0.0) return h * 10.0;
+  if (!std::isfinite(ratio)) return h * 0.2;
+  double dfactor = ratio < 1.0 ? 1.0 : 0.2;
+  return h * std::min(10.0, std::max(0.9 / std::pow(ratio, 1.0 / 5.0), dfactor));
+}
+
+[[noreturn]] void fail(const char* what, double t, double h) {
+  char msg[192];
+  std::snprintf(msg, sizeof msg, "dopri5: %s at t=%.6g (step %.3g)", what, t, h);
+  throw std::runtime_error(msg);
+}
+
+// Deviation from torchdiffeq: it steps past t1 and interpolates back (4th-order dense output);
+// here the last step is clipped to land exactly on t1, so y(t1) is a 5th-order step result.
+OdeStats integrate_dopri5(CountedRhs& f, float* y, int64_t n, double t0, double t1,
+                          const OdeOptions& opt, const std::vector<int64_t>& parts) {
+  const Tableau& tab = kDopri5;
+  const size_t len = size_t(n);
+  std::vector<float> kbuf(size_t(kMaxStages) * len), ya(y, y + n), yb(len), ytmp(len);
+  float* k[kMaxStages];
+  for (int j = 0; j < kMaxStages; ++j) k[j] = kbuf.data() + size_t(j) * len;
+  float *y0 = ya.data(), *y1 = yb.data();
+  const double dir = t1 > t0 ? 1.0 : -1.0;
+
+  f(t0, y0, k[0]);
+  double h = opt.first_step > 0
+                 ? opt.first_step
+                 : initial_step(f, y0, k[0], ytmp.data(), k[1], n, t0, dir, opt, parts);
+  OdeStats st;
+  double t = t0;
+  while (t != t1) {
+    if (st.accepted + st.rejected >= opt.max_steps)
+      fail("max_steps exceeded (raise max_steps or loosen rtol/atol)", t, dir * h);
+    if (!(h > 0.0) || !std::isfinite(h)) fail("invalid step size", t, dir * h);
+    // Clip the last step onto t1; the 1e-9 slack avoids a sliver step left over by rounding.
+    double remaining = std::fabs(t1 - t);
+    bool last = h * (1.0 + 1e-9) >= remaining;
+    double hs = last ? t1 - t : dir * h;
+    double t_end = last ? t1 : t + hs;
+    if (t_end == t) fail("step size underflow", t, hs);
+
+    for (int i = 1; i < 6; ++i) {
+      combine(ytmp.data(), y0, hs, tab.a[i], k, i, n);
+      f(stage_time(t, hs, tab.c[i], t_end), ytmp.data(), k[i]);
+    }
+    combine(y1, y0, hs, tab.b, k, 6, n);  // the 5th-order solution
+    f(t_end, y1, k[6]);
+    double ratio = error_ratio(y0, y1, k, hs, opt, parts);
+    if (ratio <= 1.0) {
+      t = t_end;
+      std::swap(y0, y1);
+      std::swap(k[0], k[6]);  // FSAL: f(t_end, y1) is the next step's first stage
+      ++st.accepted;
+    } else {
+      ++st.rejected;
+    }
+    h = next_step(std::fabs(hs), ratio);
+  }
+  std::copy(y0, y0 + n, y);
+  st.nfe = f.nfe;
+  return st;
+}
+
+}  // namespace
+
+Method parse_method(const std::string& name) {
+  for (Method m : {Method::Euler, Method::Midpoint, Method::Heun, Method::RK4, Method::Dopri5})
+    if (name == method_name(m)) return m;
+  throw std::runtime_error("unknown solver '" + name +
+                           "' (choose euler, midpoint, heun, rk4 or dopri5)");
+}
+
+const char* method_name(Method m) {
+  switch (m) {
+    case Method::Euler: return "euler";
+    case Method::Midpoint: return "midpoint";
+    case Method::Heun: return "heun";
+    case Method::RK4: return "rk4";
+    case Method::Dopri5: return "dopri5";
+  }
+  return "?";
+}
+
+bool is_adaptive(Method m) { return m == Method::Dopri5; }
+
+OdeStats odeint(const OdeRhs& f, float* y, int64_t n, double t0, double t1, const OdeOptions& opt,
+                const std::vector<int64_t>& parts) {
+  const char* name = method_name(opt.method);
+  auto invalid = [&](const std::string& why) {
+    throw std::runtime_error(std::string("odeint (") + name + "): " + why);
+  };
+  if (n < 0) invalid("negative state size");
+  if (!std::isfinite(t0) || !std::isfinite(t1)) invalid("t0 and t1 must be finite");
+  std::vector<int64_t> blocks = parts.empty() ? std::vector<int64_t>{n} : parts;
+  int64_t total = 0;
+  for (int64_t size : blocks) {
+    if (size < 0) invalid("negative part size");
+    total += size;
+  }
+  if (total != n)
+    invalid("part sizes sum to " + std::to_string(total) + ", not n = " + std::to_string(n));
+
+  CountedRhs counted{f, n, name};
+  if (t0 == t1) return {};  // nothing to integrate (torchdiffeq would still spend 2 NFE on dopri5)
+  if (!is_adaptive(opt.method)) {
+    if (opt.steps < 1) invalid("steps must be >= 1");
+    return integrate_fixed(counted, tableau(opt.method), y, n, t0, t1, opt.steps);
+  }
+  if (opt.rtol < 0 || opt.atol < 0 || (opt.rtol == 0 && opt.atol == 0))
+    invalid("rtol and atol must be >= 0 and not both 0");
+  if (opt.max_steps < 1) invalid("max_steps must be >= 1");
+  return integrate_dopri5(counted, y, n, t0, t1, opt, blocks);
+}
+
+}  // namespace fm

@@ -28,6 +28,13 @@ uint32_t philox_word(uint64_t seed, uint64_t base, uint64_t i) {
   return r[i % 4];
 }
 
+uint64_t derive_seed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 uint64_t Rng::reserve(int64_t n_words) {
   uint64_t base = offset_;
   offset_ += static_cast<uint64_t>((n_words + 3) / 4);  // counters, 4 words each

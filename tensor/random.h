@@ -40,6 +40,10 @@ class Rng {
   uint64_t seed_, offset_;
 };
 
+// An independent seed for sub-stream `stream` of `seed` (splitmix64 of the pair), so model
+// initialisation, data and noise each get their own reproducible stream from one --seed.
+uint64_t derive_seed(uint64_t seed, uint64_t stream);
+
 // Raw 32-bit word `i` of the block starting at counter `base` (4 words per Philox call).
 uint32_t philox_word(uint64_t seed, uint64_t base, uint64_t i);
 

@@ -1,1 +1,101 @@
+// tests/test_flow.cpp: probability paths against their definitions, the CFM loss, datasets.
 #include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "flow/dataset.h"
+#include "flow/loss.h"
+#include "flow/path.h"
+#include "nn/mlp.h"
+
+using namespace fm;
+
+TEST_SUITE("cpu") {
+
+TEST_CASE("each path's target is the time derivative of its flow (finite differences)") {
+  for (const char* name : {"condot", "vp", "ve"}) {
+    std::unique_ptr<ProbPath> path = make_path(name, 1e-4);
+    for (double t : {0.05, 0.3, 0.5, 0.8, 0.95}) {
+      double h = 1e-5;
+      ProbPath::Coeffs c = path->coeffs(t), up = path->coeffs(t + h), dn = path->coeffs(t - h);
+      INFO(name << " at t = " << t);
+      CHECK(c.da == doctest::Approx((up.a - dn.a) / (2 * h)).epsilon(1e-5));
+      CHECK(c.db == doctest::Approx((up.b - dn.b) / (2 * h)).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("CondOT runs from noise to data with sigma_min at the end") {
+  CondOTPath p(1e-2);
+  ProbPath::Coeffs c0 = p.coeffs(0.0), c1 = p.coeffs(1.0);
+  CHECK(c0.a == 1.0);
+  CHECK(c0.b == 0.0);
+  CHECK(c1.a == doctest::Approx(1e-2));
+  CHECK(c1.b == 1.0);
+  // The target x1 - (1 - sigma_min) x0 does not depend on t.
+  Tensor x0 = Tensor::from({1.0f, 2.0f}, {1, 2}), x1 = Tensor::from({-1.0f, 0.5f}, {1, 2});
+  Tensor xt, ut;
+  p.sample(x0, x1, Tensor::from({0.25f}, {1}), xt, ut);
+  CHECK(xt.data()[0] == doctest::Approx((1 - 0.99 * 0.25) * 1.0 + 0.25 * -1.0));
+  CHECK(ut.data()[1] == doctest::Approx(0.5 - 0.99 * 2.0));
+}
+
+TEST_CASE("the VP path preserves variance and starts near pure noise") {
+  VPPath p;
+  for (double t : {0.0, 0.2, 0.7, 0.99}) {
+    ProbPath::Coeffs c = p.coeffs(t);
+    CHECK(c.a * c.a + c.b * c.b == doctest::Approx(1.0));
+  }
+  CHECK(p.coeffs(0.0).b == doctest::Approx(std::exp(-0.5 * (0.1 + 0.5 * 19.9))));  // alpha(1) = e^{-5.025}
+  CHECK(p.coeffs(1.0).b == doctest::Approx(1.0));
+  CHECK(p.t_max() < 1.0);
+  VEPath ve(0.01, 10.0);
+  CHECK(ve.coeffs(0.0).a == doctest::Approx(10.0));
+  CHECK(ve.coeffs(1.0).a == doctest::Approx(0.01));
+  CHECK(ve.prior_std() == 10.0);
+  CHECK_THROWS_WITH_AS(make_path("ot"), doctest::Contains("condot"), std::runtime_error);
+}
+
+TEST_CASE("the CFM loss of a field equals the mean squared error against the path's target") {
+  Rng rng(1);
+  MlpField model(2, 8, 2, rng);
+  CondOTPath path;
+  Tensor x1 = Tensor::empty({16, 2});
+  rng.normal(x1);
+  FlowBatch fb;
+  make_flow_batch(path, x1, rng, fb);
+  double loss = cfm_loss(model, fb).value().item();
+  NoGradGuard ng;
+  Tensor v = model.forward(Var(fb.xt), fb.t).value();
+  double ref = 0;
+  for (int64_t i = 0; i < 32; ++i) ref += std::pow(double(v.data()[i]) - fb.ut.data()[i], 2) / 32.0;
+  CHECK(loss == doctest::Approx(ref).epsilon(1e-5));
+  for (int64_t i = 0; i < 16; ++i) {  // t ~ U[0, 1] and x_t built from this batch's x0
+    CHECK(fb.t.data()[i] >= 0.0f);
+    CHECK(fb.t.data()[i] <= 1.0f);
+  }
+}
+
+TEST_CASE("datasets: toys, user files and bad names") {
+  Rng rng(2);
+  CHECK(open_dataset("moons")->batch(10, rng).shape() == Shape{10, 2});
+  auto dir = std::filesystem::temp_directory_path() / ("fm_test_flow_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::string csv = (dir / "pts.csv").string();
+  std::ofstream(csv) << "a,b,c\n1,2,3\n4,5,6\n";
+  std::unique_ptr<Dataset> d = open_dataset(csv);
+  CHECK(d->sample_shape() == Shape{3});
+  CHECK(d->size() == 2);
+  Tensor h = d->head(5);
+  CHECK(h.shape() == Shape{2, 3});
+  CHECK(h.data()[3] == 4.0f);
+  Tensor b = d->batch(50, rng);  // drawn with replacement: every row is one of the two
+  for (int64_t i = 0; i < 50; ++i) CHECK((b.data()[3 * i] == 1.0f || b.data()[3 * i] == 4.0f));
+  CHECK_THROWS_WITH_AS(open_dataset("chekerboard"), doctest::Contains("checkerboard"), std::runtime_error);
+  CHECK_THROWS_AS(open_dataset((dir / "missing.npy").string()), std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
+}  // TEST_SUITE

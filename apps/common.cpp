@@ -1,0 +1,92 @@
+// apps/common.cpp
+#include "apps/common.h"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+
+#include "apps/png.h"
+#include "apps/progress.h"
+#include "flow/path.h"
+
+namespace fm {
+
+void add_solver_options(Args& args, const std::string& default_solver) {
+  args.opt("--solver", default_solver, "ODE solver: dopri5 (adaptive), rk4, midpoint, heun or euler")
+      .opt("--steps", "100", "number of steps for the fixed-step solvers")
+      .opt("--rtol", "1e-5", "dopri5 relative tolerance")
+      .opt("--atol", "1e-5", "dopri5 absolute tolerance");
+}
+
+OdeOptions solver_options(const Args& args) {
+  OdeOptions o;
+  o.method = parse_method(args.str("--solver"));
+  o.steps = args.i64("--steps");
+  o.rtol = args.f64("--rtol");
+  o.atol = args.f64("--atol");
+  if (o.steps < 1) throw UsageError("--steps must be at least 1");
+  if (!(o.rtol > 0) || !(o.atol > 0)) throw UsageError("--rtol and --atol must be positive");
+  return o;
+}
+
+std::string describe_solver(const OdeOptions& o) {
+  char buf[96];
+  if (is_adaptive(o.method))
+    std::snprintf(buf, sizeof buf, "%s (rtol %g, atol %g)", method_name(o.method), o.rtol, o.atol);
+  else
+    std::snprintf(buf, sizeof buf, "%s (%lld steps)", method_name(o.method), static_cast<long long>(o.steps));
+  return buf;
+}
+
+FieldFn field_of(const FieldModel& model) {
+  return [&model](const Var& x, const Tensor& t) { return model.forward(x, t); };
+}
+
+double prior_std_of(const std::map<std::string, std::string>& meta) {
+  auto it = meta.find("path");
+  return it == meta.end() ? 1.0 : make_path(it->second)->prior_std();
+}
+
+NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,
+                     const std::string& label) {
+  NllRun run;
+  auto start = std::chrono::steady_clock::now();
+  int64_t n = x.dim(0), chunks = (n + batch - 1) / batch;
+  Progress bar(label, n);
+  double nfe = 0.0;
+  FieldFn v = field_of(model);
+  for (int64_t c = 0; c < chunks; ++c) {
+    int64_t lo = c * batch, hi = std::min(n, lo + batch);
+    FlowSolveResult r = log_likelihood(v, x.rows(lo, hi).clone(), opt, rng);
+    run.logp.insert(run.logp.end(), r.logp.begin(), r.logp.end());
+    nfe += double(r.stats.nfe);
+    MeanStderr m = mean_stderr(run.logp);
+    char extra[96];
+    std::snprintf(extra, sizeof extra, "nll %.4f | nfe %lld", -m.mean, static_cast<long long>(r.stats.nfe));
+    bar.update(hi, extra);
+  }
+  bar.finish();
+  run.mean_nfe = nfe / double(std::max<int64_t>(chunks, 1));
+  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return run;
+}
+
+void write_2d_comparison_png(const std::string& path, const Tensor& model_xy, const Tensor& data_xy, int size) {
+  // A common square window that holds 99.5% of the data in each coordinate, with a margin.
+  float lim = 1.0f;
+  for (int64_t i = 0; i < data_xy.numel(); ++i) lim = std::max(lim, std::fabs(data_xy.data()[i]));
+  lim = std::min(lim * 1.1f, 10.0f);
+  std::vector<std::vector<uint8_t>> pics{density_image_rgb(model_xy.data(), model_xy.dim(0), size, -lim, lim),
+                                         density_image_rgb(data_xy.data(), data_xy.dim(0), size, -lim, lim)};
+  int width = 0;
+  std::vector<uint8_t> both = hconcat_rgb(pics, size, size, 8, &width);
+  write_png(path, width, size, 3, both.data());
+}
+
+std::string json_line(const std::vector<std::pair<std::string, Json>>& fields) {
+  Json obj = Json::Object{};
+  for (const auto& [k, v] : fields) obj.set(k, v);
+  return to_json(obj);
+}
+
+}  // namespace fm

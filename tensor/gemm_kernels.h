@@ -1,0 +1,48 @@
+// tensor/gemm_kernels.h: the per-ISA pieces behind sgemm (internal to tensor/; see gemm.cpp).
+//
+// Each instruction set provides one KernelSet: a register-blocked micro-kernel with its tile shape
+// and cache-block sizes, plus two direct kernels for shapes with a tiny M or N, where packing
+// into MR x NR tiles would mostly multiply padding. The set is chosen once at run time.
+#pragma once
+#include <cstdint>
+
+namespace fm::gemm_detail {
+
+// C[0:m, 0:n] = alpha * (Ap @ Bp) + beta * C over one MR x NR tile (m <= MR, n <= NR).
+// Ap is a packed MR-row panel (Ap[k * MR + r]), Bp a packed NR-column panel (Bp[k * NR + j]),
+// both zero-padded to the full tile and 64-byte aligned. beta == 0 never reads C.
+using MicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
+                             float alpha, float beta, int m, int n);
+
+// The small-shape problem: out(l, s) = sum_k P(l, k) * Q(s, k) for l < L, s < S (S tiny), stored
+// as C[l * rs + s * cs] = alpha * out + beta * C[...].
+struct SmallGemm {
+  int64_t L, S, K;
+  const float* P;  // "dot" form: P(l, k) = P[l * ldp + k];  "axpy" form: P(l, k) = P[k * ldp + l]
+  int64_t ldp;
+  const float* Q;  // packed: "dot" form Q[s * K + k];  "axpy" form Q[k * S + s]
+  float alpha, beta;
+  float* C;
+  int64_t rs, cs;
+};
+// Each computes the rows l in [l0, l1); the results do not depend on how [0, L) is split.
+using SmallKernel = void (*)(const SmallGemm& g, int64_t l0, int64_t l1);
+
+struct KernelSet {
+  const char* name;
+  int mr, nr;          // micro-tile: MR rows of C by NR columns
+  int64_t kc, mc, nc;  // cache blocks: K depth, rows of A per packed block, columns of B
+  MicroKernel micro;
+  SmallKernel dot;   // P contiguous along k
+  SmallKernel axpy;  // P contiguous along l
+};
+
+extern const KernelSet kAvx512, kAvx2, kPortable;
+
+// The set sgemm uses: the best the CPU supports, or FM_GEMM_KERNEL=portable|avx2|avx512.
+const KernelSet& active_kernels();
+// Test hook: force a set by name (nullptr = automatic). Returns false (and changes nothing) if the
+// name is unknown or the CPU lacks that instruction set.
+bool force_kernels(const char* name);
+
+}  // namespace fm::gemm_detail
