@@ -12,14 +12,11 @@
 #include "apps/commands.h"
 #include "apps/common.h"
 #include "apps/progress.h"
-#include "autodiff/ops.h"
 #include "flow/dataset.h"
-#include "flow/loss.h"
 #include "flow/toy2d.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "flow/trainer.h"
-#include "tensor/ops.h"
 
 namespace fm {
 
@@ -63,7 +60,7 @@ int cmd_train(int argc, char** argv) {
   const std::string schedule = args.str("--schedule");
   if (steps < 1 || batch < 1) throw UsageError("--steps and --batch must be positive");
   if (schedule != "cosine" && schedule != "constant") throw UsageError("--schedule must be cosine or constant");
-  if (args.f64("--clip") < 0) throw UsageError("--clip must be >= 0");
+  if (clip < 0) throw UsageError("--clip must be >= 0");
   if (!(lr > 0)) throw UsageError("--lr must be positive");
   if (ema_decay < 0 || ema_decay >= 1) throw UsageError("--ema must be in [0, 1)");
 
@@ -90,7 +87,7 @@ int cmd_train(int argc, char** argv) {
   topt.lr = lr;
   topt.schedule = schedule;
   topt.warmup = args.i64("--warmup");
-  topt.clip = args.f64("--clip");
+  topt.clip = clip;
   topt.ema = ema_decay;
   topt.seed = static_cast<uint64_t>(seed);
   topt.adam.decoupled = args.str("--optimizer") == "adamw";

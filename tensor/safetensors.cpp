@@ -90,7 +90,8 @@ Entry parse_entry(const std::string& path, const std::string& name, const Json& 
     fail("'data_offsets' must be [begin, end] with non-negative integers");
   e.begin = static_cast<uint64_t>(offsets->as_array()[0].as_number());
   e.end = static_cast<uint64_t>(offsets->as_array()[1].as_number());
-  auto range = "[" + std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
+  std::string range = "[";  // built by appending: GCC 12 warns falsely (-Wrestrict) on "[" + std::string
+  range += std::to_string(e.begin) + ", " + std::to_string(e.end) + "]";
   if (e.begin > e.end || e.end > data_size)
     fail("data_offsets " + range + " are not a valid range inside the data section (" + std::to_string(data_size) +
          " bytes)");

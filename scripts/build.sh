@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# scripts/build.sh: install what is missing (Debian 12 packages), then configure and build fm.cpp
+# in ./build (release). Safe to run again: it only installs and reconfigures when needed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(g++ meson ninja-build pkg-config doctest-dev zlib1g-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "build.sh: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=release "$@"
+elif [ $# -gt 0 ]; then
+  meson configure build "$@"
+fi
+ninja -C build
