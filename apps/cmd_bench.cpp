@@ -13,6 +13,7 @@
 #include "autodiff/ops.h"
 #include "flow/loss.h"
 #include "flow/path.h"
+#include "nn/mlp.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "tensor/gemm.h"
@@ -79,13 +80,8 @@ int cmd_bench(int argc, char** argv) {
     std::printf("fm bench: %d OpenMP threads, sgemm kernel %s; %s\n", num_threads(), sgemm_kernel_name(),
                 cuda::describe().c_str());
 
-  Json config = Json::Object{};
-  config.set("model", "mlp");
-  config.set("dim", D);
-  config.set("width", W);
-  config.set("depth", L);
   Rng rng(1);
-  std::unique_ptr<FieldModel> model = make_model(config, rng);
+  std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), rng);
   std::vector<Param> params = model->parameters();
   // Multiply-adds of one forward pass per sample: sum over layers of in * out.
   double macs = double(D + 1) * W + double(L - 2) * W * W + double(W) * D;

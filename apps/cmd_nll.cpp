@@ -8,6 +8,7 @@
 #include "flow/toy2d.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
+#include "tensor/npy.h"
 
 namespace fm {
 
@@ -21,6 +22,7 @@ int cmd_nll(int argc, char** argv) {
       .opt("--probe", "rademacher", "Hutchinson probe distribution: rademacher or gaussian")
       .opt("--batch", "2000", "samples per ODE solve")
       .opt("--seed", "0", "seed for toy data and the probes")
+      .opt("--out", "", "also write each sample's log-likelihood (nats) to this .npy file")
       .flag("--json", "print the results as one JSON line on stdout");
   add_solver_options(args);
   if (!args.parse(argc, argv, 2)) return 0;
@@ -50,6 +52,10 @@ int cmd_nll(int argc, char** argv) {
   n = x.dim(0);
 
   NllRun run = evaluate_logp(*lm.model, x, opt, std::max<int64_t>(1, args.i64("--batch")), rng, "nll");
+  if (args.given("--out")) {
+    std::vector<float> lp(run.logp.begin(), run.logp.end());
+    save_npy(args.str("--out"), Tensor::from(lp, {int64_t(lp.size())}));
+  }
   std::vector<double> nll(run.logp.size());
   for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
   MeanStderr m = mean_stderr(nll);

@@ -15,6 +15,7 @@
 #include "flow/dataset.h"
 #include "flow/toy2d.h"
 #include "nn/checkpoint.h"
+#include "nn/mlp.h"
 #include "nn/model.h"
 #include "flow/trainer.h"
 
@@ -74,12 +75,7 @@ int cmd_train(int argc, char** argv) {
   const std::string ckpt_path = out_dir + "/model.safetensors";
 
   Rng init_rng(derive_seed(seed, 0));
-  Json config = Json::Object{};
-  config.set("model", "mlp");
-  config.set("dim", dim);
-  config.set("width", args.i64("--width"));
-  config.set("depth", args.i64("--depth"));
-  std::unique_ptr<FieldModel> model = make_model(config, init_rng);
+  std::unique_ptr<FieldModel> model = make_model(mlp_config(dim, args.i64("--width"), args.i64("--depth")), init_rng);
 
   TrainOptions topt;
   topt.steps = steps;

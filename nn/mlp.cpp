@@ -29,14 +29,16 @@ Var MlpField::forward(const Var& x, const Tensor& t) const {
   return h;
 }
 
-Json MlpField::config() const {
+Json mlp_config(int64_t dim, int64_t width, int64_t depth) {
   Json c = Json::Object{};
   c.set("model", "mlp");
-  c.set("dim", dim_);
-  c.set("width", width_);
-  c.set("depth", depth_);
+  c.set("dim", dim);
+  c.set("width", width);
+  c.set("depth", depth);
   return c;
 }
+
+Json MlpField::config() const { return mlp_config(dim_, width_, depth_); }
 
 void MlpField::collect(const std::string& prefix, std::vector<Param>& out) const {
   // Sequential indices: Linear layers sit at 0, 2, 4, ... with SiLU modules between them.

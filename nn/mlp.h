@@ -15,6 +15,9 @@
 
 namespace fm {
 
+// The config JSON of an MLP field: {"model": "mlp", "dim": D, "width": W, "depth": L}.
+Json mlp_config(int64_t dim, int64_t width, int64_t depth);
+
 class MlpField : public FieldModel {
  public:
   MlpField(int64_t dim, int64_t width, int64_t depth, Rng& rng);

@@ -1,30 +1,35 @@
 // tensor/gemm.cpp: packed, cache-blocked sgemm in the GotoBLAS/BLIS style.
 //
-// Blocking scheme, outermost loop first (MR x NR, kc, mc, nc per instruction set, gemm_kernels.cpp;
-// AVX-512: 14 x 32 tiles, kc = 192, mc = 336, nc = 4096):
+// Blocking scheme, outermost loop first. MR x NR, kc, mc and nc belong to the instruction set
+// (gemm_kernels.cpp); the numbers below are AVX-512's, for a core with a 48 KiB L1 and 2 MiB L2:
+// 14 x 32 tiles, kc = 256, mc = 336, nc = 4096.
 //
-//   jc: columns of C/B in blocks of nc
-//     pc: the K dimension in blocks of kc. op(B)[pc:pc+kc, jc:jc+nc] is packed once into B~,
-//         NR-column micro-panels (kc x NR each, row by row), shared by all threads (L3).
-//       parallel for over work units: ranges of MR-row tiles (or, when M has too few tiles for
-//       the threads, ranges of NR-column panels)
-//         ic: rows in blocks of mc. op(A)[ic:ic+mc, pc:pc+kc] is packed into this thread's A~,
-//             MR-row micro-panels (MR x kc each, column by column); mc x kc floats sit in L2.
-//           jr: one NR-column micro-panel of B~ (kc x NR floats: 24 KiB for AVX-512, in L1)
-//             ir: one MR-row micro-panel of A~ (streamed from L2), and the micro-kernel updates
-//                 the MR x NR tile of C in registers: C = alpha * A~ B~ + beta' * C.
+//   jc: columns of C and op(B) in blocks of nc
+//     pc: K in blocks of kc (<= 256, equal sizes). op(B)[pc:pc+kc, jc:jc+nc] is packed into B~:
+//         NR-column micro-panels of kc x NR, shared by all threads (L2/L3: kc x nc floats).
+//         When op(A)[:, pc:pc+kc] is small (<= 1 MiB) it is packed the same way into a shared
+//         A~; both packs are split between the threads, then a barrier.
+//       parallel for (dynamic) over work units: blocks of MR-row tiles, about 4 per thread
+//       (or, when M is short, groups of NR-column panels)
+//         ic: rows in blocks of mc. Unless shared, op(A)[ic:ic+mc, pc:pc+kc] is packed into the
+//             thread's A~: MR-row micro-panels of MR x kc; mc x kc = 336 KiB sits in L2.
+//           jr: one micro-panel of B~, kc x NR = 32 KiB, stays in L1 ...
+//             ir: ... while the MR x kc micro-panels of A~ (14 KiB) stream past from L2; the
+//                 micro-kernel keeps the MR x NR tile of C in registers and at the end writes
+//                 C = alpha * A~ B~ + beta' * C.
 //
 // beta' is the caller's beta for the first kc block and 1 afterwards. Packing pads the edge
-// panels with zeros, so the micro-kernel always runs full tiles and only masks its stores; the
-// transposes are absorbed by packing, so the micro-kernel sees one layout.
+// panels with zeros, so the micro-kernel always runs whole tiles and only masks its stores; the
+// transposes are absorbed by packing, so the micro-kernel sees one layout. For a tiny K (all of
+// B~ fits in L1) the jr and ir loops swap, so that C is written along its rows.
 //
 // Determinism: every C element is reduced over k in the same order whatever the thread count:
 // the K loop is never split across threads, and the kc blocks depend on K alone. Threads only
 // decide which tiles they compute.
 //
-// Shapes with a tiny M or N (the 2- and 3-wide layers of the MLP) skip the packed path: with
-// 14 x 32 tiles most of the work would be padding. They use the "dot" or "axpy" kernels, which
-// stream the big operand once and vectorise along k or along the long output dimension.
+// Shapes with M or N <= 8 (the 2- and 3-wide layers of the MLP) skip the packed path, where most
+// of each 14 x 32 tile would be padding. The "dot" and "axpy" kernels stream the big operand once
+// and vectorise along k or along the long side of C.
 #include "tensor/gemm.h"
 
 #include <omp.h>
@@ -73,104 +78,106 @@ class Scratch {
   float* p_ = nullptr;
   int64_t n_ = 0;
 };
-thread_local Scratch tl_pack_a, tl_pack_b;
+thread_local Scratch tl_pack_a, tl_pack_b, tl_pack_a_shared;
 
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr int64_t kParallelWork = 64 * 64 * 64;
+// Largest op(A) kc block that the threads pack together (half the 2 MiB L2).
+constexpr int64_t kSharedABytes = 1 << 20;
+// B~ blocks up to this many floats fit in L1 alongside everything else (a tiny K), so the tiles
+// can go along the rows of C, which streams C to memory in long runs.
+constexpr int64_t kTinyB = 4096;
 // M or N at most this: the direct small-shape kernels.
-constexpr int64_t kTiny = 4;
+constexpr int64_t kTiny = 8;
 
-// Packs rows [i0, i0+m) x columns [p0, p0+kc) of op(A) into MR-row micro-panels:
-// dst[panel][k * MR + r], rows past m zero-filled.
-void pack_a(bool ta, const float* A, int64_t lda, int64_t i0, int64_t m, int64_t p0, int64_t kc,
-            int MR, float* dst) {
-  if (ta) {  // op(A)(i, k) = A[k][i]: walk each row k of A once, dealing it out to the panels
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* src = A + (p0 + k) * lda + i0;
-      for (int64_t ir = 0; ir < m; ir += MR) {
-        const int mr = int(std::min<int64_t>(MR, m - ir));
-        float* d = dst + ir * kc + k * MR;
-        for (int r = 0; r < mr; ++r) d[r] = src[ir + r];
-        for (int r = mr; r < MR; ++r) d[r] = 0.0f;
-      }
-    }
-    return;
-  }
-  for (int64_t ir = 0; ir < m; ir += MR, dst += MR * kc) {  // op(A)(i, k) = A[i][k]
-    const int mr = int(std::min<int64_t>(MR, m - ir));
-    const float* src = A + (i0 + ir) * lda + p0;  // read mr rows side by side, write contiguously
-    for (int64_t k = 0; k < kc; ++k) {
-      float* d = dst + k * MR;
-      for (int r = 0; r < mr; ++r) d[r] = src[r * lda + k];
-      for (int r = mr; r < MR; ++r) d[r] = 0.0f;
-    }
-  }
+// Packs rows [i0, i0+m) x columns [p0, p0+kc) of op(A) into MR-row micro-panels, one after
+// another: panel p holds dst[p * MR * kc + k * MR + r].
+void pack_a(const KernelSet& ks, bool ta, const float* A, int64_t lda, int64_t i0, int64_t m,
+            int64_t p0, int64_t kc, float* dst) {
+  if (ta)  // op(A)(i, k) = A[k][i]: runs along i
+    ks.pack(true, A + p0 * lda + i0, lda, m, kc, ks.mr, dst);
+  else
+    ks.pack(false, A + i0 * lda + p0, lda, m, kc, ks.mr, dst);
 }
 
-// Packs one NR-column micro-panel: columns [j0, j0+n) x rows [p0, p0+kc) of op(B) into
-// dst[k * NR + j], columns past n zero-filled.
-void pack_b_panel(bool tb, const float* B, int64_t ldb, int64_t p0, int64_t kc, int64_t j0, int n,
-                  int NR, float* dst) {
-  for (int64_t k = 0; k < kc; ++k) {
-    float* d = dst + k * NR;
-    if (tb) {  // op(B)(k, j) = B[j][k]
-      const float* src = B + j0 * ldb + p0 + k;
-      for (int j = 0; j < n; ++j) d[j] = src[j * ldb];
-    } else {
-      const float* src = B + (p0 + k) * ldb + j0;
-      for (int j = 0; j < n; ++j) d[j] = src[j];
-    }
-    for (int j = n; j < NR; ++j) d[j] = 0.0f;
-  }
+// Packs columns [j0, j0+n) x rows [p0, p0+kc) of op(B) into NR-column micro-panels: panel q
+// holds dst[q * NR * kc + k * NR + j].
+void pack_b(const KernelSet& ks, bool tb, const float* B, int64_t ldb, int64_t p0, int64_t kc,
+            int64_t j0, int64_t n, float* dst) {
+  if (tb)  // op(B)(k, j) = B[j][k]: rows along k
+    ks.pack(false, B + j0 * ldb + p0, ldb, n, kc, ks.nr, dst);
+  else
+    ks.pack(true, B + p0 * ldb + j0, ldb, n, kc, ks.nr, dst);
 }
 
 void gemm_packed(const KernelSet& ks, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                  float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
                  float* C, int64_t ldc) {
   const int MR = ks.mr, NR = ks.nr;
-  // K blocks of (nearly) equal depth, a function of K only: 1000 -> 6 x 167 rather than 5 x 192 + 40.
+  // K blocks of (nearly) equal depth, a function of K only: 1000 -> 4 x 250 rather than 3 x 256 + 232.
   const int64_t kblocks = (K + ks.kc - 1) / ks.kc;
   const int64_t kc_max = (K + kblocks - 1) / kblocks;
   const int64_t nc_max = std::min(ks.nc, (N + NR - 1) / NR * NR);
-  float* bpack = tl_pack_b.get(kc_max * nc_max);
   const int64_t tiles_m = (M + MR - 1) / MR, mc_tiles = ks.mc / MR;
+  // When all of op(A)'s kc block fits in half the L2, the threads pack it together, like B~, in
+  // long sweeps; otherwise each work unit packs its own mc rows just before using them.
+  const bool shared_a = tiles_m * MR * kc_max * int64_t(sizeof(float)) <= kSharedABytes;
+  float* bpack = tl_pack_b.get(kc_max * nc_max);
+  float* ashared = shared_a ? tl_pack_a_shared.get(tiles_m * MR * kc_max) : nullptr;
   const bool parallel = M * N * K >= kParallelWork && omp_get_max_threads() > 1;
 
 #pragma omp parallel if (parallel)
   {
+    // Units of work, about 4 per thread and handed out dynamically, so that a core slowed down by
+    // something else does not hold up the others at the barrier: blocks of at most mc rows, or
+    // when M is too short for that, groups of NR-column panels.
     const int64_t P = omp_get_num_threads();
-    float* apack = tl_pack_a.get(std::min(mc_tiles, tiles_m) * MR * kc_max);
+    const bool split_m = tiles_m >= 4 * P;
+    const int64_t unit_tiles = split_m ? std::min(mc_tiles, (tiles_m + 4 * P - 1) / (4 * P)) : tiles_m;
+    float* apack = shared_a ? nullptr : tl_pack_a.get(std::min(mc_tiles, unit_tiles) * MR * kc_max);
+
     for (int64_t jc = 0; jc < N; jc += ks.nc) {
       const int64_t nc = std::min(ks.nc, N - jc), panels = (nc + NR - 1) / NR;
-      // Units of work: split the M tiles if there are enough to go round, else the N panels
-      // (each unit then packs the A rows itself, which is cheap since M is small).
-      const bool split_m = tiles_m >= 2 * P || panels < tiles_m;
-      const int64_t units = split_m ? P * ((tiles_m + P * mc_tiles - 1) / (P * mc_tiles))
-                                    : std::min(P, panels);
+      const int64_t unit_panels = split_m ? panels : (panels + 4 * P - 1) / (4 * P);
+      const int64_t units = split_m ? (tiles_m + unit_tiles - 1) / unit_tiles
+                                    : (panels + unit_panels - 1) / unit_panels;
       for (int64_t pc = 0; pc < K; pc += kc_max) {
         const int64_t kc = std::min(kc_max, K - pc);
-        const float beta_k = pc == 0 ? beta : 1.0f;
+        const float beta_k = pc == 0 ? beta : 1.0f;  // later kc blocks accumulate onto C
+        // Packing: thread t packs the t-th share of the B~ panels (and of the A~ panels).
 #pragma omp for schedule(static)
-        for (int64_t q = 0; q < panels; ++q)
-          pack_b_panel(tb, B, ldb, pc, kc, jc + q * NR, int(std::min<int64_t>(NR, nc - q * NR)), NR,
-                       bpack + q * NR * kc);
-        // (implicit barrier: B~ is complete)
-#pragma omp for schedule(static)
+        for (int64_t t = 0; t < P; ++t) {
+          const int64_t q0 = panels * t / P, q1 = panels * (t + 1) / P;
+          if (q1 > q0)
+            pack_b(ks, tb, B, ldb, pc, kc, jc + q0 * NR, std::min(q1 * NR, nc) - q0 * NR,
+                   bpack + q0 * NR * kc);
+          const int64_t a0 = tiles_m * t / P, a1 = tiles_m * (t + 1) / P;
+          if (shared_a && a1 > a0)
+            pack_a(ks, ta, A, lda, a0 * MR, std::min(a1 * MR, M) - a0 * MR, pc, kc,
+                   ashared + a0 * MR * kc);
+        }
+        // (implicit barrier: B~ and a shared A~ are complete)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t u = 0; u < units; ++u) {
-          const int64_t t0 = split_m ? tiles_m * u / units : 0;
-          const int64_t t1 = split_m ? tiles_m * (u + 1) / units : tiles_m;
-          const int64_t q0 = split_m ? 0 : panels * u / units;
-          const int64_t q1 = split_m ? panels : panels * (u + 1) / units;
-          for (int64_t tc = t0; tc < t1; tc += mc_tiles) {
-            const int64_t i0 = tc * MR, m = std::min((t1 - tc) * MR, std::min(mc_tiles * MR, M - i0));
-            pack_a(ta, A, lda, i0, m, pc, kc, MR, apack);
-            for (int64_t q = q0; q < q1; ++q) {
+          const int64_t t0 = split_m ? u * unit_tiles : 0;
+          const int64_t t1 = split_m ? std::min(tiles_m, t0 + unit_tiles) : tiles_m;
+          const int64_t q0 = split_m ? 0 : u * unit_panels;
+          const int64_t q1 = split_m ? panels : std::min(panels, q0 + unit_panels);
+          for (int64_t tc = t0; tc < t1; tc += mc_tiles) {  // ic loop
+            const int64_t i0 = tc * MR, m = std::min(std::min(t1 - tc, mc_tiles) * MR, M - i0);
+            const float* ap = shared_a ? ashared + i0 * kc : apack;
+            if (!shared_a) pack_a(ks, ta, A, lda, i0, m, pc, kc, apack);
+            auto tile = [&](int64_t q, int64_t ir) {
               const int64_t j = jc + q * NR;
-              const int n = int(std::min<int64_t>(NR, jc + nc - j));
-              const float* bp = bpack + q * NR * kc;
+              ks.micro(kc, ap + ir * kc, bpack + q * NR * kc, C + (i0 + ir) * ldc + j, ldc, alpha,
+                       beta_k, int(std::min<int64_t>(MR, m - ir)), int(std::min<int64_t>(NR, jc + nc - j)));
+            };
+            if (kc * (q1 - q0) * NR <= kTinyB) {  // all of B~ sits in L1: sweep C row-wise
               for (int64_t ir = 0; ir < m; ir += MR)
-                ks.micro(kc, apack + ir * kc, bp, C + (i0 + ir) * ldc + j, ldc, alpha, beta_k,
-                         int(std::min<int64_t>(MR, m - ir)), n);
+                for (int64_t q = q0; q < q1; ++q) tile(q, ir);
+            } else {
+              for (int64_t q = q0; q < q1; ++q)     // jr loop: a kc x NR panel of B~ in L1 ...
+                for (int64_t ir = 0; ir < m; ir += MR) tile(q, ir);  // ir loop: ... meets A~ in L2
             }
           }
         }
@@ -190,18 +197,19 @@ void gemm_small(const KernelSet& ks, bool ta, bool tb, int64_t M, int64_t N, int
   bool dot;
   auto opa = [&](int64_t i, int64_t k) { return ta ? A[k * lda + i] : A[i * lda + k]; };
   auto opb = [&](int64_t k, int64_t j) { return tb ? B[j * ldb + k] : B[k * ldb + j]; };
-  float* q = tl_pack_b.get(K * std::min(M, N));
   if (N <= kTiny) {  // L runs over the rows of C, S over its few columns
     g.L = M, g.S = N, g.P = A, g.ldp = lda, g.rs = ldc, g.cs = 1;
     dot = !ta;       // rows of A are contiguous along k: dot form; else along i: axpy form
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t s = 0; s < N; ++s) (dot ? q[s * K + k] : q[k * N + s]) = opb(k, s);
-  } else {  // M <= kTiny: L runs over the columns of C, S over its few rows
+  } else {           // M <= kTiny: L runs over the columns of C, S over its few rows
     g.L = N, g.S = M, g.P = B, g.ldp = ldb, g.rs = 1, g.cs = ldc;
     dot = tb;
-    for (int64_t k = 0; k < K; ++k)
-      for (int64_t s = 0; s < M; ++s) (dot ? q[s * K + k] : q[k * M + s]) = opa(s, k);
   }
+  float* q = tl_pack_b.get(K * g.S);
+  for (int64_t k = 0; k < K; ++k)
+    for (int64_t s = 0; s < g.S; ++s) {
+      const float v = N <= kTiny ? opb(k, s) : opa(s, k);
+      (dot ? q[s * K + k] : q[k * g.S + s]) = v;
+    }
   g.Q = q;
   const gemm_detail::SmallKernel kernel = dot ? ks.dot : ks.axpy;
   constexpr int64_t kChunk = 128;

@@ -14,6 +14,13 @@ namespace fm::gemm_detail {
 using MicroKernel = void (*)(int64_t kc, const float* Ap, const float* Bp, float* C, int64_t ldc,
                              float alpha, float beta, int m, int n);
 
+// Packs a block of `rows` rows by kc into ceil(rows / width) consecutive micro-panels of the
+// given width (MR or NR): dst[p * width * kc + k * width + r - p * width] = src(r, k), zero-padded
+// to a whole panel. src(r, k) is src[k * ld + r] when k_major (each k a contiguous run across all
+// panels, e.g. a row of a non-transposed B), else src[r * ld + k] (packing transposes it).
+using PackBlock = void (*)(bool k_major, const float* src, int64_t ld, int64_t rows, int64_t kc,
+                           int width, float* dst);
+
 // The small-shape problem: out(l, s) = sum_k P(l, k) * Q(s, k) for l < L, s < S (S tiny), stored
 // as C[l * rs + s * cs] = alpha * out + beta * C[...].
 struct SmallGemm {
@@ -33,6 +40,7 @@ struct KernelSet {
   int mr, nr;          // micro-tile: MR rows of C by NR columns
   int64_t kc, mc, nc;  // cache blocks: K depth, rows of A per packed block, columns of B
   MicroKernel micro;
+  PackBlock pack;
   SmallKernel dot;   // P contiguous along k
   SmallKernel axpy;  // P contiguous along l
 };

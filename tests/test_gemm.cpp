@@ -19,13 +19,15 @@ struct Shape3 {
   int64_t M, N, K;
 };
 
-// Odd sizes: single elements, sizes just past the tiles and cache blocks (14 x 32, kc 192,
-// mc 336, nc 4096 for AVX-512; 6 x 16 and 4 x 8 for the others), the tiny-M/N direct paths, and
-// the MLP's 3-wide input and 2-wide output layers.
+// Odd sizes: single elements; sizes just past the tiles and cache blocks (14 x 32, kc 256,
+// mc 336, nc 4096 for AVX-512; 6 x 16 and 4 x 8 for the others); an A block too big to be
+// packed by all threads together (1500 x 250); the direct paths for M or N <= 8 on both sides of
+// the limit; a tiny K; and the MLP's 3-wide input and 2-wide output layers.
 const std::vector<Shape3> kOddShapes = {
-    {1, 1, 1},    {7, 13, 5},  {33, 65, 129}, {300, 17, 1000}, {513, 511, 257}, {64, 2, 37},
-    {50, 3, 3},   {300, 4, 200}, {2, 70, 40}, {3, 5, 300},     {4, 300, 9},     {200, 64, 3},
-    {5, 4200, 7}, {15, 33, 400},
+    {1, 1, 1},     {7, 13, 5},     {33, 65, 129}, {300, 17, 1000}, {513, 511, 257},
+    {1500, 37, 250}, {15, 33, 400}, {5, 4200, 7}, {200, 64, 3},    {64, 2, 37},
+    {50, 3, 3},    {300, 4, 200},  {2, 70, 40},   {3, 5, 300},     {4, 300, 9},
+    {100, 8, 50},  {100, 9, 50},   {8, 100, 70},  {9, 100, 70},
 };
 
 // A small LCG so the data are identical everywhere: uniform in [-1, 1).
@@ -144,7 +146,7 @@ TEST_CASE("sgemm with K = 0 or alpha = 0 only scales C") {
 
 TEST_CASE("sgemm results are bitwise identical for 1, 2 and 3 threads") {
   Restore restore;
-  for (Shape3 s : {Shape3{513, 511, 257}, Shape3{1000, 300, 700}, Shape3{37, 900, 401},
+  for (Shape3 s : {Shape3{513, 511, 257}, Shape3{2000, 100, 300}, Shape3{37, 900, 401},
                    Shape3{4096, 2, 512}, Shape3{512, 3, 4096}, Shape3{2, 512, 4096}, Shape3{4096, 64, 3}})
     for (int t = 0; t < 4; ++t) {
       CAPTURE(s.M);

@@ -21,14 +21,6 @@ std::string temp_path(const std::string& name) {
   std::filesystem::create_directories(dir);
   return (dir / name).string();
 }
-Json mlp_config(int64_t dim, int64_t width, int64_t depth) {
-  Json c = Json::Object{};
-  c.set("model", "mlp");
-  c.set("dim", dim);
-  c.set("width", width);
-  c.set("depth", depth);
-  return c;
-}
 }  // namespace
 
 TEST_SUITE("cpu") {
