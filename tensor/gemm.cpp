@@ -36,6 +36,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <new>
 
 #include "tensor/gemm_kernels.h"
 
@@ -70,6 +71,7 @@ class Scratch {
       std::free(p_);
       n_ = (n + 1023) & ~int64_t(1023);  // whole 4 KiB, also a multiple of the alignment
       p_ = static_cast<float*>(std::aligned_alloc(64, size_t(n_) * sizeof(float)));
+      if (!p_) throw std::bad_alloc();
     }
     return p_;
   }
