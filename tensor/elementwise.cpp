@@ -10,6 +10,7 @@
 
 #include "tensor/ops.h"
 #include "tensor/parallel.h"
+#include "tensor/simd.h"
 
 namespace fm {
 
@@ -24,7 +25,7 @@ constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk: below this,
 // trick (adding it pushes the fraction bits out). Inputs are clamped to [-87.3, 88.7], where
 // 2^k stays a normal float: exp(-100) comes out as 1.2e-38 instead of 3.7e-44, harmless here.
 inline float fast_exp(float x) {
-  x = std::fmin(std::fmax(x, -87.3f), 88.7f);
+  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
   const float shifter = 12582912.0f;  // 1.5 * 2^23
   float kf = x * 1.44269504f + shifter;
   int32_t k = std::bit_cast<int32_t>(kf) - std::bit_cast<int32_t>(shifter);
@@ -51,17 +52,31 @@ struct Silu {
   static float df(float x, float) { float s = sigmoid(x); return s * (1.0f + x * (1.0f - s)); }
 };
 
+// The leaf loops, compiled for AVX-512 / AVX2 / baseline (tensor/simd.h).
+template <class F>
+FM_SIMD_CLONES void unary_kernel(const float* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = F::f(x[i]);
+}
+
+template <class F>
+FM_SIMD_CLONES void unary_backward_kernel(const float* x, const float* y, const float* dy, float* dx, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dx[i] = dy[i] * F::df(x[i], y[i]);
+}
+
+template <class F>
+FM_SIMD_CLONES void binary_kernel(const float* a, const float* b, float* out, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = F::f(a[i], b[i]);
+}
+
 template <class F>
 void unary_loop(const float* x, float* y, int64_t n) {
-  parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) y[i] = F::f(x[i]);
-  });
+  parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) { unary_kernel<F>(x + lo, y + lo, hi - lo); });
 }
 
 template <class F>
 void unary_backward_loop(const float* x, const float* y, const float* dy, float* dx, int64_t n) {
   parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) dx[i] = dy[i] * F::df(x[i], y[i]);
+    unary_backward_kernel<F>(x + lo, y + lo, dy + lo, dx + lo, hi - lo);
   });
 }
 
@@ -96,9 +111,7 @@ void broadcast_loop(const Tensor& a, const Tensor& b, Tensor& out) {
   const float* pb = b.data();
   float* po = out.data();
   if (a.shape() == os && b.shape() == os) {  // same shape: the common case
-    parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) po[i] = F::f(pa[i], pb[i]);
-    });
+    parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) { binary_kernel<F>(pa + lo, pb + lo, po + lo, hi - lo); });
     return;
   }
   if (b.numel() == 1) {
