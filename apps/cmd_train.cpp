@@ -25,7 +25,7 @@ namespace {
 
 void add_train_options(Args& a) {
   a.opt("--data", "checkerboard", "a 2-D toy (checkerboard, 8gaussians, moons, circles, swissroll, 2spirals, pinwheel, rings) or a .npy/.csv file of N x D samples")
-      .opt("--steps", "2000", "training steps")
+      .opt("--steps", "2600", "training steps")
       .opt("--batch", "2048", "samples per step")
       .opt("--lr", "2e-3", "peak learning rate")
       .opt("--schedule", "cosine", "learning-rate schedule after warm-up: cosine (to zero) or constant")

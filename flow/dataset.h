@@ -1,8 +1,9 @@
 // flow/dataset.h: where training and evaluation samples come from.
 //
 // A dataset is named on the command line: a 2-D toy ("checkerboard", ...), which is an endless
-// generator, or a file of the user's (.npy / .csv, N x D), from which batches are drawn
-// uniformly with replacement.
+// generator; a file of the user's (.npy / .csv, N x D); an image set ("fashion-mnist", "mnist")
+// or an IDX image file (flow/idx.h). Batches of finite datasets are drawn uniformly with
+// replacement. Images are [C, H, W] samples scaled from pixels 0..255 to [-1, 1] (x/127.5 - 1).
 #pragma once
 #include <memory>
 #include <string>
@@ -21,12 +22,31 @@ class Dataset {
   virtual int64_t size() const { return 0; }
   // The first n samples of a finite dataset, in order (for evaluation: each row once).
   virtual Tensor head(int64_t n) const;
+  // The first n images as integer pixels 0..255 in float32, [n, C, H, W], unscaled and unflipped:
+  // bits/dim needs the discrete pixels. Throws "<name> has no integer pixels" for non-images.
+  virtual Tensor head_pixels(int64_t n) const;
 };
+
+// How to open a dataset. split and data_dir apply to the named image sets, hflip to image sets;
+// other datasets ignore them, so one DataOptions can serve every spec.
+struct DataOptions {
+  std::string split = "train";  // "train" or "test"
+  std::string data_dir;         // directory of the IDX files; empty: the set's default
+  bool hflip = false;           // mirror each drawn image left-right with probability 1/2
+};
+
+// Where open_dataset looks for "fashion-mnist" (Debian's dataset-fashion-mnist installs it there).
+inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
 // Samples held in memory (N x ...), drawn uniformly with replacement.
 std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples);
 
-// A toy name or a data file path; throws with the list of toy names if neither.
-std::unique_ptr<Dataset> open_dataset(const std::string& spec);
+// Images held in memory as integer pixels 0..255, [N, C, H, W] with N >= 1.
+std::unique_ptr<Dataset> image_dataset(const std::string& name, const Tensor& pixels, bool hflip = false);
+
+// A toy name, "fashion-mnist" / "mnist" (opt.split from opt.data_dir), an IDX image file
+// (*idx3-ubyte, *.idx, *.idx3, each optionally .gz) or a .npy / .csv file; throws with the list
+// of names if none.
+std::unique_ptr<Dataset> open_dataset(const std::string& spec, const DataOptions& opt = {});
 
 }  // namespace fm

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "nn/mlp.h"
+#include "nn/unet.h"
 
 namespace fm {
 
@@ -24,13 +25,18 @@ std::unique_ptr<FieldModel> make_model(const Json& config, Rng& rng) {
   std::string kind = config_kind(config);
   if (kind == "mlp")
     return std::make_unique<MlpField>(config_int(config, "dim"), config_int(config, "width"), config_int(config, "depth"), rng);
-  throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp)");
+  if (kind == "unet") return std::make_unique<UNetField>(unet_config_from_json(config), rng);
+  throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp, unet)");
 }
 
 Shape model_sample_shape(const Json& config) {
   std::string kind = config_kind(config);
   if (kind == "mlp") return {config_int(config, "dim")};
-  throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp)");
+  if (kind == "unet") {
+    UNetConfig c = unet_config_from_json(config);
+    return {c.in_channels, c.height, c.width};
+  }
+  throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp, unet)");
 }
 
 }  // namespace fm

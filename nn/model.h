@@ -7,7 +7,8 @@
 
 namespace fm {
 
-// {"model": "mlp", "dim": D, "width": W, "depth": L}. Throws on unknown or invalid fields.
+// {"model": "mlp", "dim": D, "width": W, "depth": L} or {"model": "unet", ...} (nn/unet.h).
+// Throws on unknown or invalid fields.
 std::unique_ptr<FieldModel> make_model(const Json& config, Rng& rng);
 
 // The shape of one data sample the model expects (e.g. [2] or [1, 28, 28]).

@@ -1,0 +1,27 @@
+// ode/bpd.h: bits per dimension for images (paper appendix; FFJORD's convention).
+//
+// Pixels x in {0, ..., 255}^D are dequantised with uniform noise and mapped to the model's
+// space [-1, 1]:  y = 2 (x + u) / 256 - 1,  u ~ U[0, 1)^D.
+// The map y -> x + u = 128 (y + 1) has Jacobian 128 per dimension, so the density of x + u on
+// [0, 256)^D is p(y) / 128^D and
+//     bpd = -log2 p(x + u) / D = -log p(y) / (D ln 2) + log2(128) = -log p(y) / (D ln 2) + 7.
+// With K dequantisation draws per image the importance-weighted estimate
+//     log p(x) ~ log (1/K) sum_k p(x + u_k)
+// is a tighter bound (paper Table 4).
+#pragma once
+#include <vector>
+
+#include "tensor/random.h"
+
+namespace fm {
+
+// y = 2 (x + u) / 256 - 1 for pixels x in [0, 255] (any shape).
+Tensor dequantize(const Tensor& pixels, Rng& rng);
+
+// bits per dimension of one image from log p(y) in nats.
+double bits_per_dim(double logp_y, int64_t dims);
+
+// log (1/K) sum_k exp(logp[k]) for each image: logp_draws[k][i] is draw k of image i.
+std::vector<double> importance_weighted_logp(const std::vector<std::vector<double>>& logp_draws);
+
+}  // namespace fm

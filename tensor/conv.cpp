@@ -1,0 +1,504 @@
+// tensor/conv.cpp: convolution, group norm, nearest upsampling and softmax kernels.
+//
+// Convolution as im2col + sgemm, one sample at a time. With P = Ho * Wo output pixels and
+// R = C * k * k taps, the column matrix of sample b is
+//
+//   col[r, p] = x[b, c, oh * s - pad + ki, ow * s - pad + kj]  (0 outside the image)
+//   with r = (c * k + ki) * k + kj, p = oh * Wo + ow,
+//
+// so row r is the input channel c shifted by the tap (ki, kj): for stride 1 each image row is
+// one contiguous copy. The weight [O, C, k, k] is already the matrix W[O, R]. Then
+//
+//   forward   y_b [O, P]  = W [O, R] @ col [R, P]           (+ bias: C starts as bias, beta = 1)
+//   dx        dcol [R, P] = W^T [R, O] @ dy_b [O, P];  col2im scatters dcol back: dx_b += ...
+//   dW^T      part [R, O] += col [R, P] @ dy_b^T [P, O]    (R x O: tall, fills sgemm's 14 x 32 tiles)
+//   db        db[o] = sum over b, p of dy[b, o, p]
+//
+// A 1x1 kernel with stride 1 and no padding needs no im2col: col is x_b itself.
+//
+// Parallelism: samples are independent, so the loops run over the batch (each thread with its
+// own column buffer; a nested sgemm runs on one thread, while a batch of one lets sgemm use all of
+// them). dW sums over the batch, so the batch is cut into a fixed number of groups that depends on
+// B alone; each group accumulates its samples in order into its own partial (sgemm, beta = 1) and
+// the partials are added in group order: the same bits for any thread count.
+#include "tensor/conv.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "tensor/gemm.h"
+#include "tensor/parallel.h"
+#include "tensor/simd.h"
+
+namespace fm {
+
+namespace {
+
+// A grow-only per-thread buffer (the column matrix), reused across calls and samples.
+float* thread_scratch(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (int64_t(buf.size()) < n) buf.resize(n);
+  return buf.data();
+}
+
+// ---- row helpers: fixed 16-lane accumulation (vectorisable, order depends on n only) ----------
+constexpr int kLanes = 16;
+
+FM_SIMD_CLONES double lane_sum(const float* a, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j];
+  double s = 0.0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += a[i];
+  return s;
+}
+
+// sum_i a[i] * (b[i] - m)
+FM_SIMD_CLONES double lane_dot_centered(const float* a, const float* b, float m, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * (b[i + j] - m);
+  double s = 0.0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += double(a[i]) * (b[i] - m);
+  return s;
+}
+
+// sum_i (a[i] - m)^2
+FM_SIMD_CLONES double lane_sumsq_centered(const float* a, float m, int64_t n) {
+  float acc[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] += (a[i + j] - m) * (a[i + j] - m);
+  double s = 0.0;
+  for (int j = 0; j < kLanes; ++j) s += acc[j];
+  for (; i < n; ++i) s += double(a[i] - m) * (a[i] - m);
+  return s;
+}
+
+FM_SIMD_CLONES float lane_max(const float* a, int64_t n) {
+  float acc[kLanes];
+  for (int j = 0; j < kLanes; ++j) acc[j] = a[0];
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) acc[j] = std::max(acc[j], a[i + j]);
+  float m = a[0];
+  for (int j = 0; j < kLanes; ++j) m = std::max(m, acc[j]);
+  for (; i < n; ++i) m = std::max(m, a[i]);
+  return m;
+}
+
+// e^x in plain arithmetic (vectorisable; std::exp is a library call). Cody-Waite reduction
+// x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in a short head and a tail so n * head is exact;
+// e^r by its Taylor polynomial to r^6 (error ~1e-7 relative); 2^n written into the exponent.
+// Softmax only feeds it x <= 0; below -87 (e^x < 1.7e-38, the edge of normal floats) it
+// returns 0, as a true exp would underflow to.
+inline float exp_poly(float x) {
+  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  const float n = float(int32_t(xc * 1.44269504f + 128.5f) - 128);  // round(x log2 e); truncates a positive
+  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+  const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
+  const float e = p * std::bit_cast<float>((int32_t(n) + 127) << 23);
+  return (x < -87.0f ? 0.0f : 1.0f) * e;  // a multiply, not a branch: the loop vectorises
+}
+
+// y = exp(x - m)
+FM_SIMD_CLONES void exp_shift(const float* x, float m, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_poly(x[i] - m);
+}
+
+// ---- im2col / col2im -------------------------------------------------------------------------
+// Output columns ow whose input column iw = ow * s - pad + kj lies inside [0, W): [lo, hi).
+struct ColRange {
+  int64_t lo, hi;
+};
+ColRange valid_cols(const Conv2dShape& s, int64_t kj) {
+  const int64_t a = s.pad - kj;  // iw >= 0  <=>  ow * stride >= a
+  const int64_t lo = a <= 0 ? 0 : (a + s.stride - 1) / s.stride;
+  const int64_t b = s.W - 1 + s.pad - kj;  // iw <= W - 1  <=>  ow * stride <= b
+  const int64_t hi = b < 0 ? 0 : std::min(s.Wo, b / s.stride + 1);
+  return {std::min(lo, hi), hi};
+}
+
+// col [R, P] from one sample x [C, H, W].
+void im2col(const Conv2dShape& s, const float* x, float* col) {
+  const int64_t P = s.Ho * s.Wo;
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t ki = 0; ki < s.k; ++ki)
+      for (int64_t kj = 0; kj < s.k; ++kj) {
+        float* dst = col + ((c * s.k + ki) * s.k + kj) * P;
+        const ColRange cr = valid_cols(s, kj);
+        for (int64_t oh = 0; oh < s.Ho; ++oh, dst += s.Wo) {
+          const int64_t ih = oh * s.stride - s.pad + ki;
+          if (ih < 0 || ih >= s.H) {
+            std::fill(dst, dst + s.Wo, 0.0f);
+            continue;
+          }
+          const float* src = x + (c * s.H + ih) * s.W - s.pad + kj;  // src[ow * stride] = x(ih, iw)
+          std::fill(dst, dst + cr.lo, 0.0f);
+          if (s.stride == 1)
+            std::copy(src + cr.lo, src + cr.hi, dst + cr.lo);
+          else
+            for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow] = src[ow * s.stride];
+          std::fill(dst + cr.hi, dst + s.Wo, 0.0f);
+        }
+      }
+}
+
+// dx [C, H, W] += the columns of dcol [R, P] scattered back to the pixels they were read from.
+void col2im_add(const Conv2dShape& s, const float* dcol, float* dx) {
+  const int64_t P = s.Ho * s.Wo;
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int64_t ki = 0; ki < s.k; ++ki)
+      for (int64_t kj = 0; kj < s.k; ++kj) {
+        const float* src = dcol + ((c * s.k + ki) * s.k + kj) * P;
+        const ColRange cr = valid_cols(s, kj);
+        for (int64_t oh = 0; oh < s.Ho; ++oh, src += s.Wo) {
+          const int64_t ih = oh * s.stride - s.pad + ki;
+          if (ih < 0 || ih >= s.H) continue;
+          float* dst = dx + (c * s.H + ih) * s.W - s.pad + kj;
+          if (s.stride == 1)
+            for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow] += src[ow];
+          else
+            for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow * s.stride] += src[ow];
+        }
+      }
+}
+
+bool is_pointwise(const Conv2dShape& s) { return s.k == 1 && s.stride == 1 && s.pad == 0; }
+
+// out = beta * out + v (beta 0 never reads out).
+inline void store(float& out, float beta, float v) { out = beta == 0.0f ? v : out + v; }
+
+// Throws if a (non-null) tensor handed to a backward kernel has the wrong shape.
+void check_grad_shape(const Tensor* g, const Shape& want, const char* what) {
+  if (g && g->shape() != want)
+    throw std::runtime_error(std::string(what) + ": got " + shape_str(g->shape()) + ", expected " + shape_str(want));
+}
+
+}  // namespace
+
+// ---- convolution -------------------------------------------------------------------------------
+Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Tensor& bias, int stride, int pad) {
+  auto fail = [&](const std::string& why) {
+    throw std::runtime_error("conv2d: " + why + " (input " + shape_str(x) + ", weight " + shape_str(w) +
+                             (bias.defined() ? ", bias " + shape_str(bias.shape()) : std::string()) +
+                             ", stride " + std::to_string(stride) + ", pad " + std::to_string(pad) + ")");
+  };
+  if (x.size() != 4 || w.size() != 4) fail("expected input [B, C, H, W] and weight [O, C, k, k]");
+  if (w[1] != x[1]) fail("input channels differ from the weight's");
+  if (w[2] != w[3] || w[2] < 1) fail("the kernel must be square");
+  if (stride < 1 || pad < 0) fail("need stride >= 1 and pad >= 0");
+  if (bias.defined() && (bias.ndim() != 1 || bias.dim(0) != w[0])) fail("bias must be [O]");
+  Conv2dShape s{x[0], x[1], x[2], x[3], w[0], w[2], stride, pad, 0, 0};
+  if (s.H + 2 * pad < s.k || s.W + 2 * pad < s.k) fail("the kernel is larger than the padded input");
+  s.Ho = (s.H + 2 * pad - s.k) / stride + 1;
+  s.Wo = (s.W + 2 * pad - s.k) / stride + 1;
+  return s;
+}
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad) {
+  const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), bias, stride, pad);
+  const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k;
+  Tensor y = Tensor::empty({s.B, s.O, s.Ho, s.Wo});
+  const float *px = x.data(), *pw = w.data(), *pb = bias.defined() ? bias.data() : nullptr;
+  float* py = y.data();
+  parallel_for(s.B, 1, [&](int64_t lo, int64_t hi) {
+    float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
+    for (int64_t b = lo; b < hi; ++b) {
+      const float* xb = px + b * s.C * s.H * s.W;
+      float* yb = py + b * s.O * P;
+      if (col) im2col(s, xb, col);
+      if (pb)
+        for (int64_t o = 0; o < s.O; ++o) std::fill(yb + o * P, yb + (o + 1) * P, pb[o]);
+      sgemm(false, false, s.O, P, R, 1.0f, pw, R, col ? col : xb, P, pb ? 1.0f : 0.0f, yb, P);
+    }
+  });
+  return y;
+}
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad,
+                     Tensor* dx, float beta_x, Tensor* dw, float beta_w, Tensor* db, float beta_b) {
+  const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), Tensor(), stride, pad);
+  const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k, CHW = s.C * s.H * s.W;
+  check_grad_shape(&dy, {s.B, s.O, s.Ho, s.Wo}, "conv2d backward (dy)");
+  check_grad_shape(dx, x.shape(), "conv2d backward (dx)");
+  check_grad_shape(dw, w.shape(), "conv2d backward (dw)");
+  check_grad_shape(db, {s.O}, "conv2d backward (db)");
+  const float *px = x.data(), *pw = w.data(), *pg = dy.data();
+
+  if (dx || dw) {
+    // Groups: a function of the shape only (at most 16, and at most ~16 MiB of partials).
+    const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
+    std::vector<float> part(dw ? groups * R * s.O : 0);
+    parallel_for(groups, 1, [&](int64_t lo, int64_t hi) {
+      float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
+      for (int64_t g = lo; g < hi; ++g)
+        for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
+          const float* xb = px + b * CHW;
+          const float* gb = pg + b * s.O * P;
+          if (dw) {  // part_g [R, O] += col [R, P] @ dy_b^T
+            if (col) im2col(s, xb, col);
+            const float beta = b == s.B * g / groups ? 0.0f : 1.0f;
+            sgemm(false, true, R, s.O, P, 1.0f, col ? col : xb, P, gb, P, beta, part.data() + g * R * s.O, s.O);
+          }
+          if (dx) {
+            float* dxb = dx->data() + b * CHW;
+            if (!col) {  // pointwise: dx_b [C, P] (+)= W^T [C, O] @ dy_b [O, P] directly
+              sgemm(true, false, s.C, P, s.O, 1.0f, pw, s.C, gb, P, beta_x, dxb, P);
+              continue;
+            }
+            sgemm(true, false, R, P, s.O, 1.0f, pw, R, gb, P, 0.0f, col, P);  // dcol, reusing col
+            if (beta_x == 0.0f) std::fill(dxb, dxb + CHW, 0.0f);
+            col2im_add(s, col, dxb);
+          }
+        }
+    });
+    if (dw) {  // dw[o, r] (+)= sum over groups, in group order, of part_g[r, o]
+      float* pdw = dw->data();
+      parallel_for(s.O, 1, [&](int64_t lo, int64_t hi) {
+        for (int64_t o = lo; o < hi; ++o)
+          for (int64_t r = 0; r < R; ++r) {
+            float acc = 0.0f;
+            for (int64_t g = 0; g < groups; ++g) acc += part[(g * R + r) * s.O + o];
+            store(pdw[o * R + r], beta_w, acc);
+          }
+      });
+    }
+  }
+  if (db) {  // db[o] (+)= sum over b (in order) of the row sums of dy[b, o, :]
+    float* pdb = db->data();
+    parallel_for(s.O, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t o = lo; o < hi; ++o) {
+        double acc = 0.0;
+        for (int64_t b = 0; b < s.B; ++b) acc += lane_sum(pg + (b * s.O + o) * P, P);
+        store(pdb[o], beta_b, float(acc));
+      }
+    });
+  }
+}
+
+Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad) {
+  const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), bias, stride, pad);
+  Tensor y = Tensor::empty({s.B, s.O, s.Ho, s.Wo});
+  const float *px = x.data(), *pw = w.data();
+  float* py = y.data();
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t oh = 0; oh < s.Ho; ++oh)
+        for (int64_t ow = 0; ow < s.Wo; ++ow) {
+          double acc = bias.defined() ? bias.data()[o] : 0.0;
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t ki = 0; ki < s.k; ++ki)
+              for (int64_t kj = 0; kj < s.k; ++kj) {
+                const int64_t ih = oh * stride - pad + ki, iw = ow * stride - pad + kj;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                acc += double(pw[((o * s.C + c) * s.k + ki) * s.k + kj]) * px[((b * s.C + c) * s.H + ih) * s.W + iw];
+              }
+          py[((b * s.O + o) * s.Ho + oh) * s.Wo + ow] = float(acc);
+        }
+  return y;
+}
+
+void conv2d_backward_reference(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad,
+                               Tensor* dx, Tensor* dw, Tensor* db) {
+  const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), Tensor(), stride, pad);
+  std::vector<double> gx(x.numel()), gw(w.numel()), gb(s.O);
+  const float *px = x.data(), *pw = w.data(), *pg = dy.data();
+  for (int64_t b = 0; b < s.B; ++b)
+    for (int64_t o = 0; o < s.O; ++o)
+      for (int64_t oh = 0; oh < s.Ho; ++oh)
+        for (int64_t ow = 0; ow < s.Wo; ++ow) {
+          const double g = pg[((b * s.O + o) * s.Ho + oh) * s.Wo + ow];
+          gb[o] += g;
+          for (int64_t c = 0; c < s.C; ++c)
+            for (int64_t ki = 0; ki < s.k; ++ki)
+              for (int64_t kj = 0; kj < s.k; ++kj) {
+                const int64_t ih = oh * stride - pad + ki, iw = ow * stride - pad + kj;
+                if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+                const int64_t iwt = ((o * s.C + c) * s.k + ki) * s.k + kj, ix = ((b * s.C + c) * s.H + ih) * s.W + iw;
+                gx[ix] += g * pw[iwt];
+                gw[iwt] += g * px[ix];
+              }
+        }
+  auto put = [](Tensor* t, const std::vector<double>& v) {
+    if (t)
+      for (size_t i = 0; i < v.size(); ++i) t->data()[i] = float(v[i]);
+  };
+  put(dx, gx);
+  put(dw, gw);
+  put(db, gb);
+}
+
+// ---- group norm --------------------------------------------------------------------------------
+namespace {
+struct GroupNormShape {
+  int64_t B, C, G, cpg, hw;  // cpg channels per group, hw elements per channel
+};
+GroupNormShape group_norm_shape(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta) {
+  auto fail = [&](const std::string& why) {
+    throw std::runtime_error("group_norm: " + why + " (input " + shape_str(x.shape()) + ", groups " +
+                             std::to_string(groups) + (gamma.defined() ? ", gamma " + shape_str(gamma.shape()) : "") +
+                             (beta.defined() ? ", beta " + shape_str(beta.shape()) : "") + ")");
+  };
+  if (x.ndim() < 2) fail("expected [B, C, ...]");
+  const int64_t C = x.dim(1);
+  if (groups < 1 || C % groups != 0) fail("channels must divide into the groups");
+  for (const Tensor* t : {&gamma, &beta})
+    if (t->defined() && (t->ndim() != 1 || t->dim(0) != C)) fail("gamma and beta must be [C]");
+  return {x.dim(0), C, groups, C / groups, x.numel() / std::max<int64_t>(1, x.dim(0) * C)};
+}
+}  // namespace
+
+Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                          Tensor& mean, Tensor& rstd) {
+  const GroupNormShape s = group_norm_shape(x, groups, gamma, beta);
+  const int64_t n = s.cpg * s.hw;
+  Tensor y = Tensor::empty(x.shape());
+  mean = Tensor::empty({s.B, s.G});
+  rstd = Tensor::empty({s.B, s.G});
+  const float *px = x.data(), *pga = gamma.defined() ? gamma.data() : nullptr, *pbe = beta.defined() ? beta.data() : nullptr;
+  float *py = y.data(), *pm = mean.data(), *pr = rstd.data();
+  parallel_for(s.B * s.G, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t bg = lo; bg < hi; ++bg) {
+      const float* xg = px + bg * n;
+      // Two passes: the mean, then the biased variance around it (no cancellation).
+      const float m = float(lane_sum(xg, n) / double(n));
+      const double ss = lane_sumsq_centered(xg, m, n);
+      const float r = float(1.0 / std::sqrt(ss / double(n) + eps));
+      pm[bg] = m;
+      pr[bg] = r;
+      for (int64_t cc = 0; cc < s.cpg; ++cc) {  // y = (x - m) r gamma + beta, channel by channel
+        const int64_t c = (bg % s.G) * s.cpg + cc;
+        const float a = r * (pga ? pga[c] : 1.0f), b0 = pbe ? pbe[c] : 0.0f;
+        const float* xc = xg + cc * s.hw;
+        float* yc = py + bg * n + cc * s.hw;
+        for (int64_t j = 0; j < s.hw; ++j) yc[j] = (xc[j] - m) * a + b0;
+      }
+    }
+  });
+  return y;
+}
+
+void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& dy, Tensor* dx, float beta_x, Tensor* dgamma,
+                         float beta_g, Tensor* dbeta, float beta_b) {
+  const GroupNormShape s = group_norm_shape(x, groups, gamma, Tensor());
+  check_same_shape(dy, x, "group_norm backward (dy)");
+  check_grad_shape(dx, x.shape(), "group_norm backward (dx)");
+  check_grad_shape(dgamma, {s.C}, "group_norm backward (dgamma)");
+  check_grad_shape(dbeta, {s.C}, "group_norm backward (dbeta)");
+  const int64_t n = s.cpg * s.hw;
+  // Per (sample, channel): s1 = sum dy, s2 = sum dy xhat. Summed over the batch in order below.
+  std::vector<double> s1(s.B * s.C), s2(s.B * s.C);
+  const float *px = x.data(), *pg = dy.data(), *pga = gamma.defined() ? gamma.data() : nullptr;
+  const float *pm = mean.data(), *pr = rstd.data();
+  parallel_for(s.B * s.G, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t bg = lo; bg < hi; ++bg) {
+      const float m = pm[bg], r = pr[bg];
+      const int64_t c0 = (bg % s.G) * s.cpg, bc0 = (bg / s.G) * s.C + c0;
+      double m1 = 0.0, m2 = 0.0;  // sums of dxhat and dxhat xhat over the group
+      for (int64_t cc = 0; cc < s.cpg; ++cc) {
+        const int64_t off = bg * n + cc * s.hw;
+        s1[bc0 + cc] = lane_sum(pg + off, s.hw);
+        s2[bc0 + cc] = lane_dot_centered(pg + off, px + off, m, s.hw) * r;
+        const double ga = pga ? pga[c0 + cc] : 1.0;
+        m1 += ga * s1[bc0 + cc];
+        m2 += ga * s2[bc0 + cc];
+      }
+      if (!dx) continue;
+      const float mean1 = float(m1 / double(n)), mean2 = float(m2 / double(n));
+      for (int64_t cc = 0; cc < s.cpg; ++cc) {  // dx = r (gamma dy - mean1 - xhat mean2)
+        const int64_t off = bg * n + cc * s.hw;
+        const float ga = pga ? pga[c0 + cc] : 1.0f;
+        const float *gc = pg + off, *xc = px + off;
+        float* dc = dx->data() + off;
+        for (int64_t j = 0; j < s.hw; ++j) store(dc[j], beta_x, r * (ga * gc[j] - mean1 - (xc[j] - m) * r * mean2));
+      }
+    }
+  });
+  for (int64_t c = 0; c < s.C; ++c) {
+    double a1 = 0.0, a2 = 0.0;
+    for (int64_t b = 0; b < s.B; ++b) a1 += s1[b * s.C + c], a2 += s2[b * s.C + c];
+    if (dgamma) store(dgamma->data()[c], beta_g, float(a2));
+    if (dbeta) store(dbeta->data()[c], beta_b, float(a1));
+  }
+}
+
+// ---- nearest 2x upsampling ---------------------------------------------------------------------
+Tensor upsample_nearest2x_forward(const Tensor& x) {
+  if (x.ndim() != 4) throw std::runtime_error("upsample_nearest2x: expected [B, C, H, W], got " + shape_str(x.shape()));
+  const int64_t planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3);
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * H, 2 * W});
+  const float* px = x.data();
+  float* py = y.data();
+  parallel_for(planes * H, 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {  // input row -> output rows 2h and 2h + 1
+      const float* src = px + row * W;
+      float* dst = py + row * 4 * W;
+      for (int64_t w = 0; w < W; ++w) dst[2 * w] = dst[2 * w + 1] = src[w];
+      std::copy(dst, dst + 2 * W, dst + 2 * W);
+    }
+  });
+  return y;
+}
+
+void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx, float beta) {
+  if (dy.ndim() != 4 || dx.ndim() != 4 || dy.dim(0) != dx.dim(0) || dy.dim(1) != dx.dim(1) ||
+      dy.dim(2) != 2 * dx.dim(2) || dy.dim(3) != 2 * dx.dim(3))
+    throw std::runtime_error("upsample_nearest2x backward: dy " + shape_str(dy.shape()) + " does not match dx " + shape_str(dx.shape()));
+  const int64_t W = dx.dim(3);
+  const float* pg = dy.data();
+  float* pd = dx.data();
+  parallel_for(dx.dim(0) * dx.dim(1) * dx.dim(2), 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      const float *g0 = pg + row * 4 * W, *g1 = g0 + 2 * W;
+      float* d = pd + row * W;
+      for (int64_t w = 0; w < W; ++w) store(d[w], beta, (g0[2 * w] + g0[2 * w + 1]) + (g1[2 * w] + g1[2 * w + 1]));
+    }
+  });
+}
+
+// ---- softmax -----------------------------------------------------------------------------------
+Tensor softmax_forward(const Tensor& x) {
+  if (x.ndim() < 1 || x.dim(-1) < 1) throw std::runtime_error("softmax: empty last axis in " + shape_str(x.shape()));
+  const int64_t n = x.dim(-1), rows = x.numel() / n;
+  Tensor y = Tensor::empty(x.shape());
+  const float* px = x.data();
+  float* py = y.data();
+  parallel_for(rows, std::max<int64_t>(1, 4096 / n), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float* xr = px + i * n;
+      float* yr = py + i * n;
+      exp_shift(xr, lane_max(xr, n), yr, n);
+      const float inv = float(1.0 / lane_sum(yr, n));  // the sum is >= 1 (the max gives e^0)
+      for (int64_t j = 0; j < n; ++j) yr[j] *= inv;
+    }
+  });
+  return y;
+}
+
+void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx, float beta) {
+  check_same_shape(y, dy, "softmax backward (dy)");
+  check_same_shape(y, dx, "softmax backward (dx)");
+  const int64_t n = y.dim(-1), rows = y.numel() / n;
+  const float *py = y.data(), *pg = dy.data();
+  float* pd = dx.data();
+  parallel_for(rows, std::max<int64_t>(1, 4096 / n), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float *yr = py + i * n, *gr = pg + i * n;
+      float* dr = pd + i * n;
+      const float dot = float(lane_dot_centered(gr, yr, 0.0f, n));  // sum dy y
+      for (int64_t j = 0; j < n; ++j) store(dr[j], beta, yr[j] * (gr[j] - dot));
+    }
+  });
+}
+
+}  // namespace fm

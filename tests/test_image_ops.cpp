@@ -1,0 +1,242 @@
+// tests/test_image_ops.cpp: the U-Net's image ops against finite differences, the fast
+// convolution kernels against direct loops, and their bitwise independence of the thread count.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "autodiff/gradcheck.h"
+#include "autodiff/ops_image.h"
+#include "tensor/conv.h"
+#include "tensor/random.h"
+
+using namespace fm;
+
+namespace {
+Tensor randu(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t = Tensor::empty(s);
+  Rng(seed).uniform(t, lo, hi);
+  return t;
+}
+void expect_grads_ok(const GradFn& f, const std::vector<Tensor>& xs, GradCheckOptions opt = {}) {
+  GradCheckResult r = check_gradients(f, xs, opt);
+  INFO(r.report);
+  CHECK(r.ok);
+}
+// max |a - b| / (1 + max |b|): a relative error against the reference's scale.
+double rel_err(const Tensor& a, const Tensor& b) {
+  REQUIRE(a.shape() == b.shape());
+  double m = 0.0, scale = 0.0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    m = std::max(m, double(std::fabs(a.data()[i] - b.data()[i])));
+    scale = std::max(scale, double(std::fabs(b.data()[i])));
+  }
+  return m / (1.0 + scale);
+}
+bool bit_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), a.numel() * sizeof(float)) == 0;
+}
+}  // namespace
+
+TEST_SUITE("cpu") {
+
+TEST_CASE("conv2d matches finite differences (3x3 and 1x1, stride 1 and 2, pad 0 and 1, bias or not)") {
+  for (int k : {3, 1})
+    for (int stride : {1, 2})
+      for (int pad : {0, 1})
+        for (bool bias : {true, false}) {
+          INFO("k " << k << " stride " << stride << " pad " << pad << " bias " << bias);
+          Tensor x = randu({2, 3, 6, 5}, 1), w = randu({4, 3, k, k}, 2), b = randu({4}, 3);
+          if (bias)
+            expect_grads_ok([=](const std::vector<Var>& v) { return conv2d(v[0], v[1], v[2], stride, pad); }, {x, w, b});
+          else
+            expect_grads_ok([=](const std::vector<Var>& v) { return conv2d(v[0], v[1], Var(), stride, pad); }, {x, w});
+        }
+}
+
+TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
+  struct Case { int64_t B, C, H, W, O; int k, stride, pad; };
+  for (Case c : {Case{2, 3, 7, 7, 5, 3, 2, 1}, Case{3, 5, 7, 9, 6, 3, 1, 1}, Case{2, 4, 8, 8, 3, 3, 2, 0},
+                 Case{2, 16, 14, 14, 32, 3, 1, 1}, Case{2, 12, 9, 9, 20, 1, 1, 0}, Case{2, 6, 7, 7, 4, 1, 2, 0},
+                 Case{1, 3, 11, 6, 4, 5, 2, 2}}) {
+    INFO("B " << c.B << " C " << c.C << " " << c.H << "x" << c.W << " O " << c.O << " k " << c.k << " s " << c.stride
+              << " p " << c.pad);
+    Tensor x = randu({c.B, c.C, c.H, c.W}, 11), w = randu({c.O, c.C, c.k, c.k}, 12), b = randu({c.O}, 13);
+    Tensor y = conv2d_forward(x, w, b, c.stride, c.pad), yr = conv2d_reference(x, w, b, c.stride, c.pad);
+    CHECK(y.dim(2) == (c.H + 2 * c.pad - c.k) / c.stride + 1);
+    CHECK(rel_err(y, yr) < 1e-5);
+    CHECK(rel_err(conv2d_forward(x, w, Tensor(), c.stride, c.pad), conv2d_reference(x, w, Tensor(), c.stride, c.pad)) < 1e-5);
+
+    Tensor dy = randu(y.shape(), 14);
+    Tensor dxr = Tensor::empty(x.shape()), dwr = Tensor::empty(w.shape()), dbr = Tensor::empty(b.shape());
+    conv2d_backward_reference(x, w, dy, c.stride, c.pad, &dxr, &dwr, &dbr);
+    Tensor dx = Tensor::full(x.shape(), NAN), dw = Tensor::full(w.shape(), NAN), db = Tensor::full(b.shape(), NAN);
+    conv2d_backward(x, w, dy, c.stride, c.pad, &dx, 0.0f, &dw, 0.0f, &db, 0.0f);  // beta 0 never reads
+    CHECK(rel_err(dx, dxr) < 1e-5);
+    CHECK(rel_err(dw, dwr) < 1e-5);
+    CHECK(rel_err(db, dbr) < 1e-5);
+    // beta = 1 accumulates: a second pass doubles every gradient.
+    conv2d_backward(x, w, dy, c.stride, c.pad, &dx, 1.0f, &dw, 1.0f, &db, 1.0f);
+    CHECK(rel_err(scale(dx, 0.5f), dxr) < 1e-5);
+    CHECK(rel_err(scale(dw, 0.5f), dwr) < 1e-5);
+    CHECK(rel_err(scale(db, 0.5f), dbr) < 1e-5);
+  }
+}
+
+TEST_CASE("conv2d is bitwise identical with 1 and 2 threads, forward and backward") {
+  const int saved = omp_get_max_threads();
+  Tensor x = randu({6, 8, 12, 12}, 21), w = randu({16, 8, 3, 3}, 22), b = randu({16}, 23);
+  for (int stride : {1, 2}) {
+    std::vector<Tensor> out[2];
+    for (int t : {1, 2}) {
+      omp_set_num_threads(t);
+      Var xv = Var::param(x), wv = Var::param(w), bv = Var::param(b);
+      Var y = conv2d(xv, wv, bv, stride, 1);
+      backward(y, randu(y.shape(), 24));
+      out[t - 1] = {y.value(), xv.grad(), wv.grad(), bv.grad()};
+    }
+    for (size_t i = 0; i < out[0].size(); ++i) CHECK(bit_equal(out[0][i], out[1][i]));
+  }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("conv2d rejects mismatched shapes") {
+  Var x(randu({2, 3, 5, 5}, 31)), w(randu({4, 2, 3, 3}, 32)), b(randu({3}, 33));
+  CHECK_THROWS_AS(conv2d(x, w, Var(), 1, 1), std::runtime_error);
+  CHECK_THROWS_AS(conv2d(x, Var(randu({4, 3, 3, 3}, 34)), b, 1, 1), std::runtime_error);
+  CHECK_THROWS_AS(conv2d(Var(randu({3, 5, 5}, 35)), w, Var(), 1, 1), std::runtime_error);
+  CHECK_THROWS_AS(conv2d(x, Var(randu({4, 3, 7, 7}, 36)), Var(), 1, 0), std::runtime_error);
+}
+
+TEST_CASE("group norm normalises each group and matches finite differences") {
+  Tensor x = randu({2, 4, 5, 5}, 41, -2.0f, 3.0f), g = randu({4}, 42, 0.5f, 1.5f), b = randu({4}, 43);
+  // Before the affine part: per (sample, group) mean 0 and biased variance 1.
+  Tensor y = group_norm(Var(x), 2, Var(), Var()).value();
+  for (int64_t bg = 0; bg < 4; ++bg) {
+    const float* p = y.data() + bg * 50;
+    double m = 0.0, v = 0.0;
+    for (int i = 0; i < 50; ++i) m += p[i];
+    m /= 50;
+    for (int i = 0; i < 50; ++i) v += (p[i] - m) * (p[i] - m);
+    CHECK(std::fabs(m) < 1e-5);
+    CHECK(v / 50 == doctest::Approx(1.0).epsilon(1e-4));
+  }
+  // The affine part is per channel.
+  Tensor ya = group_norm(Var(x), 2, Var(g), Var(b)).value();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int64_t c = (i / 25) % 4;
+    CHECK(ya.data()[i] == doctest::Approx(y.data()[i] * g.data()[c] + b.data()[c]).epsilon(1e-5));
+  }
+  GradCheckOptions opt;
+  opt.eps = 3e-3;
+  expect_grads_ok([](const std::vector<Var>& v) { return group_norm(v[0], 2, v[1], v[2]); }, {x, g, b}, opt);
+  expect_grads_ok([](const std::vector<Var>& v) { return group_norm(v[0], 4, v[1], v[2]); }, {x, g, b}, opt);
+  expect_grads_ok([](const std::vector<Var>& v) { return group_norm(v[0], 1, Var(), Var()); }, {x}, opt);
+  CHECK_THROWS_AS(group_norm(Var(x), 3, Var(g), Var(b)), std::runtime_error);
+  CHECK_THROWS_AS(group_norm(Var(x), 2, Var(randu({3}, 44)), Var(b)), std::runtime_error);
+}
+
+TEST_CASE("nearest 2x upsampling copies each pixel into a 2x2 block and sums it back") {
+  Tensor x = randu({2, 3, 4, 5}, 51);
+  Tensor y = upsample_nearest2x(Var(x)).value();
+  REQUIRE(y.shape() == Shape{2, 3, 8, 10});
+  for (int64_t p = 0; p < 6; ++p)
+    for (int64_t h = 0; h < 8; ++h)
+      for (int64_t w = 0; w < 10; ++w) CHECK(y.data()[(p * 8 + h) * 10 + w] == x.data()[(p * 4 + h / 2) * 5 + w / 2]);
+  expect_grads_ok([](const std::vector<Var>& v) { return upsample_nearest2x(v[0]); }, {x});
+  CHECK_THROWS_AS(upsample_nearest2x(Var(randu({3, 4, 5}, 52))), std::runtime_error);
+}
+
+TEST_CASE("softmax rows sum to 1, survive large inputs and match finite differences") {
+  Tensor x = randu({2, 3, 7}, 61, -3.0f, 3.0f);
+  Tensor y = softmax(Var(x)).value();
+  for (int64_t r = 0; r < 6; ++r) {
+    const float* xr = x.data() + r * 7;
+    double s = 0.0, denom = 0.0;
+    for (int i = 0; i < 7; ++i) denom += std::exp(double(xr[i]));
+    for (int j = 0; j < 7; ++j) {
+      CHECK(y.data()[r * 7 + j] == doctest::Approx(std::exp(double(xr[j])) / denom).epsilon(1e-5));
+      s += y.data()[r * 7 + j];
+    }
+    CHECK(s == doctest::Approx(1.0).epsilon(1e-6));
+  }
+  Tensor big = Tensor::from({1000.0f, 1000.0f, -1000.0f, 999.0f}, {1, 4});
+  Tensor yb = softmax(Var(big)).value();
+  CHECK(std::isfinite(yb.data()[0]));
+  CHECK(yb.data()[0] == doctest::Approx(1.0 / (2.0 + std::exp(-1.0))).epsilon(1e-5));
+  CHECK(yb.data()[2] == 0.0f);
+  // A long row exercises the 16-lane loops and their tails.
+  expect_grads_ok([](const std::vector<Var>& v) { return softmax(v[0]); }, {x});
+  expect_grads_ok([](const std::vector<Var>& v) { return softmax(v[0]); }, {randu({3, 37}, 62, -2.0f, 2.0f)});
+}
+
+TEST_CASE("bmm and transpose_last2 match the tensor kernels and finite differences") {
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      INFO("ta " << ta << " tb " << tb);
+      Tensor a = ta ? randu({2, 3, 4, 5}, 71) : randu({2, 3, 5, 4}, 71);
+      Tensor b = tb ? randu({2, 3, 6, 4}, 72) : randu({2, 3, 4, 6}, 72);
+      Tensor c = bmm(Var(a), Var(b), ta, tb).value();
+      CHECK(rel_err(c, fm::bmm(a, b, ta, tb)) < 1e-6);
+      expect_grads_ok([ta, tb](const std::vector<Var>& v) { return bmm(v[0], v[1], ta, tb); }, {a, b});
+    }
+  // The same Var on both sides: both gradient contributions land in one buffer.
+  expect_grads_ok([](const std::vector<Var>& v) { return bmm(v[0], v[0], false, true); }, {randu({3, 4, 5}, 73)});
+  Tensor t = randu({2, 3, 4}, 74);
+  Tensor tt = transpose_last2(Var(t)).value();
+  REQUIRE(tt.shape() == Shape{2, 4, 3});
+  CHECK(tt.data()[(1 * 4 + 2) * 3 + 1] == t.data()[(1 * 3 + 1) * 4 + 2]);
+  expect_grads_ok([](const std::vector<Var>& v) { return transpose_last2(v[0]); }, {t});
+  CHECK_THROWS_AS(bmm(Var(randu({2, 3, 4}, 75)), Var(randu({2, 5, 6}, 76))), std::runtime_error);
+  CHECK_THROWS_AS(bmm(Var(randu({2, 3, 4}, 75)), Var(randu({3, 4, 6}, 76))), std::runtime_error);
+}
+
+TEST_CASE("dropout: identity in eval, expectation preserved, reproducible mask") {
+  Tensor x = randu({4, 8}, 81);
+  Rng rng(5);
+  CHECK(bit_equal(dropout(Var(x), 0.3f, false, rng).value(), x));
+  CHECK(bit_equal(dropout(Var(x), 0.0f, true, rng).value(), x));
+  CHECK(rng.offset() == 0);  // the identity cases draw nothing
+
+  Tensor ones = Tensor::full({200000}, 1.0f);
+  Rng r1(7), r2(7), r3(8);
+  Tensor y1 = dropout(Var(ones), 0.25f, true, r1).value();
+  int64_t zeros = 0;
+  for (int64_t i = 0; i < y1.numel(); ++i) {
+    zeros += y1.data()[i] == 0.0f;
+    if (y1.data()[i] != 0.0f) CHECK(y1.data()[i] == doctest::Approx(1.0 / 0.75));
+  }
+  CHECK(double(zeros) / y1.numel() == doctest::Approx(0.25).epsilon(0.02));
+  CHECK(sum_all(y1) / y1.numel() == doctest::Approx(1.0).epsilon(0.01));  // E[y] = x
+  CHECK(bit_equal(dropout(Var(ones), 0.25f, true, r2).value(), y1));
+  CHECK_FALSE(bit_equal(dropout(Var(ones), 0.25f, true, r3).value(), y1));
+  // The backward rule applies the same mask: a fixed seed inside f gives the same mask each call.
+  expect_grads_ok([](const std::vector<Var>& v) { Rng r(9); return dropout(v[0], 0.5f, true, r); }, {x});
+  CHECK_THROWS_AS(dropout(Var(x), 1.5f, true, rng), std::runtime_error);
+}
+
+TEST_CASE("timestep embedding matches the DDPM formula") {
+  Tensor t = Tensor::from({0.0f, 0.25f, 0.999f}, {3});
+  for (int dim : {8, 7}) {
+    Var e = timestep_embedding(t, dim);
+    REQUIRE(e.shape() == Shape{3, dim});
+    CHECK_FALSE(e.requires_grad());
+    const int half = dim / 2;
+    for (int b = 0; b < 3; ++b) {
+      for (int i = 0; i < half; ++i) {
+        const double freq = std::exp(-std::log(10000.0) * i / half), arg = 1000.0 * t.data()[b] * freq;
+        CHECK(e.value().data()[b * dim + i] == doctest::Approx(std::cos(arg)).epsilon(1e-5));
+        CHECK(e.value().data()[b * dim + half + i] == doctest::Approx(std::sin(arg)).epsilon(1e-5));
+      }
+      if (dim % 2) CHECK(e.value().data()[b * dim + dim - 1] == 0.0f);
+    }
+  }
+  Tensor e1 = timestep_embedding(Tensor::from({0.5f}, {1}), 4, 1.0f, 100.0f).value();
+  CHECK(e1.data()[0] == doctest::Approx(std::cos(0.5)));
+  CHECK(e1.data()[1] == doctest::Approx(std::cos(0.05)));  // freq_1 = 100^(-1/2)
+  CHECK(e1.data()[3] == doctest::Approx(std::sin(0.05)));
+}
+
+}  // TEST_SUITE
