@@ -7,11 +7,14 @@
 //   with r = (c * k + ki) * k + kj, p = oh * Wo + ow,
 //
 // so row r is the input channel c shifted by the tap (ki, kj): for stride 1 each image row is
-// one contiguous copy. The weight [O, C, k, k] is already the matrix W[O, R]. Then
+// one contiguous copy, and for a "same" convolution (stride 1, output size = input size) the
+// whole row is one copy of the channel, shifted, with the out-of-image taps zeroed afterwards.
+// The weight [O, C, k, k] is already the matrix W[O, R]. Then
 //
-//   forward   y_b [O, P]  = W [O, R] @ col [R, P]           (+ bias: C starts as bias, beta = 1)
-//   dx        dcol [R, P] = W^T [R, O] @ dy_b [O, P];  col2im scatters dcol back: dx_b += ...
-//   dW^T      part [R, O] += col [R, P] @ dy_b^T [P, O]    (R x O: tall, fills sgemm's 14 x 32 tiles)
+//   forward   y_b [O, P]  = W [O, R] @ col [R, P]          (+ bias: y starts as bias, beta = 1)
+//   dx        dcol [R, P] = W^T [R, O] @ dy_b [O, P], then col2im adds each dcol[r, p] back
+//             into the pixel that col[r, p] was read from: dx_b += ...
+//   dW^T      part [R, O] += col [R, P] @ dy_b^T [P, O]   (tall and thin: suits sgemm's tiles)
 //   db        db[o] = sum over b, p of dy[b, o, p]
 //
 // A 1x1 kernel with stride 1 and no padding needs no im2col: col is x_b itself.
@@ -37,6 +40,10 @@
 namespace fm {
 
 namespace {
+
+// Chunk size for parallel_for over items that each cost `work` multiply-adds (or elements):
+// at least ~32k per chunk, below which a parallel region costs more than it saves.
+int64_t grain(int64_t work) { return std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, work)); }
 
 // A grow-only per-thread buffer (the column matrix), reused across calls and samples.
 float* thread_scratch(int64_t n) {
@@ -95,23 +102,28 @@ FM_SIMD_CLONES float lane_max(const float* a, int64_t n) {
   return m;
 }
 
-// e^x in plain arithmetic (vectorisable; std::exp is a library call). Cody-Waite reduction
-// x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in a short head and a tail so n * head is exact;
-// e^r by its Taylor polynomial to r^6 (error ~1e-7 relative); 2^n written into the exponent.
-// Softmax only feeds it x <= 0; below -87 (e^x < 1.7e-38, the edge of normal floats) it
-// returns 0, as a true exp would underflow to.
+// e^x in plain arithmetic (vectorisable; std::exp is a library call), for -87 <= x <= 0.
+// Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in a short head (n * head
+// is exact) and a tail; e^r by its Taylor polynomial to r^6 (error ~1e-7 relative); 2^n written
+// straight into the exponent bits. n = round(x log2 e) by truncating a positive number.
 inline float exp_poly(float x) {
-  const float xc = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
-  const float n = float(int32_t(xc * 1.44269504f + 128.5f) - 128);  // round(x log2 e); truncates a positive
-  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+  const float n = float(int32_t(x * 1.44269504f + 128.5f) - 128);
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
   const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-  const float e = p * std::bit_cast<float>((int32_t(n) + 127) << 23);
-  return (x < -87.0f ? 0.0f : 1.0f) * e;  // a multiply, not a branch: the loop vectorises
+  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
 }
 
-// y = exp(x - m)
+// y = exp(x - m) for x <= m. Three simple passes, because GCC will not vectorise a loop that
+// clamps and then does arithmetic (it turns the clamp into branches around the maths, which
+// may trap): clamp to -87 (the edge of normal floats), exponentiate, then flush what was below
+// -87 to 0, as a true exp would underflow to.
 FM_SIMD_CLONES void exp_shift(const float* x, float m, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_poly(x[i] - m);
+  for (int64_t i = 0; i < n; ++i) {
+    const float d = x[i] - m;
+    y[i] = d < -87.0f ? -87.0f : d;
+  }
+  for (int64_t i = 0; i < n; ++i) y[i] = exp_poly(y[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] - m < -87.0f ? 0.0f : y[i];
 }
 
 // ---- im2col / col2im -------------------------------------------------------------------------
@@ -127,39 +139,76 @@ ColRange valid_cols(const Conv2dShape& s, int64_t kj) {
   return {std::min(lo, hi), hi};
 }
 
+// Stride 1 with the output the size of the input (2 pad = k - 1): tap (ki, kj) of every pixel
+// is the channel shifted by one constant offset.
+bool is_same(const Conv2dShape& s) { return s.stride == 1 && s.Ho == s.H && s.Wo == s.W; }
+
 // col [R, P] from one sample x [C, H, W].
 void im2col(const Conv2dShape& s, const float* x, float* col) {
   const int64_t P = s.Ho * s.Wo;
+  // A "same" convolution (stride 1, output size = input size): row r is the whole channel
+  // shifted by (ki - pad) W + (kj - pad), so one long copy; then the pixels whose tap falls
+  // outside the image are zeroed: those before or after the copied range (the rows above and
+  // below) and the pad columns at the left and right that the shift wrapped around.
+  const bool same = is_same(s);
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ki = 0; ki < s.k; ++ki)
       for (int64_t kj = 0; kj < s.k; ++kj) {
         float* dst = col + ((c * s.k + ki) * s.k + kj) * P;
         const ColRange cr = valid_cols(s, kj);
+        if (same) {
+          const int64_t shift = (ki - s.pad) * s.W + (kj - s.pad);
+          const int64_t lo = std::clamp<int64_t>(-shift, 0, P), hi = std::clamp<int64_t>(P - shift, lo, P);
+          std::fill(dst, dst + lo, 0.0f);
+          std::memcpy(dst + lo, x + c * P + lo + shift, (hi - lo) * sizeof(float));
+          std::fill(dst + hi, dst + P, 0.0f);
+          if (cr.lo > 0 || cr.hi < s.Wo)
+            for (int64_t oh = 0; oh < s.Ho; ++oh) {
+              for (int64_t ow = 0; ow < cr.lo; ++ow) dst[oh * s.Wo + ow] = 0.0f;
+              for (int64_t ow = cr.hi; ow < s.Wo; ++ow) dst[oh * s.Wo + ow] = 0.0f;
+            }
+          continue;
+        }
         for (int64_t oh = 0; oh < s.Ho; ++oh, dst += s.Wo) {
           const int64_t ih = oh * s.stride - s.pad + ki;
           if (ih < 0 || ih >= s.H) {
-            std::fill(dst, dst + s.Wo, 0.0f);
+            for (int64_t ow = 0; ow < s.Wo; ++ow) dst[ow] = 0.0f;
             continue;
           }
           const float* src = x + (c * s.H + ih) * s.W - s.pad + kj;  // src[ow * stride] = x(ih, iw)
-          std::fill(dst, dst + cr.lo, 0.0f);
+          for (int64_t ow = 0; ow < cr.lo; ++ow) dst[ow] = 0.0f;
           if (s.stride == 1)
-            std::copy(src + cr.lo, src + cr.hi, dst + cr.lo);
+            std::memcpy(dst + cr.lo, src + cr.lo, (cr.hi - cr.lo) * sizeof(float));
           else
             for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow] = src[ow * s.stride];
-          std::fill(dst + cr.hi, dst + s.Wo, 0.0f);
+          for (int64_t ow = cr.hi; ow < s.Wo; ++ow) dst[ow] = 0.0f;
         }
       }
 }
 
 // dx [C, H, W] += the columns of dcol [R, P] scattered back to the pixels they were read from.
-void col2im_add(const Conv2dShape& s, const float* dcol, float* dx) {
+// dcol is scratch: for a "same" convolution its out-of-image taps are zeroed in place, so that
+// each row can go back as one long shifted add (the mirror image of im2col's long copy).
+void col2im_add(const Conv2dShape& s, float* dcol, float* dx) {
   const int64_t P = s.Ho * s.Wo;
+  const bool same = is_same(s);
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ki = 0; ki < s.k; ++ki)
       for (int64_t kj = 0; kj < s.k; ++kj) {
-        const float* src = dcol + ((c * s.k + ki) * s.k + kj) * P;
+        float* src = dcol + ((c * s.k + ki) * s.k + kj) * P;
         const ColRange cr = valid_cols(s, kj);
+        if (same) {
+          if (cr.lo > 0 || cr.hi < s.Wo)
+            for (int64_t oh = 0; oh < s.Ho; ++oh) {
+              for (int64_t ow = 0; ow < cr.lo; ++ow) src[oh * s.Wo + ow] = 0.0f;
+              for (int64_t ow = cr.hi; ow < s.Wo; ++ow) src[oh * s.Wo + ow] = 0.0f;
+            }
+          const int64_t shift = (ki - s.pad) * s.W + (kj - s.pad);
+          const int64_t lo = std::clamp<int64_t>(-shift, 0, P), hi = std::clamp<int64_t>(P - shift, lo, P);
+          float* dst = dx + c * P + shift;
+          for (int64_t p = lo; p < hi; ++p) dst[p] += src[p];
+          continue;
+        }
         for (int64_t oh = 0; oh < s.Ho; ++oh, src += s.Wo) {
           const int64_t ih = oh * s.stride - s.pad + ki;
           if (ih < 0 || ih >= s.H) continue;
@@ -210,7 +259,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   Tensor y = Tensor::empty({s.B, s.O, s.Ho, s.Wo});
   const float *px = x.data(), *pw = w.data(), *pb = bias.defined() ? bias.data() : nullptr;
   float* py = y.data();
-  parallel_for(s.B, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(s.B, grain(s.O * P * R), [&](int64_t lo, int64_t hi) {
     float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
     for (int64_t b = lo; b < hi; ++b) {
       const float* xb = px + b * s.C * s.H * s.W;
@@ -233,56 +282,53 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
   check_grad_shape(dw, w.shape(), "conv2d backward (dw)");
   check_grad_shape(db, {s.O}, "conv2d backward (db)");
   const float *px = x.data(), *pw = w.data(), *pg = dy.data();
+  if (!dx && !dw && !db) return;
 
-  if (dx || dw) {
-    // Groups: a function of the shape only (at most 16, and at most ~16 MiB of partials).
-    const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
-    std::vector<float> part(dw ? groups * R * s.O : 0);
-    parallel_for(groups, 1, [&](int64_t lo, int64_t hi) {
-      float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
-      for (int64_t g = lo; g < hi; ++g)
-        for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
-          const float* xb = px + b * CHW;
-          const float* gb = pg + b * s.O * P;
-          if (dw) {  // part_g [R, O] += col [R, P] @ dy_b^T
-            if (col) im2col(s, xb, col);
-            const float beta = b == s.B * g / groups ? 0.0f : 1.0f;
-            sgemm(false, true, R, s.O, P, 1.0f, col ? col : xb, P, gb, P, beta, part.data() + g * R * s.O, s.O);
-          }
-          if (dx) {
-            float* dxb = dx->data() + b * CHW;
-            if (!col) {  // pointwise: dx_b [C, P] (+)= W^T [C, O] @ dy_b [O, P] directly
-              sgemm(true, false, s.C, P, s.O, 1.0f, pw, s.C, gb, P, beta_x, dxb, P);
-              continue;
-            }
-            sgemm(true, false, R, P, s.O, 1.0f, pw, R, gb, P, 0.0f, col, P);  // dcol, reusing col
-            if (beta_x == 0.0f) std::fill(dxb, dxb + CHW, 0.0f);
-            col2im_add(s, col, dxb);
-          }
+  // Groups: a function of the shape only (at most 16, and at most ~16 MiB of dW partials).
+  const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
+  std::vector<float> part(dw ? groups * R * s.O : 0);  // dW^T of each group, [R, O]
+  std::vector<double> part_b(db ? groups * s.O : 0);   // db of each group
+  parallel_for(groups, grain(2 * s.B / groups * s.O * P * R), [&](int64_t lo, int64_t hi) {
+    float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
+    for (int64_t g = lo; g < hi; ++g)
+      for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
+        const float* xb = px + b * CHW;
+        const float* gb = pg + b * s.O * P;
+        if (db)
+          for (int64_t o = 0; o < s.O; ++o) part_b[g * s.O + o] += lane_sum(gb + o * P, P);
+        if (dw) {  // part_g [R, O] (+)= col [R, P] @ dy_b^T
+          if (col) im2col(s, xb, col);
+          const float beta = b == s.B * g / groups ? 0.0f : 1.0f;
+          sgemm(false, true, R, s.O, P, 1.0f, col ? col : xb, P, gb, P, beta, part.data() + g * R * s.O, s.O);
         }
-    });
-    if (dw) {  // dw[o, r] (+)= sum over groups, in group order, of part_g[r, o]
-      float* pdw = dw->data();
-      parallel_for(s.O, 1, [&](int64_t lo, int64_t hi) {
-        for (int64_t o = lo; o < hi; ++o)
-          for (int64_t r = 0; r < R; ++r) {
-            float acc = 0.0f;
-            for (int64_t g = 0; g < groups; ++g) acc += part[(g * R + r) * s.O + o];
-            store(pdw[o * R + r], beta_w, acc);
+        if (dx) {
+          float* dxb = dx->data() + b * CHW;
+          if (!col) {  // pointwise: dx_b [C, P] (+)= W^T [C, O] @ dy_b [O, P] directly
+            sgemm(true, false, s.C, P, s.O, 1.0f, pw, s.C, gb, P, beta_x, dxb, P);
+            continue;
           }
-      });
-    }
-  }
-  if (db) {  // db[o] (+)= sum over b (in order) of the row sums of dy[b, o, :]
-    float* pdb = db->data();
-    parallel_for(s.O, 1, [&](int64_t lo, int64_t hi) {
-      for (int64_t o = lo; o < hi; ++o) {
+          sgemm(true, false, R, P, s.O, 1.0f, pw, R, gb, P, 0.0f, col, P);  // dcol, reusing col
+          if (beta_x == 0.0f) std::fill(dxb, dxb + CHW, 0.0f);
+          col2im_add(s, col, dxb);
+        }
+      }
+  });
+  // dw[o, r] (+)= sum over groups of part_g[r, o], db[o] (+)= sum over groups, in group order.
+  float *pdw = dw ? dw->data() : nullptr, *pdb = db ? db->data() : nullptr;
+  parallel_for(s.O, grain(R * groups), [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) {
+      for (int64_t r = 0; pdw && r < R; ++r) {
+        float acc = 0.0f;
+        for (int64_t g = 0; g < groups; ++g) acc += part[(g * R + r) * s.O + o];
+        store(pdw[o * R + r], beta_w, acc);
+      }
+      if (pdb) {
         double acc = 0.0;
-        for (int64_t b = 0; b < s.B; ++b) acc += lane_sum(pg + (b * s.O + o) * P, P);
+        for (int64_t g = 0; g < groups; ++g) acc += part_b[g * s.O + o];
         store(pdb[o], beta_b, float(acc));
       }
-    });
-  }
+    }
+  });
 }
 
 Tensor conv2d_reference(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad) {
@@ -366,7 +412,7 @@ Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, cons
   rstd = Tensor::empty({s.B, s.G});
   const float *px = x.data(), *pga = gamma.defined() ? gamma.data() : nullptr, *pbe = beta.defined() ? beta.data() : nullptr;
   float *py = y.data(), *pm = mean.data(), *pr = rstd.data();
-  parallel_for(s.B * s.G, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(s.B * s.G, grain(4 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t bg = lo; bg < hi; ++bg) {
       const float* xg = px + bg * n;
       // Two passes: the mean, then the biased variance around it (no cancellation).
@@ -400,7 +446,7 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
   std::vector<double> s1(s.B * s.C), s2(s.B * s.C);
   const float *px = x.data(), *pg = dy.data(), *pga = gamma.defined() ? gamma.data() : nullptr;
   const float *pm = mean.data(), *pr = rstd.data();
-  parallel_for(s.B * s.G, 1, [&](int64_t lo, int64_t hi) {
+  parallel_for(s.B * s.G, grain(4 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t bg = lo; bg < hi; ++bg) {
       const float m = pm[bg], r = pr[bg];
       const int64_t c0 = (bg % s.G) * s.cpg, bc0 = (bg / s.G) * s.C + c0;
@@ -439,7 +485,7 @@ Tensor upsample_nearest2x_forward(const Tensor& x) {
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * H, 2 * W});
   const float* px = x.data();
   float* py = y.data();
-  parallel_for(planes * H, 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(planes * H, grain(4 * W), [&](int64_t lo, int64_t hi) {
     for (int64_t row = lo; row < hi; ++row) {  // input row -> output rows 2h and 2h + 1
       const float* src = px + row * W;
       float* dst = py + row * 4 * W;
@@ -457,7 +503,7 @@ void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx, float beta) {
   const int64_t W = dx.dim(3);
   const float* pg = dy.data();
   float* pd = dx.data();
-  parallel_for(dx.dim(0) * dx.dim(1) * dx.dim(2), 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(dx.dim(0) * dx.dim(1) * dx.dim(2), grain(4 * W), [&](int64_t lo, int64_t hi) {
     for (int64_t row = lo; row < hi; ++row) {
       const float *g0 = pg + row * 4 * W, *g1 = g0 + 2 * W;
       float* d = pd + row * W;
@@ -473,7 +519,7 @@ Tensor softmax_forward(const Tensor& x) {
   Tensor y = Tensor::empty(x.shape());
   const float* px = x.data();
   float* py = y.data();
-  parallel_for(rows, std::max<int64_t>(1, 4096 / n), [&](int64_t lo, int64_t hi) {
+  parallel_for(rows, grain(8 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const float* xr = px + i * n;
       float* yr = py + i * n;
@@ -491,7 +537,7 @@ void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx, float beta)
   const int64_t n = y.dim(-1), rows = y.numel() / n;
   const float *py = y.data(), *pg = dy.data();
   float* pd = dx.data();
-  parallel_for(rows, std::max<int64_t>(1, 4096 / n), [&](int64_t lo, int64_t hi) {
+  parallel_for(rows, grain(8 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const float *yr = py + i * n, *gr = pg + i * n;
       float* dr = pd + i * n;

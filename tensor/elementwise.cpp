@@ -3,6 +3,7 @@
 // Each unary op is one scalar functor with its forward value f(x) and its derivative, written
 // once and reused by the forward and the backward loops. The loops are plain `for` loops over
 // contiguous floats that the compiler vectorises; OpenMP splits them into chunks.
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -25,7 +26,7 @@ constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk: below this,
 // trick (adding it pushes the fraction bits out). Inputs are clamped to [-87.3, 88.7], where
 // 2^k stays a normal float: exp(-100) comes out as 1.2e-38 instead of 3.7e-44, harmless here.
 inline float fast_exp(float x) {
-  x = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+  x = std::min(std::max(x, -87.3f), 88.7f);
   const float shifter = 12582912.0f;  // 1.5 * 2^23
   float kf = x * 1.44269504f + shifter;
   int32_t k = std::bit_cast<int32_t>(kf) - std::bit_cast<int32_t>(shifter);

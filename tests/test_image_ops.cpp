@@ -60,7 +60,8 @@ TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
   struct Case { int64_t B, C, H, W, O; int k, stride, pad; };
   for (Case c : {Case{2, 3, 7, 7, 5, 3, 2, 1}, Case{3, 5, 7, 9, 6, 3, 1, 1}, Case{2, 4, 8, 8, 3, 3, 2, 0},
                  Case{2, 16, 14, 14, 32, 3, 1, 1}, Case{2, 12, 9, 9, 20, 1, 1, 0}, Case{2, 6, 7, 7, 4, 1, 2, 0},
-                 Case{1, 3, 11, 6, 4, 5, 2, 2}}) {
+                 Case{1, 3, 11, 6, 4, 5, 2, 2}, Case{2, 3, 6, 5, 4, 5, 1, 2}, Case{2, 2, 3, 1, 3, 3, 1, 1},
+                 Case{2, 3, 6, 6, 2, 3, 1, 0}, Case{2, 3, 2, 2, 2, 3, 2, 1}}) {
     INFO("B " << c.B << " C " << c.C << " " << c.H << "x" << c.W << " O " << c.O << " k " << c.k << " s " << c.stride
               << " p " << c.pad);
     Tensor x = randu({c.B, c.C, c.H, c.W}, 11), w = randu({c.O, c.C, c.k, c.k}, 12), b = randu({c.O}, 13);
@@ -99,6 +100,24 @@ TEST_CASE("conv2d is bitwise identical with 1 and 2 threads, forward and backwar
     }
     for (size_t i = 0; i < out[0].size(); ++i) CHECK(bit_equal(out[0][i], out[1][i]));
   }
+  omp_set_num_threads(saved);
+}
+
+TEST_CASE("group norm, softmax and bmm are bitwise identical with 1 and 2 threads") {
+  const int saved = omp_get_max_threads();
+  Tensor x = randu({8, 16, 10, 10}, 25), g = randu({16}, 26), b = randu({16}, 27);
+  Tensor a = randu({12, 30, 20}, 28), c = randu({12, 30, 20}, 29);
+  std::vector<Tensor> out[2];
+  for (int t : {1, 2}) {
+    omp_set_num_threads(t);
+    Var xv = Var::param(x), gv = Var::param(g), bv = Var::param(b), av = Var::param(a), cv = Var::param(c);
+    Var yn = group_norm(xv, 4, gv, bv);
+    backward(yn, randu(yn.shape(), 30));
+    Var ya = softmax(bmm(av, cv, false, true));
+    backward(ya, randu(ya.shape(), 31));
+    out[t - 1] = {yn.value(), xv.grad(), gv.grad(), bv.grad(), ya.value(), av.grad(), cv.grad()};
+  }
+  for (size_t i = 0; i < out[0].size(); ++i) CHECK(bit_equal(out[0][i], out[1][i]));
   omp_set_num_threads(saved);
 }
 
