@@ -7,27 +7,17 @@
 #include "autodiff/gradcheck.h"
 #include "autodiff/ops.h"
 #include "tensor/random.h"
+#include "tests/test_util.h"
 
 using namespace fm;
-
-namespace {
-Tensor randn(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t = Tensor::empty(s);
-  Rng(seed).uniform(t, lo, hi);
-  return t;
-}
-void expect_grads_ok(const GradFn& f, const std::vector<Tensor>& xs, GradCheckOptions opt = {}) {
-  GradCheckResult r = check_gradients(f, xs, opt);
-  INFO(r.report);
-  CHECK(r.ok);
-}
-}  // namespace
+using fm::testing::expect_grads_ok;
+using fm::testing::randu;
 
 TEST_SUITE("cpu") {
 
 TEST_CASE("binary ops with broadcasting match finite differences") {
-  Tensor a = randn({3, 4}, 1), b_row = randn({4}, 2), b_col = randn({3, 1}, 3), b_same = randn({3, 4}, 4);
-  Tensor pos = randn({3, 4}, 5, 0.5f, 2.0f);
+  Tensor a = randu({3, 4}, 1), b_row = randu({4}, 2), b_col = randu({3, 1}, 3), b_same = randu({3, 4}, 4);
+  Tensor pos = randu({3, 4}, 5, 0.5f, 2.0f);
   for (const Tensor& b : {b_row, b_col, b_same}) {
     expect_grads_ok([](const std::vector<Var>& v) { return add(v[0], v[1]); }, {a, b});
     expect_grads_ok([](const std::vector<Var>& v) { return sub(v[0], v[1]); }, {a, b});
@@ -40,7 +30,7 @@ TEST_CASE("binary ops with broadcasting match finite differences") {
 }
 
 TEST_CASE("unary ops match finite differences") {
-  Tensor x = randn({5, 7}, 11, -2.0f, 2.0f), pos = randn({5, 7}, 12, 0.3f, 3.0f);
+  Tensor x = randu({5, 7}, 11, -2.0f, 2.0f), pos = randu({5, 7}, 12, 0.3f, 3.0f);
   for (UnaryOp op : {UnaryOp::Neg, UnaryOp::Exp, UnaryOp::Square, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Silu}) {
     INFO(unary_name(op));
     expect_grads_ok([op](const std::vector<Var>& v) { return unary(op, v[0]); }, {x});
@@ -52,7 +42,7 @@ TEST_CASE("unary ops match finite differences") {
 }
 
 TEST_CASE("reductions and the MSE loss match finite differences") {
-  Tensor x = randn({4, 3, 5}, 21), t = randn({4, 3, 5}, 22);
+  Tensor x = randu({4, 3, 5}, 21), t = randu({4, 3, 5}, 22);
   expect_grads_ok([](const std::vector<Var>& v) { return sum(v[0]); }, {x});
   expect_grads_ok([](const std::vector<Var>& v) { return mean(v[0]); }, {x});
   for (int axis : {0, 1, 2, -1}) {
@@ -65,22 +55,22 @@ TEST_CASE("reductions and the MSE loss match finite differences") {
 TEST_CASE("matmul in all transpose combinations and linear match finite differences") {
   for (bool ta : {false, true})
     for (bool tb : {false, true}) {
-      Tensor a = ta ? randn({4, 3}, 31) : randn({3, 4}, 31);
-      Tensor b = tb ? randn({5, 4}, 32) : randn({4, 5}, 32);
+      Tensor a = ta ? randu({4, 3}, 31) : randu({3, 4}, 31);
+      Tensor b = tb ? randu({5, 4}, 32) : randu({4, 5}, 32);
       expect_grads_ok([ta, tb](const std::vector<Var>& v) { return matmul(v[0], v[1], ta, tb); }, {a, b});
     }
-  Tensor x = randn({6, 4}, 33), W = randn({3, 4}, 34), b = randn({3}, 35);
+  Tensor x = randu({6, 4}, 33), W = randu({3, 4}, 34), b = randu({3}, 35);
   expect_grads_ok([](const std::vector<Var>& v) { return linear(v[0], v[1], v[2]); }, {x, W, b});
   expect_grads_ok([](const std::vector<Var>& v) { return linear(v[0], v[1], Var()); }, {x, W});
 }
 
 TEST_CASE("shape ops match finite differences") {
-  Tensor a = randn({2, 3, 4}, 41), b = randn({2, 2, 4}, 42);
+  Tensor a = randu({2, 3, 4}, 41), b = randu({2, 2, 4}, 42);
   expect_grads_ok([](const std::vector<Var>& v) { return reshape(v[0], {6, 4}); }, {a});
   expect_grads_ok([](const std::vector<Var>& v) { return concat({v[0], v[1]}, 1); }, {a, b});
   expect_grads_ok([](const std::vector<Var>& v) { return slice(v[0], 2, 1, 3); }, {a});
   // Composite: a small MLP layer stack through concat, as the vector field uses it.
-  Tensor x = randn({5, 2}, 43), t = randn({5, 1}, 44), W = randn({4, 3}, 45), bias = randn({4}, 46);
+  Tensor x = randu({5, 2}, 43), t = randu({5, 1}, 44), W = randu({4, 3}, 45), bias = randu({4}, 46);
   expect_grads_ok([](const std::vector<Var>& v) {
     return silu(linear(concat({v[0], v[1]}, 1), v[2], v[3]));
   }, {x, t, W, bias});
@@ -94,7 +84,7 @@ TEST_CASE("gradcheck detects a wrong backward rule") {
       accumulate_grad(*n.parents[0], fm::scale(fm::mul(n.grad, xv), 3.0f), true);
     });
   };
-  CHECK_FALSE(check_gradients(bad, {randn({4}, 51)}).ok);
+  CHECK_FALSE(check_gradients(bad, {randu({4}, 51)}).ok);
 }
 
 TEST_CASE("gradients accumulate into leaves and the graph is freed after backward") {
@@ -117,11 +107,11 @@ TEST_CASE("no-grad guard records nothing") {
 
 TEST_CASE("vjp returns v^T J and leaves parameter gradients untouched") {
   // y = W x (per row: y_b = W x_b); v^T dy/dx = v W.
-  Tensor Wt = randn({3, 2}, 61);
+  Tensor Wt = randu({3, 2}, 61);
   Var W = Var::param(Wt);
-  Var x = Var(randn({4, 2}, 62), true);
+  Var x = Var(randu({4, 2}, 62), true);
   Var y = linear(x, W, Var());
-  Tensor v = randn({4, 3}, 63);
+  Tensor v = randu({4, 3}, 63);
   std::vector<Tensor> g = vjp(y, {x}, v, /*retain_graph=*/true);
   Tensor expect = matmul(v, Wt);
   for (int64_t i = 0; i < expect.numel(); ++i) CHECK(g[0].data()[i] == doctest::Approx(expect.data()[i]).epsilon(1e-5));

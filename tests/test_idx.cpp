@@ -13,25 +13,14 @@
 
 #include "flow/dataset.h"
 #include "flow/idx.h"
+#include "tests/test_util.h"
 
 using namespace fm;
+using fm::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    std::string unique = std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}());
-    dir = fs::temp_directory_path() / ("fm_test_idx_" + unique);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-};
 
 void put_u32(std::string& s, uint32_t v) {
   for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((v >> shift) & 0xff);

@@ -11,20 +11,13 @@
 #include "autodiff/ops_image.h"
 #include "tensor/conv.h"
 #include "tensor/random.h"
+#include "tests/test_util.h"
 
 using namespace fm;
+using fm::testing::expect_grads_ok;
+using fm::testing::randu;
 
 namespace {
-Tensor randu(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
-  Tensor t = Tensor::empty(s);
-  Rng(seed).uniform(t, lo, hi);
-  return t;
-}
-void expect_grads_ok(const GradFn& f, const std::vector<Tensor>& xs, GradCheckOptions opt = {}) {
-  GradCheckResult r = check_gradients(f, xs, opt);
-  INFO(r.report);
-  CHECK(r.ok);
-}
 // max |a - b| / (1 + max |b|): a relative error against the reference's scale.
 double rel_err(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());

@@ -18,26 +18,14 @@
 #include "tensor/json.h"
 #include "tensor/npy.h"
 #include "tensor/safetensors.h"
+#include "tests/test_util.h"
 
 using namespace fm;
+using fm::testing::TempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp directory, removed (with its contents) at scope exit.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    std::string unique = std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}());
-    dir = fs::temp_directory_path() / ("fm_test_io_" + unique);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string path(const std::string& name) const { return (dir / name).string(); }
-};
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -1,0 +1,46 @@
+// tests/test_util.h: small helpers shared by the test suites.
+#pragma once
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <random>
+#include <string>
+
+#include "autodiff/gradcheck.h"
+#include "tensor/random.h"
+
+namespace fm::testing {
+
+// A fresh directory under the system temp directory, removed (with its contents) at scope exit.
+struct TempDir {
+  std::filesystem::path dir;
+  explicit TempDir(const std::string& tag = "fm_test") {
+    std::string unique = std::to_string(::getpid()) + "_" + std::to_string(std::random_device{}());
+    dir = std::filesystem::temp_directory_path() / (tag + "_" + unique);
+    std::filesystem::create_directories(dir);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string path(const std::string& name) const { return (dir / name).string(); }
+};
+
+// A tensor of U[lo, hi) values from its own seeded stream.
+inline Tensor randu(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
+  Tensor t = Tensor::empty(s);
+  Rng(seed).uniform(t, lo, hi);
+  return t;
+}
+
+// CHECKs that f's backward rules match finite differences at xs, printing the mismatches.
+inline void expect_grads_ok(const GradFn& f, const std::vector<Tensor>& xs, GradCheckOptions opt = {}) {
+  GradCheckResult r = check_gradients(f, xs, opt);
+  INFO(r.report);
+  CHECK(r.ok);
+}
+
+}  // namespace fm::testing
