@@ -1,10 +1,12 @@
 // flow/trainer.cpp
 #include "flow/trainer.h"
 
+#include <charconv>
 #include <cmath>
 #include <stdexcept>
 
 #include "autodiff/ops.h"
+#include "tensor/ops.h"
 
 namespace fm {
 
@@ -58,6 +60,127 @@ std::vector<NamedTensor> Trainer::eval_weights() const {
 
 void Trainer::use_eval_weights() {
   if (ema_) ema_->copy_to(params_);
+}
+
+std::vector<NamedTensor> Trainer::state_tensors() const {
+  std::vector<NamedTensor> out;
+  for (const Param& p : params_) out.push_back({"param." + p.name, p.var.value()});
+  for (NamedTensor& t : adam_.state()) out.push_back(std::move(t));
+  if (ema_)
+    for (NamedTensor& t : ema_->weights()) out.push_back({"ema." + t.name, t.tensor});
+  return out;
+}
+
+std::map<std::string, std::string> Trainer::state_metadata() const {
+  std::map<std::string, std::string> m = train_options_metadata(opt_);
+  m["step"] = std::to_string(done_);
+  m["adam_step"] = std::to_string(adam_.steps());
+  m["ema_updates"] = std::to_string(ema_ ? ema_->updates() : 0);
+  // An Rng's whole state is (seed, offset); the seeds derive from opt.seed, so the offsets suffice.
+  m["rng.data"] = std::to_string(data_rng_.offset());
+  m["rng.noise"] = std::to_string(noise_rng_.offset());
+  m["rng.model"] = std::to_string(model_.rng_offset());
+  return m;
+}
+
+void Trainer::load_state(const SafetensorsFile& file) {
+  const auto& m = file.metadata;
+  if (meta_u64(m, "seed") != opt_.seed)
+    throw std::runtime_error("train state: saved with seed " + meta_str(m, "seed") + ", this trainer has " +
+                             std::to_string(opt_.seed));
+  if ((meta_f64(m, "ema") > 0) != bool(ema_))
+    throw std::runtime_error("train state: the saved run and this trainer differ in whether they keep an EMA");
+  // Read every counter before touching any state, so a malformed file fails early.
+  const int64_t step = meta_i64(m, "step"), adam_step = meta_i64(m, "adam_step"), ema_updates = meta_i64(m, "ema_updates");
+  const uint64_t data_off = meta_u64(m, "rng.data"), noise_off = meta_u64(m, "rng.noise"), model_off = meta_u64(m, "rng.model");
+  for (const Param& p : params_) {
+    const Tensor* t = file.find("param." + p.name);
+    if (!t || t->shape() != p.var.shape())
+      throw std::runtime_error("train state: missing or mis-shaped 'param." + p.name + "' (a different model?)");
+  }
+  adam_.load_state(file, adam_step);
+  if (ema_) ema_->load_state(file, "ema.", ema_updates);
+  for (const Param& p : params_) p.var.node()->value.copy_from(*file.find("param." + p.name));
+  data_rng_ = Rng(data_rng_.seed(), data_off);
+  noise_rng_ = Rng(noise_rng_.seed(), noise_off);
+  model_.set_rng_offset(model_off);
+  done_ = step;
+}
+
+// ---- metadata ----------------------------------------------------------------------------------
+std::string meta_number(double x) {
+  char buf[64];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, x);  // shortest text that reads back exactly
+  if (ec != std::errc()) throw std::runtime_error("meta_number: cannot format");
+  return std::string(buf, end);
+}
+
+const std::string& meta_str(const std::map<std::string, std::string>& meta, const std::string& key) {
+  auto it = meta.find(key);
+  if (it == meta.end()) throw std::runtime_error("train state: missing '" + key + "'");
+  return it->second;
+}
+
+namespace {
+template <class T>
+T meta_parse(const std::map<std::string, std::string>& meta, const std::string& key) {
+  const std::string& s = meta_str(meta, key);
+  T out{};
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+    throw std::runtime_error("train state: bad '" + key + "' ('" + s + "')");
+  return out;
+}
+}  // namespace
+
+double meta_f64(const std::map<std::string, std::string>& m, const std::string& key) { return meta_parse<double>(m, key); }
+int64_t meta_i64(const std::map<std::string, std::string>& m, const std::string& key) { return meta_parse<int64_t>(m, key); }
+uint64_t meta_u64(const std::map<std::string, std::string>& m, const std::string& key) { return meta_parse<uint64_t>(m, key); }
+
+std::map<std::string, std::string> train_options_metadata(const TrainOptions& o) {
+  return {{"steps", std::to_string(o.steps)},
+          {"batch", std::to_string(o.batch)},
+          {"lr", meta_number(o.lr)},
+          {"schedule", o.schedule},
+          {"warmup", std::to_string(o.warmup)},
+          {"clip", meta_number(o.clip)},
+          {"ema", meta_number(o.ema)},
+          {"seed", std::to_string(o.seed)},
+          {"optimizer", o.adam.decoupled ? "adamw" : "adam"},
+          {"weight_decay", meta_number(o.adam.weight_decay)},
+          {"beta1", meta_number(o.adam.beta1)},
+          {"beta2", meta_number(o.adam.beta2)},
+          {"eps", meta_number(o.adam.eps)}};
+}
+
+TrainOptions train_options_from_metadata(const std::map<std::string, std::string>& m) {
+  TrainOptions o;
+  o.steps = meta_i64(m, "steps");
+  o.batch = meta_i64(m, "batch");
+  o.lr = meta_f64(m, "lr");
+  o.schedule = meta_str(m, "schedule");
+  o.warmup = meta_i64(m, "warmup");
+  o.clip = meta_f64(m, "clip");
+  o.ema = meta_f64(m, "ema");
+  o.seed = meta_u64(m, "seed");
+  const std::string& optimizer = meta_str(m, "optimizer");
+  if (optimizer != "adam" && optimizer != "adamw") throw std::runtime_error("train state: bad 'optimizer' ('" + optimizer + "')");
+  o.adam.decoupled = optimizer == "adamw";
+  o.adam.weight_decay = meta_f64(m, "weight_decay");
+  o.adam.beta1 = meta_f64(m, "beta1");
+  o.adam.beta2 = meta_f64(m, "beta2");
+  o.adam.eps = meta_f64(m, "eps");
+  return o;
+}
+
+void save_train_state(const std::string& path, const Trainer& trainer, const std::map<std::string, std::string>& extra) {
+  std::vector<NamedTensor> tensors = trainer.state_tensors();
+  for (const NamedTensor& t : tensors)
+    if (!all_finite(t.tensor)) throw std::runtime_error("not saving " + path + ": '" + t.name + "' holds NaN or Inf");
+  std::map<std::string, std::string> meta = trainer.state_metadata();
+  for (const auto& [k, v] : extra) meta[k] = v;
+  meta["format"] = "fm.cpp-train/1";
+  save_safetensors(path, tensors, meta);
 }
 
 }  // namespace fm

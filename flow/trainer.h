@@ -4,7 +4,13 @@
 // regresses v(x_t, t) onto u_t (MSE), backpropagates, clips the gradient norm, takes an Adam
 // step at the scheduled learning rate and updates the EMA of the weights. Every random number
 // comes from streams derived from one seed, so a run is reproducible for any thread count.
+//
+// A run can be stopped and resumed exactly: state_tensors() and state_metadata() hold everything
+// the next step depends on (raw weights, Adam's moments, the EMA shadow, the step counters and
+// the positions of the data, noise and dropout random streams), and load_state() puts it back,
+// so the steps after a resume are bitwise those of an uninterrupted run.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 
@@ -45,6 +51,18 @@ class Trainer {
   // Loads eval_weights() into the model (call after training, before sampling).
   void use_eval_weights();
 
+  // The resumable state. Tensors: the raw parameters "param.<name>", Adam's moments
+  // "exp_avg.<name>" / "exp_avg_sq.<name>" and, with an EMA, its shadow "ema.<name>".
+  std::vector<NamedTensor> state_tensors() const;
+  // Metadata: the counters ("step", "adam_step", "ema_updates"), the random-stream offsets
+  // ("rng.data", "rng.noise", "rng.model") and the options (train_options_metadata).
+  std::map<std::string, std::string> state_metadata() const;
+  // Restores a state saved by a trainer of the same model architecture, built with the same
+  // initialisation seed (the model's dropout stream derives from it) and the same options
+  // (train_options_from_metadata gives them back; steps may differ, to extend a run).
+  // Throws if the file does not fit; the trainer must then not be used.
+  void load_state(const SafetensorsFile& file);
+
  private:
   FieldModel& model_;
   const ProbPath& path_;
@@ -57,5 +75,25 @@ class Trainer {
   FlowBatch batch_;
   int64_t done_ = 0;
 };
+
+// The options as metadata text, exactly (doubles in their shortest round-trip form), and back.
+// Keys: steps, batch, lr, schedule, warmup, clip, ema, seed, optimizer (adam | adamw),
+// weight_decay, beta1, beta2, eps.
+std::map<std::string, std::string> train_options_metadata(const TrainOptions& opt);
+TrainOptions train_options_from_metadata(const std::map<std::string, std::string>& meta);
+
+// Writes the trainer's state, with `extra` metadata, to `path` (atomically: temp file + rename).
+// Refuses, throwing before anything is written, when a tensor holds NaN or Inf, so a diverged
+// run never replaces the last good state.
+void save_train_state(const std::string& path, const Trainer& trainer,
+                      const std::map<std::string, std::string>& extra = {});
+
+// Exact text for metadata numbers and typed reads of a metadata key; the reads throw
+// "train state: missing '<key>'" or "train state: bad '<key>' ('<text>')".
+std::string meta_number(double x);
+const std::string& meta_str(const std::map<std::string, std::string>& meta, const std::string& key);
+double meta_f64(const std::map<std::string, std::string>& meta, const std::string& key);
+int64_t meta_i64(const std::map<std::string, std::string>& meta, const std::string& key);
+uint64_t meta_u64(const std::map<std::string, std::string>& meta, const std::string& key);
 
 }  // namespace fm

@@ -4,6 +4,7 @@
 // layouts follow PyTorch's (Linear weight [out, in]), so a checkpoint written here loads into the
 // equivalent PyTorch module with load_state_dict.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,12 @@ class FieldModel : public Module {
   virtual Json config() const = 0;
   // Training mode switches stochastic layers (dropout); the default is evaluation.
   virtual void set_training(bool) {}
+  // Position in the model's own random stream (dropout masks), so a resumed run draws the same
+  // masks as an uninterrupted one. The stream's seed comes from the initialisation Rng, so a
+  // model rebuilt with the same seed and given the saved offset continues it exactly. Models
+  // without randomness keep the defaults.
+  virtual uint64_t rng_offset() const { return 0; }
+  virtual void set_rng_offset(uint64_t) {}
 };
 
 // Drops every parameter's gradient (the optimizer's zero_grad).

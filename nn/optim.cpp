@@ -53,14 +53,17 @@ std::vector<NamedTensor> Adam::state() const {
 }
 
 void Adam::load_state(const SafetensorsFile& file, int64_t step) {
-  for (size_t k = 0; k < params_.size(); ++k) {
-    for (auto [prefix, dst] : {std::pair{"exp_avg.", &m_[k]}, std::pair{"exp_avg_sq.", &v_[k]}}) {
-      const Tensor* t = file.find(prefix + params_[k].name);
-      if (!t || t->shape() != dst->shape())
-        throw std::runtime_error("optimizer state: missing or mis-shaped '" + std::string(prefix) + params_[k].name + "'");
-      dst->copy_from(*t);
+  if (step < 0) throw std::runtime_error("optimizer state: negative step");
+  // Two passes: check every tensor first, so a bad file leaves the optimizer as it was.
+  for (bool copy : {false, true})
+    for (size_t k = 0; k < params_.size(); ++k) {
+      for (auto [prefix, dst] : {std::pair{"exp_avg.", &m_[k]}, std::pair{"exp_avg_sq.", &v_[k]}}) {
+        const Tensor* t = file.find(prefix + params_[k].name);
+        if (!t || t->shape() != dst->shape())
+          throw std::runtime_error("optimizer state: missing or mis-shaped '" + std::string(prefix) + params_[k].name + "'");
+        if (copy) dst->copy_from(*t);
+      }
     }
-  }
   step_ = step;
 }
 
@@ -102,6 +105,17 @@ std::vector<NamedTensor> Ema::weights() const {
   std::vector<NamedTensor> out;
   for (size_t k = 0; k < params_.size(); ++k) out.push_back({params_[k].name, shadow_[k]});
   return out;
+}
+
+void Ema::load_state(const SafetensorsFile& file, const std::string& prefix, int64_t updates) {
+  if (updates < 0) throw std::runtime_error("EMA state: negative update count");
+  for (size_t k = 0; k < params_.size(); ++k) {  // check everything before changing anything
+    const Tensor* t = file.find(prefix + params_[k].name);
+    if (!t || t->shape() != shadow_[k].shape())
+      throw std::runtime_error("EMA state: missing or mis-shaped '" + prefix + params_[k].name + "'");
+  }
+  for (size_t k = 0; k < params_.size(); ++k) shadow_[k].copy_from(*file.find(prefix + params_[k].name));
+  updates_ = updates;
 }
 
 void Ema::copy_to(const std::vector<Param>& params) const {

@@ -1,6 +1,7 @@
 // nn/optim.h: Adam / AdamW (PyTorch's semantics and defaults), gradient-norm clipping,
 // learning-rate warm-up and an exponential moving average of the weights.
 #pragma once
+#include <string>
 #include <vector>
 
 #include "nn/module.h"
@@ -61,6 +62,10 @@ class Ema {
   // Copies the averaged weights into the parameters (for evaluation or saving).
   void copy_to(const std::vector<Param>& params) const;
   double decay() const { return decay_; }
+  // Updates so far: the decay warm-up depends on it, so a resumed run must restore it.
+  int64_t updates() const { return updates_; }
+  // Restores a saved shadow (tensors "<prefix><name>" of `file`) and the update counter.
+  void load_state(const SafetensorsFile& file, const std::string& prefix, int64_t updates);
 
  private:
   std::vector<Param> params_;

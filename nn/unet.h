@@ -44,6 +44,8 @@ class UNetField : public FieldModel {
   Json config() const override { return unet_config_json(config_); }
   void collect(const std::string& prefix, std::vector<Param>& out) const override;
   void set_training(bool on) override { training_ = on; }
+  uint64_t rng_offset() const override { return dropout_rng_.offset(); }
+  void set_rng_offset(uint64_t offset) override { dropout_rng_ = Rng(dropout_rng_.seed(), offset); }
 
   struct ResBlock;
   struct AttnBlock;

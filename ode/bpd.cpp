@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
 #include "tensor/parallel.h"
 
@@ -33,6 +34,33 @@ std::vector<double> importance_weighted_logp(const std::vector<std::vector<doubl
     out[i] = m + std::log(s / double(draws.size()));
   }
   return out;
+}
+
+BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptions& opt, int dequant, int64_t batch,
+                    Rng& rng, const BpdProgress& progress) {
+  if (pixels.ndim() < 2 || pixels.dim(0) < 1)
+    throw std::runtime_error("image_bpd: need at least one image [N, ...], got " + shape_str(pixels.shape()));
+  if (dequant < 1) throw std::runtime_error("image_bpd: dequant must be at least 1");
+  if (batch < 1) throw std::runtime_error("image_bpd: batch must be at least 1");
+  const int64_t n = pixels.dim(0), dims = pixels.numel() / n;
+  BpdResult res;
+  double nfe = 0.0;
+  for (int64_t lo = 0; lo < n; lo += batch) {
+    const int64_t hi = std::min(n, lo + batch);
+    const Tensor chunk = pixels.rows(lo, hi);
+    std::vector<std::vector<double>> draws;  // draws[k][i]: log p(y) of image lo + i, draw k
+    for (int k = 0; k < dequant; ++k) {
+      FlowSolveResult r = log_likelihood(v, dequantize(chunk, rng), opt, rng);
+      draws.push_back(std::move(r.logp));
+      nfe += double(r.stats.nfe);
+      ++res.solves;
+      if (k + 1 == dequant)  // the chunk is complete: fold its draws into per-image bpd
+        for (double lp : importance_weighted_logp(draws)) res.bpd.push_back(bits_per_dim(lp, dims));
+      res.mean_nfe = nfe / double(res.solves);
+      if (progress) progress(lo * dequant + (hi - lo) * (k + 1), res, r.stats.nfe);
+    }
+  }
+  return res;
 }
 
 }  // namespace fm

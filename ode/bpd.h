@@ -9,8 +9,10 @@
 //     log p(x) ~ log (1/K) sum_k p(x + u_k)
 // is a tighter bound (paper Table 4).
 #pragma once
+#include <functional>
 #include <vector>
 
+#include "ode/likelihood.h"
 #include "tensor/random.h"
 
 namespace fm {
@@ -23,5 +25,24 @@ double bits_per_dim(double logp_y, int64_t dims);
 
 // log (1/K) sum_k exp(logp[k]) for each image: logp_draws[k][i] is draw k of image i.
 std::vector<double> importance_weighted_logp(const std::vector<std::vector<double>>& logp_draws);
+
+// The whole pipeline, pixels -> bits/dim of each image.
+struct BpdResult {
+  std::vector<double> bpd;  // one per image, in order
+  double mean_nfe = 0.0;    // function evaluations per ODE solve, averaged over the solves
+  int64_t solves = 0;       // ODE solves run: chunks x draws
+};
+
+// Called after every ODE solve with the image-draws done so far (out of N x dequant), the
+// result so far (bpd of the chunks already finished) and that solve's NFE: for progress bars.
+using BpdProgress = std::function<void(int64_t done, const BpdResult& so_far, int64_t nfe)>;
+
+// Bits/dim of each image of `pixels` [N, ...] (integer values 0..255) under the flow v. The
+// images go through the likelihood ODE in chunks of `batch`; each chunk is dequantised
+// `dequant` (K >= 1) times, one solve per draw, and the draws are combined by importance
+// weighting. Dequantisation noise and Hutchinson probes come from `rng` in that order (per chunk,
+// per draw), so a seed and a batch size fix the result.
+BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptions& opt, int dequant, int64_t batch,
+                    Rng& rng, const BpdProgress& progress = {});
 
 }  // namespace fm

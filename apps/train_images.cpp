@@ -1,0 +1,88 @@
+// apps/train_images.cpp
+#include "apps/train_images.h"
+
+#include <cstdio>
+#include <map>
+#include <stdexcept>
+
+#include "apps/common.h"
+#include "apps/png.h"
+#include "nn/model.h"
+
+namespace fm {
+
+UNetConfig unet_config_from_args(const Args& args, const Shape& image_shape) {
+  UNetConfig c;
+  c.in_channels = image_shape[0];
+  c.height = image_shape[1];
+  c.width = image_shape[2];
+  c.channels = args.i64("--channels");
+  c.mult = args.i64_list("--mult");
+  c.num_res = args.i64("--num-res");
+  const std::string attn = args.str("--attn-res");
+  c.attn_res = attn == "none" || attn.empty() ? std::vector<int64_t>{} : args.i64_list("--attn-res");
+  c.groups = args.i64("--groups");
+  c.dropout = args.f64("--dropout");
+  if (c.channels < 1 || c.num_res < 1 || c.groups < 1)
+    throw UsageError("--channels, --num-res and --groups must be positive");
+  for (int64_t m : c.mult)
+    if (m < 1) throw UsageError("--mult must hold positive integers");
+  for (int64_t r : c.attn_res)
+    if (r < 1) throw UsageError("--attn-res must hold positive resolutions");
+  for (int64_t m : c.mult)
+    if ((c.channels * m) % c.groups)
+      throw UsageError("--groups " + std::to_string(c.groups) + " must divide every level's channels (--channels x --mult)");
+  if (!(c.dropout >= 0 && c.dropout < 1)) throw UsageError("--dropout must be in [0, 1)");
+  return c;
+}
+
+static std::string join(const std::vector<int64_t>& v) {
+  std::string s;
+  for (int64_t x : v) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(x);
+  }
+  return s;
+}
+
+std::string describe_unet(const UNetConfig& c) {
+  std::string s = "U-Net ch " + std::to_string(c.channels) + ", mult " + join(c.mult) + ", num-res " +
+                  std::to_string(c.num_res) + ", attn-res " + (c.attn_res.empty() ? "none" : join(c.attn_res));
+  if (c.dropout > 0) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, ", dropout %g", c.dropout);
+    s += buf;
+  }
+  return s;
+}
+
+SampleGrid::SampleGrid(const Json& model_config, double prior_std, uint64_t seed) {
+  Rng init(0);  // the initial weights are overwritten by every write()
+  model_ = make_model(model_config, init);
+  Shape shape = model_sample_shape(model_config);
+  shape.insert(shape.begin(), 64);
+  x0_ = Tensor::empty(shape);
+  Rng(seed).normal(x0_, 0.0f, float(prior_std));
+}
+
+int64_t SampleGrid::write(const std::string& path, const std::vector<NamedTensor>& weights, const OdeOptions& ode) {
+  std::map<std::string, const Tensor*> by_name;
+  for (const NamedTensor& w : weights) by_name[w.name] = &w.tensor;
+  for (const Param& p : model_->parameters()) {
+    auto it = by_name.find(p.name);
+    if (it == by_name.end() || it->second->shape() != p.var.shape())
+      throw std::logic_error("SampleGrid: the weights do not fit the model ('" + p.name + "')");
+    p.var.node()->value.copy_from(*it->second);
+  }
+  NoGradGuard no_grad;
+  FlowSolveOptions opt;
+  opt.ode = ode;
+  Rng unused(0);  // sample_flow draws nothing when it does not track log p
+  FlowSolveResult r = sample_flow(field_of(*model_), x0_, opt, unused, false);
+  int w = 0, h = 0;
+  std::vector<uint8_t> pixels = image_grid_rgb(r.x, 8, &w, &h);
+  write_png(path, w, h, 3, pixels.data());
+  return r.stats.nfe;
+}
+
+}  // namespace fm

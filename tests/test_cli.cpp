@@ -1,0 +1,150 @@
+// tests/test_cli.cpp: end-to-end runs of the real `fm` binary on a tiny U-Net and a tiny IDX
+// file: `fm nll` must report finite bits/dim as JSON, `fm sample` must write its .npy and PNG
+// grid, and bad input must end in a non-zero exit with a one-line error.
+// meson passes the binary's path in FM_BIN; without it the cases do nothing.
+#include <doctest/doctest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "nn/checkpoint.h"
+#include "nn/unet.h"
+#include "tensor/json.h"
+#include "tensor/npy.h"
+
+using namespace fm;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Run {
+  int rc = -1;
+  std::string out, err;
+};
+
+std::string read_all(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// A scratch directory with a tiny 1 x 8 x 8 U-Net checkpoint and a 4-image IDX file.
+struct Fixture {
+  fs::path dir;
+  std::string ckpt, idx;
+
+  Fixture() {
+    std::string tmpl = (fs::temp_directory_path() / "fm-test-cli-XXXXXX").string();
+    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
+    dir = tmpl;
+    UNetConfig c;
+    c.height = c.width = 8;
+    c.channels = 8;
+    c.mult = {1, 2};
+    c.num_res = 1;
+    c.attn_res = {4};
+    c.groups = 4;
+    Rng rng(7);
+    UNetField net(c, rng);
+    std::vector<NamedTensor> w;
+    for (const Param& p : net.parameters()) w.push_back({p.name, p.var.value()});
+    ckpt = (dir / "tiny.safetensors").string();
+    save_checkpoint(ckpt, net, w, 1);
+    // IDX3 images: magic 00 00 08 03, then N, H, W as big-endian u32, then N*H*W bytes.
+    idx = (dir / "tiny-idx3-ubyte").string();
+    std::ofstream f(idx, std::ios::binary);
+    const unsigned char header[] = {0, 0, 8, 3, 0, 0, 0, 4, 0, 0, 0, 8, 0, 0, 0, 8};
+    f.write(reinterpret_cast<const char*>(header), sizeof header);
+    for (int i = 0; i < 4 * 64; ++i) f.put(static_cast<char>((i * 37) % 256));
+  }
+  ~Fixture() {
+    std::error_code ec;
+    fs::remove_all(dir, ec);
+  }
+
+  // `fm <args>` with stdout and stderr captured.
+  Run fm(const std::string& args) const {
+    Run r;
+    fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+    std::string cmd = std::string(std::getenv("FM_BIN")) + " " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
+    int status = std::system(cmd.c_str());
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = read_all(out);
+    r.err = read_all(err);
+    return r;
+  }
+};
+
+bool have_fm() {
+  if (std::getenv("FM_BIN")) return true;
+  MESSAGE("FM_BIN is not set (run through meson test); skipping");
+  return false;
+}
+
+// The last line of stdout, which --json makes the JSON result.
+Json last_json_line(const std::string& out) {
+  std::string s = out;
+  while (!s.empty() && s.back() == '\n') s.pop_back();
+  return parse_json(s.substr(s.find_last_of('\n') == std::string::npos ? 0 : s.find_last_of('\n') + 1));
+}
+
+double number(const Json& j, const char* key) {
+  const Json* v = j.find(key);
+  REQUIRE_MESSAGE(v != nullptr, "missing key ", key);
+  return v->as_number();
+}
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+
+TEST_CASE("fm nll reports finite bits/dim of an IDX file under a tiny U-Net") {
+  if (!have_fm()) return;
+  Fixture fx;
+  Run r = fx.fm("nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --n 4 --dequant 2 --batch 3 --json --rtol 1e-3 --atol 1e-3");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  Json j = last_json_line(r.out);
+  CHECK(std::isfinite(number(j, "bpd")));
+  CHECK(number(j, "bpd") > 0.0);
+  CHECK(std::isfinite(number(j, "bpd_stderr")));
+  CHECK(std::isfinite(number(j, "nfe")));
+  CHECK(number(j, "nfe") > 0.0);
+  CHECK(number(j, "n") == 4);
+  CHECK(number(j, "dequant") == 2);
+  CHECK(r.out.find("bpd ") == 0);  // the human-readable line comes first
+}
+
+TEST_CASE("fm sample on a tiny U-Net writes the samples and an image grid") {
+  if (!have_fm()) return;
+  Fixture fx;
+  std::string out = (fx.dir / "x.npy").string();
+  Run r = fx.fm("sample --ckpt '" + fx.ckpt + "' --n 4 --out '" + out + "' --solver euler --steps 2 --json");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(load_npy(out).shape() == Shape{4, 1, 8, 8});
+  CHECK(fs::file_size(fx.dir / "x.png") > 8);  // the default PNG: <out stem>.png
+  CHECK(number(last_json_line(r.out), "nfe") == 2);  // two Euler steps
+}
+
+TEST_CASE("fm nll fails with one line on a missing checkpoint or a bad flag") {
+  if (!have_fm()) return;
+  Fixture fx;
+  for (const std::string& args : {"nll --ckpt '" + (fx.dir / "missing.safetensors").string() + "'",
+                                  "nll --ckpt '" + fx.ckpt + "' --bogus 1", std::string("nll"),
+                                  "nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --dequant 0"}) {
+    CAPTURE(args);
+    Run r = fx.fm(args);
+    CHECK(r.rc != 0);
+    CHECK(r.out.empty());
+    CHECK(r.err.find("fm nll: ") == 0);
+    CHECK(r.err.find('\n') == r.err.size() - 1);  // exactly one line
+  }
+}
+
+}  // TEST_SUITE
