@@ -3,6 +3,8 @@
 // grid, and bad input must end in a non-zero exit with a one-line error.
 // meson passes the binary's path in FM_BIN; without it the cases do nothing.
 #include <doctest/doctest.h>
+
+#include "tests/test_util.h"
 #include <sys/wait.h>
 
 #include <cmath>
@@ -42,15 +44,8 @@ struct Fixture {
     std::string tmpl = (fs::temp_directory_path() / "fm-test-cli-XXXXXX").string();
     REQUIRE(mkdtemp(tmpl.data()) != nullptr);
     dir = tmpl;
-    UNetConfig c;
-    c.height = c.width = 8;
-    c.channels = 8;
-    c.mult = {1, 2};
-    c.num_res = 1;
-    c.attn_res = {4};
-    c.groups = 4;
     Rng rng(7);
-    UNetField net(c, rng);
+    UNetField net(fm::testing::tiny_unet_config(), rng);
     std::vector<NamedTensor> w;
     for (const Param& p : net.parameters()) w.push_back({p.name, p.var.value()});
     ckpt = (dir / "tiny.safetensors").string();

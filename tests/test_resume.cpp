@@ -3,6 +3,8 @@
 // every weight); a diverging step must leave the last saved state untouched.
 #include <doctest/doctest.h>
 
+#include "tests/test_util.h"
+
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -100,13 +102,7 @@ std::unique_ptr<Dataset> random_images(int64_t n, bool hflip) {
 }
 
 UNetConfig tiny_unet() {
-  UNetConfig c;
-  c.height = c.width = 8;
-  c.channels = 8;
-  c.mult = {1, 2};
-  c.num_res = 1;
-  c.attn_res = {4};
-  c.groups = 4;
+  UNetConfig c = fm::testing::tiny_unet_config();
   c.dropout = 0.1;  // exercises the model's own random stream
   return c;
 }

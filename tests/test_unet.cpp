@@ -10,21 +10,11 @@
 #include "nn/optim.h"
 #include "nn/unet.h"
 #include "ode/likelihood.h"
+#include "tests/test_util.h"
 
 using namespace fm;
 
-namespace {
-UNetConfig tiny() {  // 1 x 8 x 8 images, two levels, attention at 4 x 4
-  UNetConfig c;
-  c.height = c.width = 8;
-  c.channels = 8;
-  c.mult = {1, 2};
-  c.num_res = 1;
-  c.attn_res = {4};
-  c.groups = 4;
-  return c;
-}
-}  // namespace
+using fm::testing::tiny_unet_config;
 
 TEST_SUITE("cpu") {
 
@@ -58,7 +48,7 @@ TEST_CASE("U-Net output has the input's shape, and its config round-trips throug
 
 TEST_CASE("U-Net gradients w.r.t. input and parameters match finite differences") {
   Rng rng(2);
-  UNetField net(tiny(), rng);
+  UNetField net(tiny_unet_config(), rng);
   Var x(Tensor::empty({2, 1, 8, 8}), true);
   rng.normal(x.value());
   Tensor t = Tensor::from({0.3f, 0.7f}, {2});
@@ -73,7 +63,7 @@ TEST_CASE("U-Net gradients w.r.t. input and parameters match finite differences"
 
 TEST_CASE("a tiny U-Net overfits one batch") {
   Rng rng(3);
-  UNetField net(tiny(), rng);
+  UNetField net(tiny_unet_config(), rng);
   std::vector<Param> ps = net.parameters();
   Adam adam(ps, AdamOptions{});
   Tensor x = Tensor::empty({4, 1, 8, 8}), target = Tensor::empty({4, 1, 8, 8});
@@ -95,7 +85,7 @@ TEST_CASE("a tiny U-Net overfits one batch") {
 
 TEST_CASE("exact and Hutchinson divergence agree on a tiny U-Net") {
   Rng rng(4);
-  UNetField net(tiny(), rng);
+  UNetField net(tiny_unet_config(), rng);
   Tensor x1 = Tensor::empty({48, 1, 8, 8});
   rng.normal(x1);
   FieldFn v = [&](const Var& x, const Tensor& t) { return net.forward(x, t); };

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "autodiff/gradcheck.h"
+#include "nn/unet.h"
 #include "tensor/random.h"
 
 namespace fm::testing {
@@ -41,6 +42,19 @@ inline void expect_grads_ok(const GradFn& f, const std::vector<Tensor>& xs, Grad
   GradCheckResult r = check_gradients(f, xs, opt);
   INFO(r.report);
   CHECK(r.ok);
+}
+
+// A U-Net small enough for gradient checks and end-to-end runs: 1 x 8 x 8 images, two levels,
+// attention at 4 x 4.
+inline UNetConfig tiny_unet_config() {
+  UNetConfig c;
+  c.height = c.width = 8;
+  c.channels = 8;
+  c.mult = {1, 2};
+  c.num_res = 1;
+  c.attn_res = {4};
+  c.groups = 4;
+  return c;
 }
 
 }  // namespace fm::testing
