@@ -16,6 +16,7 @@
 #include "tests/test_util.h"
 
 using namespace fm;
+using fm::testing::error_of;
 using fm::testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -49,16 +50,6 @@ void write_gz(const std::string& path, const std::string& bytes) {
   REQUIRE(g != nullptr);
   if (!bytes.empty()) REQUIRE(gzwrite(g, bytes.data(), unsigned(bytes.size())) == int(bytes.size()));
   REQUIRE(gzclose(g) == Z_OK);
-}
-
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "<no exception>";
 }
 
 // 3 images of 2 x 3 pixels: image i, row y, column x holds 10 * (3 * y + x) + i, and image 2 also

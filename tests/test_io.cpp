@@ -21,6 +21,7 @@
 #include "tests/test_util.h"
 
 using namespace fm;
+using fm::testing::error_of;
 using fm::testing::TempDir;
 namespace fs = std::filesystem;
 
@@ -34,17 +35,6 @@ std::string read_bytes(const std::string& path) {
 
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary).write(bytes.data(), std::streamsize(bytes.size()));
-}
-
-// The message of the std::runtime_error that f throws, or "<no exception>".
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const std::runtime_error& e) {
-    return e.what();
-  }
-  return "<no exception>";
 }
 
 bool same_bits(const Tensor& a, const Tensor& b) {

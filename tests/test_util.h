@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <random>
+#include <stdexcept>
 #include <string>
 
 #include "autodiff/gradcheck.h"
@@ -29,6 +30,17 @@ struct TempDir {
   TempDir& operator=(const TempDir&) = delete;
   std::string path(const std::string& name) const { return (dir / name).string(); }
 };
+
+// The message of the std::runtime_error that f throws, or "<no exception>".
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "<no exception>";
+}
 
 // A tensor of U[lo, hi) values from its own seeded stream.
 inline Tensor randu(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
