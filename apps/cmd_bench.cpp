@@ -1,8 +1,18 @@
 // apps/cmd_bench.cpp: `fm bench`, timings reported as the median of several runs after warm-up.
-//   train_step : forward + backward + Adam for the MLP field at --batch
-//   field_eval : one likelihood function evaluation: forward + exact divergence (D VJPs)
-//   matmul     : sgemm of --size^3, in GFLOP/s
+//
+// The rows mirror the PyTorch measurements that issue 4 compares against (same shapes):
+//   matmul          sgemm n x n x n, in GFLOP/s
+//   mlp-train       MLP field: forward + backward + Adam at batch 4096 and 1024
+//   mlp-field       one likelihood evaluation: forward + exact divergence (D VJPs), batch 10000
+//   unet-train      U-Net ch 32 and ch 16: a whole fm-train step (forward, backward, clip, Adam, EMA)
+//   unet-forward    U-Net ch 32 forward, no graph
+//   unet-field      U-Net ch 32 and ch 16 forward + one VJP w.r.t. the input (one Hutchinson
+//                   evaluation of the likelihood ODE's right-hand side)
+// Each row also prints the process's peak resident memory so far (run one row with --only to
+// read that row's own peak). --profile prints the time per op kind of one U-Net training step.
 // Speed is measured here, never asserted in tests.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,14 +21,18 @@
 #include "apps/commands.h"
 #include "apps/common.h"
 #include "autodiff/ops.h"
+#include "cuda/device.h"
 #include "flow/loss.h"
 #include "flow/path.h"
+#include "flow/trainer.h"
 #include "nn/mlp.h"
 #include "nn/model.h"
 #include "nn/optim.h"
+#include "nn/unet.h"
+#include "ode/likelihood.h"
 #include "tensor/gemm.h"
 #include "tensor/parallel.h"
-#include "cuda/device.h"
+#include "tensor/profile.h"
 
 namespace fm {
 
@@ -37,84 +51,107 @@ double median_ms(const std::function<void()>& fn, int warmup, int reps) {
   return ms[ms.size() / 2];
 }
 
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
 struct Report {
   bool json;
   void row(const std::string& name, double ms, double gflop) const {
-    double gflops = gflop > 0 ? gflop / (ms * 1e-3) : 0.0;
+    const double gflops = gflop > 0 ? gflop / (ms * 1e-3) : 0.0, rss = peak_rss_mib();
     if (json) {
       std::vector<std::pair<std::string, Json>> f{{"name", name}, {"ms", ms}};
       if (gflop > 0) f.push_back({"gflops", gflops});
+      f.push_back({"peak_rss_mib", rss});
       std::printf("%s\n", json_line(f).c_str());
-    } else if (gflop > 0) {
-      std::printf("%-34s %10.2f ms %10.1f GFLOP/s\n", name.c_str(), ms, gflops);
     } else {
-      std::printf("%-34s %10.2f ms\n", name.c_str(), ms);
+      std::printf("%-30s %9.2f ms", name.c_str(), ms);
+      if (gflop > 0) std::printf(" %8.1f GFLOP/s", gflops);
+      std::printf("   (peak RSS %.0f MiB)\n", rss);
     }
     std::fflush(stdout);
   }
 };
 
+// Fixed random images in [-1, 1], standing in for Fashion-MNIST (the work per step is the same).
+std::unique_ptr<Dataset> random_images(const UNetConfig& c, int64_t n, Rng& rng) {
+  Tensor pixels = Tensor::empty({n, c.in_channels, c.height, c.width});
+  rng.uniform(pixels, -1, 1);
+  return tensor_dataset("random images", pixels);
+}
+
+// fm train's image defaults: batch 64, Adam 2e-4, clip 1, EMA 0.9999.
+TrainOptions image_train_options() {
+  TrainOptions opt;
+  opt.batch = 64, opt.lr = 2e-4, opt.warmup = 0, opt.clip = 1.0, opt.ema = 0.9999, opt.schedule = "constant";
+  opt.steps = 1000000;
+  return opt;
+}
+
+// One evaluation of the likelihood ODE's right-hand side: Euler with one step is exactly one
+// evaluation of [v, div v] (exact: D VJPs; Hutchinson: one VJP per probe).
+FlowSolveOptions one_evaluation(Divergence div) {
+  FlowSolveOptions opt;
+  opt.ode.method = Method::Euler;
+  opt.ode.steps = 1;
+  opt.divergence = div;
+  return opt;
+}
+
+void print_profile(const std::string& what, bool json) {
+  std::vector<profile::Row> rows = profile::rows();
+  double total = 0;
+  for (const profile::Row& r : rows) total += r.ms;
+  if (!json) std::printf("\nprofile of %s (time inside ops, %.1f ms in all):\n", what.c_str(), total);
+  for (const profile::Row& r : rows) {
+    if (json)
+      std::printf("%s\n", json_line({{"profile", what}, {"op", r.name}, {"ms", r.ms}, {"calls", double(r.calls)},
+                                     {"percent", 100.0 * r.ms / total}}).c_str());
+    else
+      std::printf("  %-28s %9.2f ms %6.1f %%  %5lld calls\n", r.name.c_str(), r.ms, 100.0 * r.ms / total,
+                  static_cast<long long>(r.calls));
+  }
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
-  Args args("fm bench", "Time a training step, a likelihood function evaluation and matmul (median of --reps runs).");
-  args.opt("--only", "", "run one benchmark: train, field or matmul")
-      .opt("--batch", "4096", "training batch")
-      .opt("--eval-batch", "10000", "batch of the likelihood function evaluation")
-      .opt("--dim", "2", "data dimension D")
+  Args args("fm bench", "Time training steps, likelihood evaluations and matmul (median of --reps runs).");
+  args.opt("--only", "", "one group: matmul, mlp-train, mlp-field, unet-train, unet-forward or unet-field")
+      .opt("--channels", "", "U-Net base channels for the unet rows (default: both 32 and 16)")
+      .opt("--batch", "", "MLP training batch (default: 4096 and 1024)")
+      .opt("--eval-batch", "10000", "batch of the MLP likelihood evaluation")
+      .opt("--image-batch", "64", "U-Net batch")
+      .opt("--dim", "2", "MLP data dimension D")
       .opt("--width", "512", "MLP width")
       .opt("--depth", "5", "MLP depth (Linear layers)")
       .opt("--size", "1024", "matmul size n (n x n x n)")
       .opt("--reps", "10", "timed runs (the median is reported)")
       .opt("--warmup", "2", "untimed runs first")
+      .flag("--profile", "print the time per op kind of U-Net training steps and likelihood evaluations (--channels, default 32)")
       .flag("--json", "one JSON line per result on stdout");
   if (!args.parse(argc, argv, 2)) return 0;
   const std::string only = args.str("--only");
-  if (!only.empty() && only != "train" && only != "field" && only != "matmul")
-    throw UsageError("--only must be train, field or matmul");
+  const std::vector<std::string> groups{"matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field"};
+  if (!only.empty() && std::find(groups.begin(), groups.end(), only) == groups.end())
+    throw UsageError("--only must be one of matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field");
+  auto run = [&](const char* g) { return !args.on("--profile") && (only.empty() || only == g); };
   const int reps = static_cast<int>(std::max<int64_t>(1, args.i64("--reps")));
   const int warm = static_cast<int>(std::max<int64_t>(0, args.i64("--warmup")));
   const int64_t D = args.i64("--dim"), W = args.i64("--width"), L = args.i64("--depth");
+  const int64_t IB = args.i64("--image-batch");
+  std::vector<int64_t> mlp_batches{4096, 1024}, channels{32, 16};
+  if (!args.str("--batch").empty()) mlp_batches = {args.i64("--batch")};
+  if (!args.str("--channels").empty()) channels = {args.i64("--channels")};
   Report report{args.on("--json")};
   if (!report.json)
     std::printf("fm bench: %d OpenMP threads, sgemm kernel %s; %s\n", num_threads(), sgemm_kernel_name(),
                 cuda::describe().c_str());
-
   Rng rng(1);
-  std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), rng);
-  std::vector<Param> params = model->parameters();
-  // Multiply-adds of one forward pass per sample: sum over layers of in * out.
-  double macs = double(D + 1) * W + double(L - 2) * W * W + double(W) * D;
 
-  if (only.empty() || only == "train") {
-    const int64_t B = args.i64("--batch");
-    Tensor x1 = Tensor::empty({B, D});
-    rng.normal(x1);
-    CondOTPath path;
-    FlowBatch fb;
-    Adam adam(params, AdamOptions{});
-    double ms = median_ms([&] {
-      make_flow_batch(path, x1, rng, fb);
-      Var loss = cfm_loss(*model, fb);
-      zero_grad(params);
-      backward(loss);
-      adam.step(1e-4);
-    }, warm, reps);
-    // forward 2 flops per MAC; backward twice that (dX and dW).
-    report.row("train_step mlp B=" + std::to_string(B), ms, 6.0 * macs * double(B) * 1e-9);
-  }
-  if (only.empty() || only == "field") {
-    const int64_t B = args.i64("--eval-batch");
-    Tensor x1 = Tensor::empty({B, D});
-    rng.normal(x1);
-    FlowSolveOptions opt;
-    opt.ode.method = Method::Euler;
-    opt.ode.steps = 1;  // one step of Euler = exactly one evaluation of [v, div v]
-    double ms = median_ms([&] { log_likelihood(field_of(*model), x1, opt, rng); }, warm, reps);
-    // forward (2 flops/MAC) + D input-VJPs (2 flops/MAC each).
-    report.row("field_eval exact-div B=" + std::to_string(B), ms, (2.0 + 2.0 * double(D)) * macs * double(B) * 1e-9);
-  }
-  if (only.empty() || only == "matmul") {
+  if (run("matmul")) {
     const int64_t n = args.i64("--size");
     Tensor a = Tensor::empty({n, n}), b = Tensor::empty({n, n}), c = Tensor::empty({n, n});
     rng.uniform(a, -1, 1);
@@ -122,6 +159,86 @@ int cmd_bench(int argc, char** argv) {
     double ms = median_ms([&] { sgemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); },
                           warm, reps);
     report.row("matmul " + std::to_string(n), ms, 2.0 * double(n) * n * n * 1e-9);
+  }
+
+  if (run("mlp-train") || run("mlp-field")) {
+    std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), rng);
+    std::vector<Param> params = model->parameters();
+    // Multiply-adds of one forward pass per sample: sum over layers of in * out.
+    const double macs = double(D + 1) * W + double(L - 2) * W * W + double(W) * D;
+    for (int64_t B : run("mlp-train") ? mlp_batches : std::vector<int64_t>{}) {
+      Tensor x1 = Tensor::empty({B, D});
+      rng.normal(x1);
+      CondOTPath path;
+      FlowBatch fb;
+      Adam adam(params, AdamOptions{});
+      double ms = median_ms([&] {
+        make_flow_batch(path, x1, rng, fb);
+        Var loss = cfm_loss(*model, fb);
+        zero_grad(params);
+        backward(loss);
+        adam.step(1e-4);
+      }, warm, reps);
+      // forward 2 flops per MAC; backward twice that (dX and dW).
+      report.row("mlp train_step B=" + std::to_string(B), ms, 6.0 * macs * double(B) * 1e-9);
+    }
+    if (run("mlp-field")) {
+      const int64_t B = args.i64("--eval-batch");
+      Tensor x1 = Tensor::empty({B, D});
+      rng.normal(x1);
+      const FlowSolveOptions opt = one_evaluation(Divergence::Exact);
+      double ms = median_ms([&] { log_likelihood(field_of(*model), x1, opt, rng); }, warm, reps);
+      // forward (2 flops/MAC) + D input-VJPs (2 flops/MAC each).
+      report.row("mlp field exact-div B=" + std::to_string(B), ms, (2.0 + 2.0 * double(D)) * macs * double(B) * 1e-9);
+    }
+  }
+
+  const bool any_unet = args.on("--profile") || run("unet-train") || run("unet-forward") || run("unet-field");
+  if (args.on("--profile") && args.str("--channels").empty()) channels = {32};
+  for (int64_t ch : any_unet ? channels : std::vector<int64_t>{}) {
+    UNetConfig cfg;  // the Fashion-MNIST U-Net: 1 x 28 x 28
+    cfg.channels = ch;
+    std::unique_ptr<FieldModel> model = make_model(unet_config_json(cfg), rng);
+    const std::string tag = "unet ch" + std::to_string(ch) + " ";
+    const std::string bs = " B=" + std::to_string(IB);
+    if (args.on("--profile") || run("unet-train")) {
+      std::unique_ptr<Dataset> data = random_images(cfg, 4 * IB, rng);
+      CondOTPath path;
+      TrainOptions opt = image_train_options();
+      opt.batch = IB;
+      Trainer trainer(*model, path, *data, opt);
+      if (args.on("--profile")) {
+        for (int i = 0; i < warm; ++i) trainer.step();
+        profile::enable(true);
+        for (int i = 0; i < reps; ++i) trainer.step();
+        profile::enable(false);
+        print_profile(tag + "train_step" + bs + " (" + std::to_string(reps) + " steps)", report.json);
+      } else {
+        report.row(tag + "train_step" + bs, median_ms([&] { trainer.step(); }, warm, reps), 0);
+      }
+    }
+    Tensor x = Tensor::empty({IB, cfg.in_channels, cfg.height, cfg.width});
+    rng.uniform(x, -1, 1);
+    if (run("unet-forward") && ch == channels.front()) {
+      Tensor t = Tensor::full({IB}, 0.5f);
+      report.row(tag + "forward" + bs, median_ms([&] {
+        NoGradGuard no_grad;
+        model->forward(Var(x), t);
+      }, warm, reps), 0);
+    }
+    if (args.on("--profile")) {
+      const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
+      for (int i = 0; i < warm; ++i) log_likelihood(field_of(*model), x, opt, rng);
+      profile::reset();
+      profile::enable(true);
+      for (int i = 0; i < reps; ++i) log_likelihood(field_of(*model), x, opt, rng);
+      profile::enable(false);
+      print_profile(tag + "forward+vjp" + bs + " (" + std::to_string(reps) + " evaluations)", report.json);
+    }
+    if (run("unet-field")) {
+      const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
+      report.row(tag + "forward+vjp" + bs, median_ms([&] { log_likelihood(field_of(*model), x, opt, rng); }, warm, reps), 0);
+    }
   }
   return 0;
 }

@@ -2,11 +2,13 @@
 #include <cmath>
 
 #include "autodiff/ops.h"
+#include "tensor/profile.h"
 
 namespace fm {
 
 // c = a + b      da += dc,   db += dc
 Var add(const Var& a, const Var& b) {
+  FM_PROFILE("add");
   return make_result(fm::add(a.value(), b.value()), {a, b}, "add", [](Node& n) {
     if (needs_grad(n, 0)) accumulate_grad(*n.parents[0], n.grad, false);
     if (needs_grad(n, 1)) accumulate_grad(*n.parents[1], n.grad, false);
@@ -15,6 +17,7 @@ Var add(const Var& a, const Var& b) {
 
 // c = a - b      da += dc,   db -= dc
 Var sub(const Var& a, const Var& b) {
+  FM_PROFILE("sub");
   return make_result(fm::sub(a.value(), b.value()), {a, b}, "sub", [](Node& n) {
     if (needs_grad(n, 0)) accumulate_grad(*n.parents[0], n.grad, false);
     if (needs_grad(n, 1)) accumulate_grad(*n.parents[1], fm::scale(n.grad, -1.0f), true);
@@ -23,6 +26,7 @@ Var sub(const Var& a, const Var& b) {
 
 // c = a * b      da += dc * b,   db += dc * a
 Var mul(const Var& a, const Var& b) {
+  FM_PROFILE("mul");
   Tensor av = a.value(), bv = b.value();
   return make_result(fm::mul(av, bv), {a, b}, "mul", [av, bv](Node& n) {
     if (needs_grad(n, 0)) accumulate_grad(*n.parents[0], fm::mul(n.grad, bv), true);
@@ -32,6 +36,7 @@ Var mul(const Var& a, const Var& b) {
 
 // c = a / b      da += dc / b,   db -= dc * c / b
 Var div(const Var& a, const Var& b) {
+  FM_PROFILE("div");
   Tensor bv = b.value();
   Tensor c = fm::div(a.value(), bv);
   return make_result(c, {a, b}, "div", [bv, c](Node& n) {
@@ -43,6 +48,7 @@ Var div(const Var& a, const Var& b) {
 
 // y = s x        dx += s dy
 Var scale(const Var& x, float s) {
+  FM_PROFILE("scale");
   return make_result(fm::scale(x.value(), s), {x}, "scale", [s](Node& n) {
     accumulate_grad(*n.parents[0], fm::scale(n.grad, s), true);
   });
@@ -50,6 +56,7 @@ Var scale(const Var& x, float s) {
 
 // y = x + s      dx += dy
 Var add_scalar(const Var& x, float s) {
+  FM_PROFILE("add_scalar");
   return make_result(fm::add(x.value(), Tensor::scalar(s)), {x}, "add_scalar", [](Node& n) {
     accumulate_grad(*n.parents[0], n.grad, false);
   });
@@ -57,6 +64,7 @@ Var add_scalar(const Var& x, float s) {
 
 // y = f(x)       dx += dy * f'(x)    (f' is written next to f in tensor/elementwise.cpp)
 Var unary(UnaryOp op, const Var& x) {
+  FM_PROFILE(unary_name(op));
   Tensor xv = x.value();
   Tensor y = fm::unary(op, xv);
   return make_result(y, {x}, unary_name(op), [op, xv, y](Node& n) {
@@ -66,6 +74,7 @@ Var unary(UnaryOp op, const Var& x) {
 
 // y = sum_i x_i   dx_i += dy
 Var sum(const Var& x) {
+  FM_PROFILE("sum");
   Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value())));
   return make_result(y, {x}, "sum", [](Node& n) {
     Node& p = *n.parents[0];
@@ -75,6 +84,7 @@ Var sum(const Var& x) {
 
 // y = sum over one axis   dx += dy broadcast back along that axis
 Var sum(const Var& x, int axis, bool keepdim) {
+  FM_PROFILE("sum");
   Shape kept = x.shape();
   int a = axis < 0 ? axis + x.ndim() : axis;
   Tensor y = fm::sum(x.value(), axis, keepdim);
@@ -87,6 +97,7 @@ Var sum(const Var& x, int axis, bool keepdim) {
 
 // y = (1/N) sum_i x_i   dx_i += dy / N
 Var mean(const Var& x) {
+  FM_PROFILE("mean");
   double count = static_cast<double>(x.numel());
   Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value()) / count));
   return make_result(y, {x}, "mean", [count](Node& n) {
@@ -98,6 +109,7 @@ Var mean(const Var& x) {
 // L = (1/N) sum_i (p_i - t_i)^2    dp_i += dL * 2 (p_i - t_i) / N
 // Fused: the difference is computed once and kept for the backward rule.
 Var mse_loss(const Var& pred, const Tensor& target) {
+  FM_PROFILE("mse_loss");
   check_same_shape(pred.value(), target, "mse_loss");
   Tensor diff = fm::sub(pred.value(), target);
   double count = static_cast<double>(diff.numel());

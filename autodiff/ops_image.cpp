@@ -9,6 +9,7 @@
 #include "tensor/conv.h"
 #include "tensor/gemm.h"
 #include "tensor/parallel.h"
+#include "tensor/profile.h"
 
 namespace fm {
 
@@ -69,6 +70,7 @@ void transpose_batched(const float* in, int64_t batch, int64_t rows, int64_t col
 // y = conv(x, w) + b   (im2col + sgemm; see tensor/conv.cpp)
 //   dx += conv_transpose(dy, w)   dw += sum_b dy_b col_b^T   db += sum over b, pixels of dy
 Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad) {
+  FM_PROFILE("conv2d");
   Tensor xv = x.value(), wv = w.value();
   Tensor y = conv2d_forward(xv, wv, b.defined() ? b.value() : Tensor(), stride, pad);
   std::vector<Var> parents{x, w};
@@ -86,6 +88,7 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad) {
 //   dx += rstd (dxhat - mean_g(dxhat) - xhat mean_g(dxhat xhat)),  dxhat = gamma dy
 //   dgamma += sum over b, pixels of dy xhat      dbeta += sum over b, pixels of dy
 Var group_norm(const Var& x, int groups, const Var& gamma, const Var& beta, float eps) {
+  FM_PROFILE("group_norm");
   Tensor xv = x.value(), gv = gamma.defined() ? gamma.value() : Tensor();
   Tensor mean, rstd;
   Tensor y = group_norm_forward(xv, groups, gv, beta.defined() ? beta.value() : Tensor(), eps, mean, rstd);
@@ -105,6 +108,7 @@ Var group_norm(const Var& x, int groups, const Var& gamma, const Var& beta, floa
 
 // y[b, c, 2h + i, 2w + j] = x[b, c, h, w]     dx += sum of dy over each 2x2 block
 Var upsample_nearest2x(const Var& x) {
+  FM_PROFILE("upsample_nearest2x");
   return make_result(upsample_nearest2x_forward(x.value()), {x}, "upsample_nearest2x", [](Node& n) {
     float beta = 0.0f;
     if (Tensor* dx = wanted_grad(n, 0, beta)) upsample_nearest2x_backward(n.grad, *dx, beta);
@@ -113,6 +117,7 @@ Var upsample_nearest2x(const Var& x) {
 
 // y = exp(x - max) / sum exp(x - max) per row     dx += y (dy - sum(dy y))
 Var softmax(const Var& x) {
+  FM_PROFILE("softmax");
   Tensor y = softmax_forward(x.value());
   return make_result(y, {x}, "softmax", [y](Node& n) {
     float beta = 0.0f;
@@ -124,6 +129,7 @@ Var softmax(const Var& x) {
 //   dA += dC op(B)^T   (laid out as A: transposed again when trans_a)
 //   dB += op(A)^T dC   (laid out as B: transposed again when trans_b)
 Var bmm(const Var& a, const Var& b, bool ta, bool tb) {
+  FM_PROFILE("bmm");
   const BmmShape s = bmm_shape(a.shape(), b.shape(), ta, tb);
   Tensor av = a.value(), bv = b.value();
   Shape cs(a.shape().begin(), a.shape().end() - 2);
@@ -151,6 +157,7 @@ Var bmm(const Var& a, const Var& b, bool ta, bool tb) {
 
 // y[..., j, i] = x[..., i, j]     dx[..., i, j] += dy[..., j, i]
 Var transpose_last2(const Var& x) {
+  FM_PROFILE("transpose_last2");
   if (x.ndim() < 2) throw std::runtime_error("transpose_last2: expected at least 2 dims, got " + shape_str(x.shape()));
   const int64_t rows = x.dim(-2), cols = x.dim(-1), batch = x.numel() / std::max<int64_t>(1, rows * cols);
   Shape ys = x.shape();
@@ -165,6 +172,7 @@ Var transpose_last2(const Var& x) {
 
 // y = x m,  m = [u >= p] / (1 - p) with u ~ U[0, 1) from rng     dx += dy m
 Var dropout(const Var& x, float p, bool training, Rng& rng) {
+  FM_PROFILE("dropout");
   if (!(p >= 0.0f && p <= 1.0f)) throw std::runtime_error("dropout: p must lie in [0, 1], got " + std::to_string(p));
   if (!training || p == 0.0f) return x;
   Tensor mask = Tensor::empty(x.shape());
@@ -182,6 +190,7 @@ Var dropout(const Var& x, float p, bool training, Rng& rng) {
 // out[b, i] = cos(scale t_b freq_i), out[b, half + i] = sin(scale t_b freq_i),
 // freq_i = exp(-log(max_period) i / half); computed in double, stored as float.
 Var timestep_embedding(const Tensor& t, int dim, float scale, float max_period) {
+  FM_PROFILE("timestep_embedding");
   if (dim < 1 || !(t.ndim() == 1 || (t.ndim() == 2 && t.dim(1) == 1)))
     throw std::runtime_error("timestep_embedding: expected t [B] or [B, 1] and dim >= 1, got t " + shape_str(t.shape()) +
                              ", dim " + std::to_string(dim));

@@ -5,6 +5,7 @@
 #include "autodiff/ops.h"
 #include "tensor/gemm.h"
 #include "tensor/parallel.h"
+#include "tensor/profile.h"
 
 namespace fm {
 
@@ -12,6 +13,7 @@ namespace fm {
 //   dA += dC op(B)^T   (laid out as A: transposed again when trans_a)
 //   dB += op(A)^T dC   (laid out as B: transposed again when trans_b)
 Var matmul(const Var& a, const Var& b, bool ta, bool tb) {
+  FM_PROFILE("matmul");
   Tensor av = a.value(), bv = b.value();
   Tensor c = fm::matmul(av, bv, ta, tb);
   return make_result(c, {a, b}, "matmul", [av, bv, ta, tb](Node& n) {
@@ -38,6 +40,7 @@ Var matmul(const Var& a, const Var& b, bool ta, bool tb) {
 // y = x W^T + b         x [B, in], W [out, in], b [out]
 //   dx += dy W          dW += dy^T x          db += sum over the batch of dy
 Var linear(const Var& x, const Var& W, const Var& b) {
+  FM_PROFILE("linear");
   const Tensor& xv = x.value();
   const Tensor& wv = W.value();
   if (xv.ndim() != 2 || wv.ndim() != 2 || xv.dim(1) != wv.dim(1))

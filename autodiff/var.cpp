@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "tensor/ops.h"
+#include "tensor/profile.h"
 
 namespace fm {
 
@@ -81,6 +82,7 @@ static void run_rules(const std::vector<Node*>& order) {
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* n = *it;
     if (n->is_leaf() || !n->grad.defined()) continue;
+    FM_PROFILE(n->op, " backward");
     n->backward(*n);
   }
 }

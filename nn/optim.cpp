@@ -6,6 +6,7 @@
 
 #include "tensor/ops.h"
 #include "tensor/parallel.h"
+#include "tensor/profile.h"
 
 namespace fm {
 
@@ -17,6 +18,7 @@ Adam::Adam(std::vector<Param> params, AdamOptions opt) : params_(std::move(param
 }
 
 void Adam::step(double lr) {
+  FM_PROFILE("adam");
   ++step_;
   const double bc1 = 1.0 - std::pow(opt_.beta1, double(step_));
   const double bc2 = 1.0 - std::pow(opt_.beta2, double(step_));
@@ -68,6 +70,7 @@ void Adam::load_state(const SafetensorsFile& file, int64_t step) {
 }
 
 double clip_grad_norm(const std::vector<Param>& params, double max_norm) {
+  FM_PROFILE("clip_grad_norm");
   double sq = 0.0;
   for (const Param& p : params)
     if (p.var.grad().defined()) sq += dot(p.var.grad(), p.var.grad());
@@ -90,6 +93,7 @@ Ema::Ema(const std::vector<Param>& params, double decay) : params_(params), deca
 }
 
 void Ema::update() {
+  FM_PROFILE("ema");
   const float d = float(std::min(decay_, double(1 + updates_) / double(10 + updates_)));
   ++updates_;
   for (size_t k = 0; k < params_.size(); ++k) {

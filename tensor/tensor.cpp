@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tensor/allocator.h"
 #include "tensor/parallel.h"
 
 namespace fm {
@@ -22,15 +23,7 @@ std::string shape_str(const Shape& shape) {
 }
 
 Storage::~Storage() {
-  if (owned) std::free(data);
-}
-
-// 64-byte alignment: one cache line, and the width of an AVX-512 register.
-static float* aligned_floats(int64_t n) {
-  size_t bytes = (static_cast<size_t>(n < 1 ? 1 : n) * sizeof(float) + 63) & ~size_t(63);
-  void* p = std::aligned_alloc(64, bytes);
-  if (!p) throw std::runtime_error("out of memory allocating " + std::to_string(bytes) + " bytes");
-  return static_cast<float*>(p);
+  if (owned) free_block({data, bytes});
 }
 
 Tensor Tensor::empty(const Shape& shape) {
@@ -39,7 +32,9 @@ Tensor Tensor::empty(const Shape& shape) {
   Tensor t;
   t.storage_ = std::make_shared<Storage>();
   t.storage_->numel = shape_numel(shape);
-  t.storage_->data = aligned_floats(t.storage_->numel);
+  const HostBlock block = alloc_block(t.storage_->numel);
+  t.storage_->data = block.data;
+  t.storage_->bytes = block.bytes;
   t.shape_ = shape;
   return t;
 }

@@ -20,10 +20,12 @@ using Shape = std::vector<int64_t>;
 int64_t shape_numel(const Shape& shape);
 std::string shape_str(const Shape& shape);  // "[4096, 2]"
 
-// One allocation. `owned` is false for a view over memory someone else manages (Tensor::wrap).
+// One allocation (tensor/allocator.h). `owned` is false for a view over memory someone else
+// manages (Tensor::wrap).
 struct Storage {
   float* data = nullptr;
   int64_t numel = 0;
+  size_t bytes = 0;  // the allocator's block size
   Device device = Device::CPU;
   bool owned = true;
   ~Storage();
