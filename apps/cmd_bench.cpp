@@ -100,11 +100,21 @@ FlowSolveOptions one_evaluation(Divergence div) {
   return opt;
 }
 
-void print_profile(const std::string& what, bool json) {
+// Runs fn `reps` times with the profiler on and prints the time per op kind; what the ops do not
+// account for (graph bookkeeping, freeing, the trainer's own work) is the "outside ops" row.
+void print_profile(const std::string& what, int reps, const std::function<void()>& fn, bool json) {
+  profile::reset();
+  profile::enable(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < reps; ++i) fn();
+  const double wall = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  profile::enable(false);
   std::vector<profile::Row> rows = profile::rows();
-  double total = 0;
-  for (const profile::Row& r : rows) total += r.ms;
-  if (!json) std::printf("\nprofile of %s (time inside ops, %.1f ms in all):\n", what.c_str(), total);
+  double inside = 0;
+  for (const profile::Row& r : rows) inside += r.ms;
+  rows.push_back({"(outside ops)", wall - inside, reps});
+  const double total = wall;
+  if (!json) std::printf("\nprofile of %s: %.1f ms in all, %.1f ms each\n", what.c_str(), total, total / reps);
   for (const profile::Row& r : rows) {
     if (json)
       std::printf("%s\n", json_line({{"profile", what}, {"op", r.name}, {"ms", r.ms}, {"calls", double(r.calls)},
@@ -209,10 +219,8 @@ int cmd_bench(int argc, char** argv) {
       Trainer trainer(*model, path, *data, opt);
       if (args.on("--profile")) {
         for (int i = 0; i < warm; ++i) trainer.step();
-        profile::enable(true);
-        for (int i = 0; i < reps; ++i) trainer.step();
-        profile::enable(false);
-        print_profile(tag + "train_step" + bs + " (" + std::to_string(reps) + " steps)", report.json);
+        print_profile(tag + "train_step" + bs + " (" + std::to_string(reps) + " steps)", reps, [&] { trainer.step(); },
+                      report.json);
       } else {
         report.row(tag + "train_step" + bs, median_ms([&] { trainer.step(); }, warm, reps), 0);
       }
@@ -229,11 +237,8 @@ int cmd_bench(int argc, char** argv) {
     if (args.on("--profile")) {
       const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
       for (int i = 0; i < warm; ++i) log_likelihood(field_of(*model), x, opt, rng);
-      profile::reset();
-      profile::enable(true);
-      for (int i = 0; i < reps; ++i) log_likelihood(field_of(*model), x, opt, rng);
-      profile::enable(false);
-      print_profile(tag + "forward+vjp" + bs + " (" + std::to_string(reps) + " evaluations)", report.json);
+      print_profile(tag + "forward+vjp" + bs + " (" + std::to_string(reps) + " evaluations)", reps,
+                    [&] { log_likelihood(field_of(*model), x, opt, rng); }, report.json);
     }
     if (run("unet-field")) {
       const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);

@@ -30,9 +30,11 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <vector>
 
+#include "tensor/conv_pack.h"
 #include "tensor/gemm.h"
 #include "tensor/parallel.h"
 #include "tensor/simd.h"
@@ -259,50 +261,94 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   Tensor y = Tensor::empty({s.B, s.O, s.Ho, s.Wo});
   const float *px = x.data(), *pw = w.data(), *pb = bias.defined() ? bias.data() : nullptr;
   float* py = y.data();
+  // A "same" k x k convolution packs its column matrix straight from the image (conv_pack.h).
+  const bool implicit = is_same(s) && !is_pointwise(s);
+  const std::optional<Im2colPacker> packer = implicit ? std::optional<Im2colPacker>(s) : std::nullopt;
   parallel_for(s.B, grain(s.O * P * R), [&](int64_t lo, int64_t hi) {
-    float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
+    float* col = is_pointwise(s) || implicit ? nullptr : thread_scratch(R * P);
     for (int64_t b = lo; b < hi; ++b) {
       const float* xb = px + b * s.C * s.H * s.W;
       float* yb = py + b * s.O * P;
-      if (col) im2col(s, xb, col);
       if (pb)
         for (int64_t o = 0; o < s.O; ++o) std::fill(yb + o * P, yb + (o + 1) * P, pb[o]);
-      sgemm(false, false, s.O, P, R, 1.0f, pw, R, col ? col : xb, P, pb ? 1.0f : 0.0f, yb, P);
+      const float beta = pb ? 1.0f : 0.0f;
+      if (implicit) {
+        sgemm_implicit_b(false, s.O, P, R, 1.0f, pw, R,
+                         [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
+                           packer->pack(xb, k0, kc, j0, n, nr, dst);
+                         },
+                         beta, yb, P);
+        continue;
+      }
+      if (col) im2col(s, xb, col);
+      sgemm(false, false, s.O, P, R, 1.0f, pw, R, col ? col : xb, P, beta, yb, P);
     }
   });
   return y;
 }
 
-void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad,
-                     Tensor* dx, float beta_x, Tensor* dw, float beta_w, Tensor* db, float beta_b) {
-  const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), Tensor(), stride, pad);
-  const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k, CHW = s.C * s.H * s.W;
-  check_grad_shape(&dy, {s.B, s.O, s.Ho, s.Wo}, "conv2d backward (dy)");
-  check_grad_shape(dx, x.shape(), "conv2d backward (dx)");
-  check_grad_shape(dw, w.shape(), "conv2d backward (dw)");
-  check_grad_shape(db, {s.O}, "conv2d backward (db)");
-  const float *px = x.data(), *pw = w.data(), *pg = dy.data();
-  if (!dx && !dw && !db) return;
+namespace {
 
-  // Groups: a function of the shape only (at most 16, and at most ~16 MiB of dW partials).
-  const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
-  std::vector<float> part(dw ? groups * R * s.O : 0);  // dW^T of each group, [R, O]
-  std::vector<double> part_b(db ? groups * s.O : 0);   // db of each group
+// Backward of a "same" k x k convolution (stride 1, odd k) with no column matrix at all:
+//   dx_b [C, P] = W' [C, O k k] @ col(dy_b): the transposed convolution of a stride-1 "same"
+//        convolution is again one, with W'[c, o, ki, kj] = w[o, c, k-1-ki, k-1-kj] (a mirrored
+//        tap moves by -shift), so it runs through the forward pass's implicit GEMM;
+//   dW [O, R] += dy_b [O, P] @ col(x_b)^T, the transposed column matrix packed straight from x_b;
+//   db[o] += sum_p dy_b[o, p].
+// Samples are split into `groups` (a function of the shape) as in conv2d_backward below.
+void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw, const float* pg, float* pdx,
+                          float beta_x, float* part_w, double* part_b, int64_t groups) {
+  const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k, taps = s.k * s.k, CHW = s.C * s.H * s.W;
+  Conv2dShape st = s;  // dy [B, O, H, W] convolved down to C channels
+  st.C = s.O, st.O = s.C;
+  const Im2colPacker pack_x(s), pack_dy(st);
+  std::vector<float> wt(pdx ? s.C * s.O * taps : 0);  // W' [C, O, k, k]
+  for (int64_t o = 0; pdx && o < s.O; ++o)
+    for (int64_t c = 0; c < s.C; ++c)
+      for (int64_t t = 0; t < taps; ++t) wt[(c * s.O + o) * taps + (taps - 1 - t)] = pw[(o * s.C + c) * taps + t];
+  parallel_for(groups, grain(3 * s.B / groups * s.O * P * R), [&](int64_t lo, int64_t hi) {
+    for (int64_t g = lo; g < hi; ++g)
+      for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
+        const float* xb = px + b * CHW;
+        const float* gb = pg + b * s.O * P;
+        if (part_b)
+          for (int64_t o = 0; o < s.O; ++o) part_b[g * s.O + o] += lane_sum(gb + o * P, P);
+        if (part_w)
+          sgemm_implicit_b(false, s.O, R, P, 1.0f, gb, P,
+                           [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
+                             pack_x.pack_transposed(xb, k0, kc, j0, n, nr, dst);
+                           },
+                           b == s.B * g / groups ? 0.0f : 1.0f, part_w + g * s.O * R, R);
+        if (pdx)
+          sgemm_implicit_b(false, s.C, P, s.O * taps, 1.0f, wt.data(), s.O * taps,
+                           [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
+                             pack_dy.pack(gb, k0, kc, j0, n, nr, dst);
+                           },
+                           beta_x, pdx + b * CHW, P);
+      }
+  });
+}
+
+// Backward through the column matrix, for any convolution (see the top of the file):
+//   dW^T [R, O] += col(x_b) [R, P] @ dy_b^T,  dcol = W^T [R, O] @ dy_b then col2im into dx_b.
+void conv2d_backward_im2col(const Conv2dShape& s, const float* px, const float* pw, const float* pg, float* pdx,
+                            float beta_x, float* part_w, double* part_b, int64_t groups) {
+  const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k, CHW = s.C * s.H * s.W;
   parallel_for(groups, grain(2 * s.B / groups * s.O * P * R), [&](int64_t lo, int64_t hi) {
     float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
     for (int64_t g = lo; g < hi; ++g)
       for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
         const float* xb = px + b * CHW;
         const float* gb = pg + b * s.O * P;
-        if (db)
+        if (part_b)
           for (int64_t o = 0; o < s.O; ++o) part_b[g * s.O + o] += lane_sum(gb + o * P, P);
-        if (dw) {  // part_g [R, O] (+)= col [R, P] @ dy_b^T
+        if (part_w) {  // part_g [R, O] (+)= col [R, P] @ dy_b^T
           if (col) im2col(s, xb, col);
           const float beta = b == s.B * g / groups ? 0.0f : 1.0f;
-          sgemm(false, true, R, s.O, P, 1.0f, col ? col : xb, P, gb, P, beta, part.data() + g * R * s.O, s.O);
+          sgemm(false, true, R, s.O, P, 1.0f, col ? col : xb, P, gb, P, beta, part_w + g * R * s.O, s.O);
         }
-        if (dx) {
-          float* dxb = dx->data() + b * CHW;
+        if (pdx) {
+          float* dxb = pdx + b * CHW;
           if (!col) {  // pointwise: dx_b [C, P] (+)= W^T [C, O] @ dy_b [O, P] directly
             sgemm(true, false, s.C, P, s.O, 1.0f, pw, s.C, gb, P, beta_x, dxb, P);
             continue;
@@ -313,13 +359,39 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
         }
       }
   });
+}
+
+}  // namespace
+
+void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad,
+                     Tensor* dx, float beta_x, Tensor* dw, float beta_w, Tensor* db, float beta_b) {
+  const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), Tensor(), stride, pad);
+  const int64_t R = s.C * s.k * s.k;
+  check_grad_shape(&dy, {s.B, s.O, s.Ho, s.Wo}, "conv2d backward (dy)");
+  check_grad_shape(dx, x.shape(), "conv2d backward (dx)");
+  check_grad_shape(dw, w.shape(), "conv2d backward (dw)");
+  check_grad_shape(db, {s.O}, "conv2d backward (db)");
+  const float *px = x.data(), *pw = w.data(), *pg = dy.data();
+  if (!dx && !dw && !db) return;
+
+  // Groups: a function of the shape only (at most 16, and at most ~16 MiB of dW partials).
+  const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
+  std::vector<float> part(dw ? groups * R * s.O : 0);  // dW^T of each group, [R, O] ([O, R] if same)
+  std::vector<double> part_b(db ? groups * s.O : 0);   // db of each group
+  const bool same = is_same(s) && !is_pointwise(s) && s.k % 2 == 1;
+  if (same)
+    conv2d_backward_same(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, dw ? part.data() : nullptr,
+                         db ? part_b.data() : nullptr, groups);
+  else
+    conv2d_backward_im2col(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, dw ? part.data() : nullptr,
+                           db ? part_b.data() : nullptr, groups);
   // dw[o, r] (+)= sum over groups of part_g[r, o], db[o] (+)= sum over groups, in group order.
   float *pdw = dw ? dw->data() : nullptr, *pdb = db ? db->data() : nullptr;
   parallel_for(s.O, grain(R * groups), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) {
       for (int64_t r = 0; pdw && r < R; ++r) {
         float acc = 0.0f;
-        for (int64_t g = 0; g < groups; ++g) acc += part[(g * R + r) * s.O + o];
+        for (int64_t g = 0; g < groups; ++g) acc += same ? part[(g * s.O + o) * R + r] : part[(g * R + r) * s.O + o];
         store(pdw[o * R + r], beta_w, acc);
       }
       if (pdb) {

@@ -44,6 +44,7 @@ namespace fm {
 
 using gemm_detail::KernelSet;
 using gemm_detail::SmallGemm;
+using gemm_detail::Tile;
 
 void sgemm_reference(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -94,33 +95,36 @@ constexpr int64_t kTiny = 8;
 
 // Packs rows [i0, i0+m) x columns [p0, p0+kc) of op(A) into MR-row micro-panels, one after
 // another: panel p holds dst[p * MR * kc + k * MR + r].
-void pack_a(const KernelSet& ks, bool ta, const float* A, int64_t lda, int64_t i0, int64_t m,
+void pack_a(const KernelSet& ks, int MR, bool ta, const float* A, int64_t lda, int64_t i0, int64_t m,
             int64_t p0, int64_t kc, float* dst) {
   if (ta)  // op(A)(i, k) = A[k][i]: runs along i
-    ks.pack(true, A + p0 * lda + i0, lda, m, kc, ks.mr, dst);
+    ks.pack(true, A + p0 * lda + i0, lda, m, kc, MR, dst);
   else
-    ks.pack(false, A + i0 * lda + p0, lda, m, kc, ks.mr, dst);
+    ks.pack(false, A + i0 * lda + p0, lda, m, kc, MR, dst);
 }
 
 // Packs columns [j0, j0+n) x rows [p0, p0+kc) of op(B) into NR-column micro-panels: panel q
 // holds dst[q * NR * kc + k * NR + j].
-void pack_b(const KernelSet& ks, bool tb, const float* B, int64_t ldb, int64_t p0, int64_t kc,
+void pack_b(const KernelSet& ks, int NR, bool tb, const float* B, int64_t ldb, int64_t p0, int64_t kc,
             int64_t j0, int64_t n, float* dst) {
   if (tb)  // op(B)(k, j) = B[j][k]: rows along k
-    ks.pack(false, B + j0 * ldb + p0, ldb, n, kc, ks.nr, dst);
+    ks.pack(false, B + j0 * ldb + p0, ldb, n, kc, NR, dst);
   else
-    ks.pack(true, B + p0 * ldb + j0, ldb, n, kc, ks.nr, dst);
+    ks.pack(true, B + p0 * ldb + j0, ldb, n, kc, NR, dst);
 }
 
-void gemm_packed(const KernelSet& ks, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
-                 float alpha, const float* A, int64_t lda, const float* B, int64_t ldb, float beta,
+// The packed driver. pack_panels(k0, kc, j0, n, nr, dst) packs op(B)[k0:k0+kc, j0:j0+n] into B~
+// panels: from a matrix (sgemm) or straight from an image (sgemm_implicit_b).
+template <class PackPanels>
+void gemm_packed(const KernelSet& ks, const Tile& tile, bool ta, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float* A, int64_t lda, const PackPanels& pack_panels, float beta,
                  float* C, int64_t ldc) {
-  const int MR = ks.mr, NR = ks.nr;
+  const int MR = tile.mr, NR = tile.nr;
   // K blocks of (nearly) equal depth, a function of K only: 1000 -> 4 x 250 rather than 3 x 256 + 232.
   const int64_t kblocks = (K + ks.kc - 1) / ks.kc;
   const int64_t kc_max = (K + kblocks - 1) / kblocks;
   const int64_t nc_max = std::min(ks.nc, (N + NR - 1) / NR * NR);
-  const int64_t tiles_m = (M + MR - 1) / MR, mc_tiles = ks.mc / MR;
+  const int64_t tiles_m = (M + MR - 1) / MR, mc_tiles = tile.mc / MR;
   // When all of op(A)'s kc block fits in half the L2, the threads pack it together, like B~, in
   // long sweeps; otherwise each work unit packs its own mc rows just before using them.
   const bool shared_a = tiles_m * MR * kc_max * int64_t(sizeof(float)) <= kSharedABytes;
@@ -151,11 +155,10 @@ void gemm_packed(const KernelSet& ks, bool ta, bool tb, int64_t M, int64_t N, in
         for (int64_t t = 0; t < P; ++t) {
           const int64_t q0 = panels * t / P, q1 = panels * (t + 1) / P;
           if (q1 > q0)
-            pack_b(ks, tb, B, ldb, pc, kc, jc + q0 * NR, std::min(q1 * NR, nc) - q0 * NR,
-                   bpack + q0 * NR * kc);
+            pack_panels(pc, kc, jc + q0 * NR, std::min(q1 * NR, nc) - q0 * NR, NR, bpack + q0 * NR * kc);
           const int64_t a0 = tiles_m * t / P, a1 = tiles_m * (t + 1) / P;
           if (shared_a && a1 > a0)
-            pack_a(ks, ta, A, lda, a0 * MR, std::min(a1 * MR, M) - a0 * MR, pc, kc,
+            pack_a(ks, MR, ta, A, lda, a0 * MR, std::min(a1 * MR, M) - a0 * MR, pc, kc,
                    ashared + a0 * MR * kc);
         }
         // (implicit barrier: B~ and a shared A~ are complete)
@@ -168,18 +171,18 @@ void gemm_packed(const KernelSet& ks, bool ta, bool tb, int64_t M, int64_t N, in
           for (int64_t tc = t0; tc < t1; tc += mc_tiles) {  // ic loop
             const int64_t i0 = tc * MR, m = std::min(std::min(t1 - tc, mc_tiles) * MR, M - i0);
             const float* ap = shared_a ? ashared + i0 * kc : apack;
-            if (!shared_a) pack_a(ks, ta, A, lda, i0, m, pc, kc, apack);
-            auto tile = [&](int64_t q, int64_t ir) {
+            if (!shared_a) pack_a(ks, MR, ta, A, lda, i0, m, pc, kc, apack);
+            auto run_tile = [&](int64_t q, int64_t ir) {
               const int64_t j = jc + q * NR;
-              ks.micro(kc, ap + ir * kc, bpack + q * NR * kc, C + (i0 + ir) * ldc + j, ldc, alpha,
+              tile.micro(kc, ap + ir * kc, bpack + q * NR * kc, C + (i0 + ir) * ldc + j, ldc, alpha,
                        beta_k, int(std::min<int64_t>(MR, m - ir)), int(std::min<int64_t>(NR, jc + nc - j)));
             };
             if (kc * (q1 - q0) * NR <= kTinyB) {  // all of B~ sits in L1: sweep C row-wise
               for (int64_t ir = 0; ir < m; ir += MR)
-                for (int64_t q = q0; q < q1; ++q) tile(q, ir);
+                for (int64_t q = q0; q < q1; ++q) run_tile(q, ir);
             } else {
               for (int64_t q = q0; q < q1; ++q)     // jr loop: a kc x NR panel of B~ in L1 ...
-                for (int64_t ir = 0; ir < m; ir += MR) tile(q, ir);  // ir loop: ... meets A~ in L2
+                for (int64_t ir = 0; ir < m; ir += MR) run_tile(q, ir);  // ir loop: ... meets A~ in L2
             }
           }
         }
@@ -234,7 +237,22 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
   if (std::min(M, N) <= kTiny)
     gemm_small(ks, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
-    gemm_packed(ks, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    gemm_packed(ks, gemm_detail::tile_for(ks, M, N), ta, M, N, K, alpha, A, lda,
+                [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
+                  pack_b(ks, nr, tb, B, ldb, k0, kc, j0, n, dst);
+                },
+                beta, C, ldc);
+}
+
+void sgemm_implicit_b(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                      const PackPanels& pack_b, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0 || alpha == 0.0f) {
+    sgemm(false, false, M, N, 0, alpha, A, lda, nullptr, 0, beta, C, ldc);
+    return;
+  }
+  const KernelSet& ks = gemm_detail::active_kernels();
+  gemm_packed(ks, gemm_detail::tile_for(ks, M, N), ta, M, N, K, alpha, A, lda, pack_b, beta, C, ldc);
 }
 
 }  // namespace fm

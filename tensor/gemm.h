@@ -7,11 +7,21 @@
 // Results do not depend on the number of threads.
 #pragma once
 #include <cstdint>
+#include <functional>
 
 namespace fm {
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// An implicit B: C = alpha * op(A) @ B + beta * C where B [K, N] is never stored. Instead
+// pack_b(k0, kc, j0, n, nr, dst) writes B[k0:k0+kc, j0:j0+n] as ceil(n / nr) micro-panels of nr
+// columns, dst[q * nr * kc + k * nr + j] = B[k0 + k, j0 + q * nr + j], zero-padded to whole
+// panels (j0 is a multiple of nr). A convolution packs its im2col matrix this way, straight from
+// the image. Several threads may call pack_b at once, for disjoint column ranges.
+using PackPanels = std::function<void(int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst)>;
+void sgemm_implicit_b(bool trans_a, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+                      const PackPanels& pack_b, float beta, float* C, int64_t ldc);
 
 // The readable reference: a plain triple loop with double accumulation, for the tests.
 void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,

@@ -3,22 +3,16 @@
 // The file is compiled for baseline x86-64; the AVX2 and AVX-512 code lives in functions marked
 // __attribute__((target(...))) and is only called after __builtin_cpu_supports says it may be.
 
-// GCC 12's AVX-512 shuffle intrinsics trip a false -Wmaybe-uninitialized (GCC bug 105593).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
+#include "tensor/avx512.h"
 #include "tensor/gemm_kernels.h"
 
 #define FM_INLINE inline __attribute__((always_inline))
-#define FM_AVX512 __attribute__((target("avx512f")))
 #define FM_AVX2 __attribute__((target("avx2,fma")))
 
 namespace fm::gemm_detail {
@@ -194,35 +188,6 @@ void pack_generic(bool k_major, const float* src, int64_t ld, int64_t rows, int6
   }
 }
 
-FM_AVX512 inline __mmask16 first_lanes(int64_t n) {
-  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
-}
-
-// In place: x[r] holds row r of a 16 x 16 block, afterwards x[c] holds its column c. Interleave
-// single floats, then pairs, then 128-bit quarters twice; each stage doubles the transposed block.
-FM_AVX512 inline void transpose16(__m512 x[16]) {
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_unpacklo_ps(x[i], x[i + 1]);
-    t[i + 1] = _mm512_unpackhi_ps(x[i], x[i + 1]);
-  }
-  for (int i = 0; i < 16; i += 4)
-    for (int j = 0; j < 2; ++j) {
-      const __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
-      x[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-      x[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-    }
-  for (int i = 0; i < 16; i += 8)
-    for (int j = 0; j < 4; ++j) {
-      t[i + j] = _mm512_shuffle_f32x4(x[i + j], x[i + j + 4], 0x88);
-      t[i + j + 4] = _mm512_shuffle_f32x4(x[i + j], x[i + j + 4], 0xdd);
-    }
-  for (int j = 0; j < 8; ++j) {
-    x[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
-    x[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
-  }
-}
-
 // AVX-512 packing: masked loads supply the zero padding; the transposing case moves 16 x 16
 // blocks through registers, about twice as fast as the scalar loop.
 FM_AVX512 void pack_avx512(bool k_major, const float* src, int64_t ld, int64_t rows, int64_t kc,
@@ -345,20 +310,44 @@ void axpy_portable(const SmallGemm& g, int64_t l0, int64_t l1) { axpy_body<12>(g
 
 }  // namespace
 
-// Tiles and block sizes (see the scheme at the top of gemm.cpp), measured at 1024^3 on the 2-core
+// Tiles and block sizes (see the scheme at the top of gemm.cpp), measured on the 2-core
 // AVX-512 Xeon this was written on:
 //  - 14 x 32 uses 28 of the 32 zmm registers as accumulators and needs 16 loads (2 of B, 14
-//    broadcasts of A) per 28 FMAs. 12 x 32, 8 x 48 and 6 x 64 ran within the noise of it.
+//    broadcasts of A) per 28 FMAs: the best at 1024^3. But a convolution's M is its channel
+//    count (16, 32, 64, 96), where 14-row tiles pad away up to 43 %; 8 x 48 (24 accumulators,
+//    3 + 8 loads per 24 FMAs) and 8 x 32 divide those exactly.
 //  - kc = 256: the 32 KiB B micro-panel stays in the 48 KiB L1 with a 14 KiB A micro-panel; it
 //    beat 128, 192 and 384 by 5-10% (fewer passes over C).
 //  - mc = 336 rows: a 336 KiB A~ block, well inside the 2 MiB L2 next to B~.
 //  - AVX2 (16 ymm registers): 6 x 16, 12 accumulators. Portable: 4 x 8 (see above).
-const KernelSet kAvx512 = {"avx512", 14, 32, 256, 14 * 24, 4096,
-                           micro_avx512<14, 2>, pack_avx512, dot_avx512, axpy_avx512};
-const KernelSet kAvx2 = {"avx2", 6, 16, 256, 6 * 48, 4096,
-                         micro_avx2<6, 2>, pack_generic, dot_avx2, axpy_avx2};
-const KernelSet kPortable = {"portable", kPortMR, kPortNR, 256, 4 * 64, 4096,
-                             micro_portable, pack_generic, dot_portable, axpy_portable};
+const KernelSet kAvx512 = {"avx512",
+                           {{14, 32, 14 * 24, micro_avx512<14, 2>, 1.0},
+                            {8, 48, 8 * 42, micro_avx512<8, 3>, 0.95},
+                            {8, 32, 8 * 42, micro_avx512<8, 2>, 0.85}},
+                           3, 256, 4096, pack_avx512, dot_avx512, axpy_avx512};
+const KernelSet kAvx2 = {"avx2", {{6, 16, 6 * 48, micro_avx2<6, 2>, 1.0}}, 1, 256, 4096,
+                         pack_generic, dot_avx2, axpy_avx2};
+const KernelSet kPortable = {"portable", {{kPortMR, kPortNR, 4 * 64, micro_portable, 1.0}}, 1, 256, 4096,
+                             pack_generic, dot_portable, axpy_portable};
+
+namespace {
+std::atomic<int> g_forced_tile{-1};
+}  // namespace
+
+const Tile& tile_for(const KernelSet& ks, int64_t M, int64_t N) {
+  const int forced = g_forced_tile.load(std::memory_order_relaxed);
+  if (forced >= 0 && forced < ks.ntiles) return ks.tiles[forced];
+  const Tile* best = &ks.tiles[0];
+  double best_cost = 0;
+  for (int i = 0; i < ks.ntiles; ++i) {
+    const Tile& t = ks.tiles[i];
+    const double cost = double((M + t.mr - 1) / t.mr * t.mr) * double((N + t.nr - 1) / t.nr * t.nr) / t.speed;
+    if (i == 0 || cost < best_cost) best = &t, best_cost = cost;
+  }
+  return *best;
+}
+
+void force_tile(int index) { g_forced_tile.store(index, std::memory_order_relaxed); }
 
 namespace {
 

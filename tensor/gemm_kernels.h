@@ -35,11 +35,20 @@ struct SmallGemm {
 // Each computes the rows l in [l0, l1); the results do not depend on how [0, L) is split.
 using SmallKernel = void (*)(const SmallGemm& g, int64_t l0, int64_t l1);
 
+// One register tile: MR rows of C by NR columns, its micro-kernel, the rows of A per packed
+// block (mc, sized for the L2), and its speed relative to the set's first tile at large shapes.
+struct Tile {
+  int mr, nr;
+  int64_t mc;
+  MicroKernel micro;
+  double speed;
+};
+
 struct KernelSet {
   const char* name;
-  int mr, nr;          // micro-tile: MR rows of C by NR columns
-  int64_t kc, mc, nc;  // cache blocks: K depth, rows of A per packed block, columns of B
-  MicroKernel micro;
+  Tile tiles[3];  // tiles[0] is the fastest on large shapes; the others suit small M or N
+  int ntiles;
+  int64_t kc, nc;  // cache blocks: K depth, columns of B
   PackBlock pack;
   SmallKernel dot;   // P contiguous along k
   SmallKernel axpy;  // P contiguous along l
@@ -49,6 +58,12 @@ extern const KernelSet kAvx512, kAvx2, kPortable;
 
 // The set sgemm uses: the best the CPU supports, or FM_GEMM_KERNEL=portable|avx2|avx512.
 const KernelSet& active_kernels();
+// The tile sgemm uses for an M x N product: the one that wastes the least time on padding,
+// i.e. with the smallest padded area ceil(M / MR) MR x ceil(N / NR) NR over its speed.
+const Tile& tile_for(const KernelSet& ks, int64_t M, int64_t N);
+// Test hook: use tiles[index] whatever the shape (-1: back to tile_for's choice).
+void force_tile(int index);
+
 // Test hook: force a set by name (nullptr = automatic). Returns false (and changes nothing) if the
 // name is unknown or the CPU lacks that instruction set.
 bool force_kernels(const char* name);

@@ -112,6 +112,7 @@ struct Restore {
   ~Restore() {
     omp_set_num_threads(threads);
     fm::gemm_detail::force_kernels(nullptr);
+    fm::gemm_detail::force_tile(-1);
   }
 };
 
@@ -131,6 +132,16 @@ TEST_CASE("sgemm at the MLP's shapes") {
     check_against_reference(false, true, s, 1.0f, 1.0f);
   for (Shape3 s : {Shape3{512, 512, 600}, Shape3{512, 3, 600}, Shape3{2, 512, 600}})
     check_against_reference(true, false, s, 1.0f, 1.0f);
+}
+
+TEST_CASE("the tile choice avoids padding at a convolution's channel counts") {
+  const fm::gemm_detail::KernelSet& ks = fm::gemm_detail::active_kernels();
+  for (int64_t M : {16, 32, 64, 96}) {
+    const fm::gemm_detail::Tile& t = fm::gemm_detail::tile_for(ks, M, 784);
+    CAPTURE(M);
+    CAPTURE(t.mr);
+    CHECK((M + t.mr - 1) / t.mr * t.mr - M <= M / 16);  // at most 1/16 of the rows are padding
+  }
 }
 
 TEST_CASE("sgemm with K = 0 or alpha = 0 only scales C") {
@@ -179,7 +190,14 @@ TEST_CASE("every kernel set this CPU supports matches the reference") {
       continue;
     }
     CHECK(std::string(fm::sgemm_kernel_name()) == name);
-    check_all_shapes({0.0f, 0.5f});
+    const fm::gemm_detail::KernelSet& ks = fm::gemm_detail::active_kernels();
+    for (int t = 0; t < ks.ntiles; ++t) {  // each register tile, whatever shape it would be picked for
+      CAPTURE(ks.tiles[t].mr);
+      CAPTURE(ks.tiles[t].nr);
+      fm::gemm_detail::force_tile(t);
+      check_all_shapes({0.0f, 0.5f});
+    }
+    fm::gemm_detail::force_tile(-1);
   }
   CHECK_FALSE(fm::gemm_detail::force_kernels("no-such-kernel"));
 }

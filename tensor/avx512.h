@@ -1,0 +1,47 @@
+// tensor/avx512.h: small AVX-512 helpers shared by the kernels (include only from .cpp files
+// whose AVX-512 functions are marked FM_AVX512 and called after a CPU check).
+#pragma once
+
+// GCC 12's AVX-512 shuffle intrinsics trip a false -Wmaybe-uninitialized (GCC bug 105593).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+
+#include <cstdint>
+
+#define FM_AVX512 __attribute__((target("avx512f")))
+
+namespace fm {
+
+// A mask of the first n of 16 lanes (n clamped to [0, 16]).
+FM_AVX512 inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+// In place: x[r] holds row r of a 16 x 16 block, afterwards x[c] holds its column c. Interleave
+// single floats, then pairs, then 128-bit quarters twice; each stage doubles the transposed block.
+FM_AVX512 inline void transpose16(__m512 x[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(x[i], x[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(x[i], x[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4)
+    for (int j = 0; j < 2; ++j) {
+      const __m512d a = _mm512_castps_pd(t[i + j]), b = _mm512_castps_pd(t[i + j + 2]);
+      x[i + 2 * j] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+      x[i + 2 * j + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+    }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; ++j) {
+      t[i + j] = _mm512_shuffle_f32x4(x[i + j], x[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_f32x4(x[i + j], x[i + j + 4], 0xdd);
+    }
+  for (int j = 0; j < 8; ++j) {
+    x[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    x[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xdd);
+  }
+}
+
+}  // namespace fm
