@@ -14,7 +14,6 @@ namespace fm {
 namespace {
 
 constexpr size_t kAlign = 64;
-constexpr size_t kCachedBytes = 64 << 10;  // blocks at least this big are cached
 
 struct Cache {
   std::mutex mu;
@@ -51,7 +50,7 @@ HostBlock alloc_block(int64_t floats) {
   const size_t bytes = rounded_bytes(floats);
   Cache& c = cache();
   std::unique_lock lock(c.mu);
-  if (c.enabled && bytes >= kCachedBytes) {
+  if (c.enabled) {
     auto it = c.free_blocks.lower_bound(bytes);  // the smallest cached block that is big enough
     if (it != c.free_blocks.end() && it->first <= bytes + bytes / 4) {
       HostBlock b{static_cast<float*>(it->second), it->first};
@@ -74,7 +73,7 @@ void free_block(const HostBlock& block) {
   Cache& c = cache();
   std::unique_lock lock(c.mu);
   c.stats.in_use_bytes -= int64_t(block.bytes);
-  if (c.enabled && block.bytes >= kCachedBytes) {
+  if (c.enabled) {
     c.free_blocks.emplace(block.bytes, block.data);
     c.stats.cached_bytes += int64_t(block.bytes);
     return;

@@ -3,10 +3,10 @@
 // Why a cache: a training step (or a likelihood evaluation) allocates the same few hundred
 // activation and gradient buffers every time, most of them far above malloc's mmap threshold.
 // Memory fresh from the kernel costs a page fault per 4 KiB page on first touch (and munmap on
-// release): about a third of a U-Net training step when measured. So blocks of at least
-// kCachedBytes are kept when released and handed out again to the next request that fits
-// (best fit, at most 25 % larger), and a step in the steady state asks the kernel for nothing.
-// Smaller blocks go straight to malloc, whose own free lists already reuse them.
+// release): about a quarter of a U-Net training step when measured. So released blocks are
+// kept and handed out again to the next request that fits (best fit, at most 25 % larger): a
+// step in the steady state allocates no tensor memory at all. (Small blocks would be cheap from
+// malloc too; caching them as well keeps the rule simple and checkable.)
 //
 // FM_ALLOCATOR=system turns the cache off (for before/after measurements).
 #pragma once

@@ -10,6 +10,7 @@
 #include "autodiff/gradcheck.h"
 #include "autodiff/ops_image.h"
 #include "tensor/conv.h"
+#include "tensor/gemm_kernels.h"
 #include "tensor/random.h"
 #include "tests/test_util.h"
 
@@ -76,6 +77,43 @@ TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
     CHECK(rel_err(scale(dx, 0.5f), dxr) < 1e-5);
     CHECK(rel_err(scale(dw, 0.5f), dwr) < 1e-5);
     CHECK(rel_err(scale(db, 0.5f), dbr) < 1e-5);
+  }
+}
+
+TEST_CASE("the implicit-GEMM convolution matches the direct loops with every kernel set and tile") {
+  // "Same" convolutions pack their column matrices straight from the image (tensor/conv_pack.h):
+  // AVX-512 masked loads when the panel width is a multiple of 16, a scalar loop otherwise
+  // (the portable set's 8-wide panels). Pixel counts that are not multiples of 16, a K = P long
+  // enough to be split into kc blocks that start mid-vector, and R below 16 all occur here.
+  struct Case { int64_t B, C, H, W, O; int k, pad; };
+  struct Restore {
+    ~Restore() {
+      gemm_detail::force_kernels(nullptr);
+      gemm_detail::force_tile(-1);
+    }
+  } restore;
+  for (const char* set : {"portable", "avx2", "avx512"}) {
+    if (!gemm_detail::force_kernels(set)) continue;
+    const gemm_detail::KernelSet& ks = gemm_detail::active_kernels();
+    for (int tile = 0; tile < ks.ntiles; ++tile) {
+      gemm_detail::force_tile(tile);
+      for (Case c : {Case{2, 3, 7, 9, 5, 3, 1}, Case{2, 1, 28, 28, 4, 3, 1}, Case{1, 6, 23, 23, 9, 3, 1},
+                     Case{2, 2, 6, 5, 3, 5, 2}}) {
+        INFO(set << " tile " << ks.tiles[tile].mr << "x" << ks.tiles[tile].nr << ": B " << c.B << " C " << c.C << " "
+                 << c.H << "x" << c.W << " O " << c.O << " k " << c.k);
+        Tensor x = randu({c.B, c.C, c.H, c.W}, 21), w = randu({c.O, c.C, c.k, c.k}, 22), b = randu({c.O}, 23);
+        Tensor y = conv2d_forward(x, w, b, 1, c.pad);
+        CHECK(rel_err(y, conv2d_reference(x, w, b, 1, c.pad)) < 1e-5);
+        Tensor dy = randu(y.shape(), 24);
+        Tensor dxr = Tensor::empty(x.shape()), dwr = Tensor::empty(w.shape()), dbr = Tensor::empty(b.shape());
+        conv2d_backward_reference(x, w, dy, 1, c.pad, &dxr, &dwr, &dbr);
+        Tensor dx = Tensor::full(x.shape(), NAN), dw = Tensor::full(w.shape(), NAN), db = Tensor::full(b.shape(), NAN);
+        conv2d_backward(x, w, dy, 1, c.pad, &dx, 0.0f, &dw, 0.0f, &db, 0.0f);
+        CHECK(rel_err(dx, dxr) < 1e-5);
+        CHECK(rel_err(dw, dwr) < 1e-5);
+        CHECK(rel_err(db, dbr) < 1e-5);
+      }
+    }
   }
 }
 

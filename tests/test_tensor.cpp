@@ -3,7 +3,9 @@
 
 #include <cmath>
 
+#include "tensor/allocator.h"
 #include "tensor/ops.h"
+#include "tensor/profile.h"
 #include "tensor/random.h"
 
 using namespace fm;
@@ -133,6 +135,52 @@ TEST_CASE("unary kernels and their derivatives") {
   CHECK(all_finite(x));
   x.data()[3] = NAN;
   CHECK_FALSE(all_finite(x));
+}
+
+TEST_CASE("the allocator hands a released block to the next request that fits") {
+  const AllocatorStats before = allocator_stats();
+  const int64_t n = 1 << 18;  // 1 MiB: a cached size
+  float* first = nullptr;
+  {
+    Tensor a = Tensor::empty({n});
+    first = a.data();
+    CHECK(reinterpret_cast<uintptr_t>(first) % 64 == 0);
+    CHECK(allocator_stats().in_use_bytes >= before.in_use_bytes + n * 4);
+  }
+  const AllocatorStats released = allocator_stats();
+  CHECK(released.in_use_bytes == before.in_use_bytes);
+  CHECK(released.cached_bytes >= n * 4);
+  {
+    Tensor b = Tensor::empty({n - 100});  // a little smaller: the same block serves
+    CHECK(b.data() == first);
+    CHECK(allocator_stats().system_allocs == released.system_allocs);
+    Tensor c = Tensor::empty({2 * n});  // much larger: a new block
+    CHECK(allocator_stats().system_allocs == released.system_allocs + 1);
+  }
+  release_cached_memory();
+  CHECK(allocator_stats().cached_bytes == 0);
+  CHECK(allocator_stats().in_use_bytes == before.in_use_bytes);
+}
+
+TEST_CASE("the profiler charges nested scopes to the outermost and only while enabled") {
+  profile::reset();
+  { FM_PROFILE("outer"); }  // disabled: not recorded
+  CHECK(profile::rows().empty());
+  profile::enable(true);
+  for (int i = 0; i < 3; ++i) {
+    FM_PROFILE("outer");
+    FM_PROFILE("inner");  // nested: charged to "outer"
+  }
+  { FM_PROFILE("conv2d", " backward"); }
+  profile::enable(false);
+  const std::vector<profile::Row> rows = profile::rows();
+  REQUIRE(rows.size() == 2);
+  for (const profile::Row& r : rows) {
+    CHECK((r.name == "outer" || r.name == "conv2d backward"));
+    CHECK(r.calls == (r.name == "outer" ? 3 : 1));
+    CHECK(r.ms >= 0.0);
+  }
+  profile::reset();
 }
 
 }  // TEST_SUITE

@@ -9,6 +9,8 @@
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/unet.h"
+#include "flow/trainer.h"
+#include "tensor/allocator.h"
 #include "ode/likelihood.h"
 #include "tests/test_util.h"
 
@@ -103,6 +105,26 @@ TEST_CASE("exact and Hutchinson divergence agree on a tiny U-Net") {
   INFO("hutchinson - exact: " << m.mean << " +- " << m.stderr_);
   CHECK(std::fabs(m.mean) < 4.0 * m.stderr_ + 1e-3);
   CHECK(m.stderr_ > 0.0);
+}
+
+TEST_CASE("a U-Net training step in the steady state takes no new memory from the system") {
+  // Every activation and gradient buffer of a step is served by the allocator's cache of blocks
+  // that the previous step released (tensor/allocator.h).
+  Rng rng(5);
+  UNetConfig c = tiny_unet_config();
+  UNetField model(c, rng);
+  Tensor pixels = Tensor::empty({16, c.in_channels, c.height, c.width});
+  rng.uniform(pixels, -1, 1);
+  std::unique_ptr<Dataset> data = tensor_dataset("pixels", pixels);
+  CondOTPath path;
+  TrainOptions opt;
+  opt.batch = 8;
+  Trainer trainer(model, path, *data, opt);
+  trainer.step();
+  trainer.step();
+  const int64_t allocs = allocator_stats().system_allocs;
+  for (int i = 0; i < 3; ++i) trainer.step();
+  CHECK(allocator_stats().system_allocs == allocs);
 }
 
 }  // TEST_SUITE
