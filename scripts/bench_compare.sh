@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# scripts/bench_compare.sh: `fm bench` next to its PyTorch reference (scripts/bench_pytorch.py),
+# as a markdown table:  row | fm ms | PyTorch ms | ratio (fm/PyTorch) | fm peak RSS | PyTorch peak RSS.
+#
+# Each group (matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field) runs as its own
+# process on both sides, so the peak RSS of a row is that of its group, not of everything before it.
+#
+# usage: scripts/bench_compare.sh [--threads N] [--reps N] [--warmup N] [--only GROUP] [--channels C]
+#   --threads  threads for both (fm: OMP_NUM_THREADS; PyTorch: torch.set_num_threads and
+#              OMP/OPENBLAS_NUM_THREADS) (default 2)
+#   the others are passed through to both benchmarks (defaults: theirs, i.e. --reps 10 --warmup 2).
+# Environment: FM (default build/apps/fm), PYTHON (default /usr/bin/python3, which has PyTorch),
+# OPENBLAS_CORETYPE (default Cooperlake). In this VM OpenBLAS cannot read the CPU model and falls
+# back to its generic "Prescott" kernels (~35 GFLOP/s at 1024^3); naming the core gets its AVX-512
+# kernels (~185 GFLOP/s), so PyTorch's BLAS-bound rows are measured at their best.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+FM=${FM:-build/apps/fm}
+PYTHON=${PYTHON:-/usr/bin/python3}
+
+threads=2
+only=""
+pass=()  # arguments for both benchmarks
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --threads) threads="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --reps|--warmup|--channels) pass+=("$1" "$2"); shift 2 ;;
+    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench_compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
+  echo "bench_compare.sh: $PYTHON cannot import torch; install it with: apt-get install python3-torch" >&2
+  exit 1
+fi
+if [[ ! -x "$FM" ]]; then
+  echo "bench_compare.sh: $FM not found; build it first (scripts/build.sh)" >&2
+  exit 1
+fi
+
+all_groups=(matmul mlp-train mlp-field unet-train unet-forward unet-field)
+if [[ -n "$only" ]]; then
+  groups=("$only")
+else
+  groups=("${all_groups[@]}")
+fi
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+for g in "${groups[@]}"; do
+  echo "bench_compare.sh: $g (fm)..." >&2
+  OMP_NUM_THREADS="$threads" "$FM" bench --json --only "$g" ${pass[@]+"${pass[@]}"} >>"$tmp/fm.jsonl"
+  echo "bench_compare.sh: $g (PyTorch)..." >&2
+  OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" \
+    OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Cooperlake}" \
+    "$PYTHON" scripts/bench_pytorch.py --json --threads "$threads" --only "$g" ${pass[@]+"${pass[@]}"} >>"$tmp/torch.jsonl"
+done
+
+# Join the two outputs by row name (fm's row order) and print the table.
+"$PYTHON" - "$tmp/fm.jsonl" "$tmp/torch.jsonl" "$threads" <<'EOF'
+import json, sys
+
+def rows(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line.startswith("{"):
+                r = json.loads(line)
+                if "name" in r:
+                    out[r["name"]] = r
+    return out
+
+fm, pt = rows(sys.argv[1]), rows(sys.argv[2])
+names = list(fm) + [n for n in pt if n not in fm]
+
+def ms(r):
+    if r is None:
+        return "-"
+    s = f"{r['ms']:.2f}"
+    return s + (f" ({r['gflops']:.1f} GFLOP/s)" if r["name"].startswith("matmul") and "gflops" in r else "")
+
+def rss(r):
+    return "-" if r is None else f"{r['peak_rss_mib']:.0f}"
+
+print(f"{sys.argv[3]} threads; ms = median wall time\n")
+print("| row | fm ms | PyTorch ms | ratio (fm/PyTorch) | fm peak RSS MiB | PyTorch peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|")
+for n in names:
+    a, b = fm.get(n), pt.get(n)
+    ratio = f"{a['ms'] / b['ms']:.2f}" if a and b and b["ms"] > 0 else "-"
+    print(f"| {n} | {ms(a)} | {ms(b)} | {ratio} | {rss(a)} | {rss(b)} |")
+EOF

@@ -1,0 +1,412 @@
+#!/usr/bin/env python3
+"""PyTorch reference timings for the rows of `fm bench` (apps/cmd_bench.cpp).
+
+Every row here does the same work, on the same shapes, as the row of the same name in
+`fm bench`, so the two outputs can be joined by name (scripts/bench_compare.sh does that):
+
+  [matmul]        "matmul 1024"                     a @ b, 1024 x 1024 float32, in GFLOP/s
+  [mlp-train]     "mlp train_step B=4096", "... B=1024"
+                                                    CondOT batch, MSE loss, backward, Adam (lr 1e-4)
+  [mlp-field]     "mlp field exact-div B=10000"     forward + exact divergence (D = 2 VJPs)
+  [unet-train]    "unet ch32 train_step B=64", "unet ch16 train_step B=64"
+                                                    one `fm train` step: forward, backward,
+                                                    clip_grad_norm_(1), Adam 2e-4, EMA 0.9999
+  [unet-forward]  "unet ch32 forward B=64"          forward under no_grad (first --channels only)
+  [unet-field]    "unet ch32 forward+vjp B=64", "unet ch16 forward+vjp B=64"
+                                                    forward + one Rademacher VJP w.r.t. x
+                                                    (one Hutchinson evaluation)
+
+Each row is the median wall time of --reps runs after --warmup untimed runs. With --json each
+row is one JSON object per line: {"name", "ms", ["gflops"], "peak_rss_mib"}; the peak RSS is the
+process's peak so far, so run one group (--only GROUP) per process to read a row's own peak.
+
+Run it with the system python, which has PyTorch 1.13:  /usr/bin/python3 scripts/bench_pytorch.py
+"""
+import argparse
+import json
+import math
+import resource
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+GROUPS = ["matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field"]
+
+# The parameter counts our C++ tests check (nn/unet.h); the PyTorch mirror must match them.
+UNET_PARAMS = {32: 1_623_169, 16: 408_641}
+
+# CondOT path (flow/path.h): x_t = (1 - (1 - sigma_min) t) x0 + t x1, u_t = x1 - (1 - sigma_min) x0.
+SIGMA_MIN = 1e-4
+
+
+# ---- timing and reporting ------------------------------------------------------------------
+def median_ms(fn, warmup, reps):
+    """Median wall time in milliseconds of `reps` calls of fn after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def peak_rss_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
+
+
+def report(args, name, ms, gflop=0.0):
+    """Prints one row like `fm bench` does; gflop is the work of one run (0: no GFLOP/s)."""
+    rss = peak_rss_mib()
+    gflops = gflop / (ms * 1e-3) if gflop > 0 else 0.0
+    if args.json:
+        row = {"name": name, "ms": ms}
+        if gflop > 0:
+            row["gflops"] = gflops
+        row["peak_rss_mib"] = rss
+        print(json.dumps(row))
+    else:
+        line = f"{name:<30s} {ms:9.2f} ms"
+        if gflop > 0:
+            line += f" {gflops:8.1f} GFLOP/s"
+        print(line + f"   (peak RSS {rss:.0f} MiB)")
+    sys.stdout.flush()
+
+
+# ---- the MLP field (nn/mlp.h, nn/mlp.cpp) ----------------------------------------------------
+class MlpField(nn.Module):
+    """v(x, t) = Linear(W, D) . [SiLU . Linear(W, W)] x (depth - 2) . SiLU . Linear(D + 1, W) ([x, t]).
+
+    t enters as one extra input column appended after x (concat([x, t], 1)); parameters are
+    named net.0, net.2, ... as in our checkpoints.
+    """
+
+    def __init__(self, dim=2, width=512, depth=5):
+        super().__init__()
+        layers = []
+        for i in range(depth):
+            fan_in = dim + 1 if i == 0 else width
+            fan_out = dim if i == depth - 1 else width
+            layers.append(nn.Linear(fan_in, fan_out))
+            if i + 1 < depth:
+                layers.append(nn.SiLU())
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x, t):
+        return self.net(torch.cat([x, t.reshape(-1, 1)], dim=1))
+
+
+# ---- the U-Net (nn/unet.h, nn/unet.cpp, nn/conv.h, autodiff/ops_image.cpp) -------------------
+def timestep_embedding(t, dim, scale=1000.0, max_period=10000.0):
+    """DDPM's sinusoid of scale * t (autodiff/ops_image.cpp): half = dim // 2,
+    freq_i = exp(-log(max_period) i / half), out = [cos(scale t freq), sin(scale t freq)]
+    (cos half first), plus a zero column when dim is odd. Computed in double, returned as float,
+    like ours; it is a constant (no gradient)."""
+    half = dim // 2
+    freq = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half)
+    arg = scale * t.to(torch.float64)[:, None] * freq[None, :]
+    emb = torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=1)
+    return emb.to(torch.float32)
+
+
+class ResBlock(nn.Module):
+    """h = conv1(silu(gn1(x))) + emb_proj(silu(temb)) over H x W;
+    h = conv2(dropout(silu(gn2(h)))); return skip(x) + h  (skip: 1x1 conv when in != out)."""
+
+    def __init__(self, cin, cout, emb, groups, dropout):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(groups, cin)
+        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
+        self.emb_proj = nn.Linear(emb, cout)
+        self.norm2 = nn.GroupNorm(groups, cout)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
+
+    def forward(self, x, silu_temb):
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb_proj(silu_temb)[:, :, None, None]
+        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
+        return (self.skip(x) if self.skip is not None else x) + h
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over the N = H W positions:
+    q, k, v = qkv(gn(x)) (1x1 conv to 3C), w = softmax(q^T k / sqrt(C)) [B, N, N] (rows: queries),
+    out[c, i] = sum_j v[c, j] w[i, j], then proj (1x1 conv) and a residual add."""
+
+    def __init__(self, c, groups):
+        super().__init__()
+        self.norm = nn.GroupNorm(groups, c)
+        self.qkv = nn.Conv2d(c, 3 * c, 1)
+        self.proj = nn.Conv2d(c, c, 1)
+        self.channels = c
+
+    def forward(self, x):
+        B, C, H, W = x.shape
+        h = self.qkv(self.norm(x)).reshape(B, 3 * C, H * W)
+        q, k, v = h[:, :C], h[:, C:2 * C], h[:, 2 * C:]
+        w = torch.softmax(torch.bmm(q.transpose(1, 2), k) * (1.0 / math.sqrt(C)), dim=-1)  # [B, N, N]
+        out = torch.bmm(v, w.transpose(1, 2))                                                 # [B, C, N]
+        return x + self.proj(out.reshape(B, C, H, W))
+
+
+class Level(nn.Module):
+    """One resolution of the down or up path: ResBlocks, an AttnBlock after each when this
+    resolution has attention, and the resampling conv (None at the end of the path)."""
+
+    def __init__(self):
+        super().__init__()
+        self.res = nn.ModuleList()
+        self.attn = nn.ModuleList()
+        self.resample = None
+
+
+class UNetField(nn.Module):
+    """The U-Net of nn/unet.cpp (defaults: 1 x 28 x 28, ch 32, mult 1,2,2, num_res 2,
+    attention at resolution 7, groups 8, dropout 0)."""
+
+    def __init__(self, in_channels=1, height=28, channels=32, mult=(1, 2, 2), num_res=2,
+                 attn_res=(7,), groups=8, dropout=0.0):
+        super().__init__()
+        ch, E, L = channels, 4 * channels, len(mult)
+        self.channels = ch
+        # time_embed.0 / time_embed.2: Linear(ch, 4ch) -> SiLU -> Linear(4ch, 4ch)
+        self.time_embed = nn.Sequential(nn.Linear(ch, E), nn.SiLU(), nn.Linear(E, E))
+        self.stem = nn.Conv2d(in_channels, ch, 3, padding=1)
+
+        skips = [ch]  # channel counts pushed on the skip stack: stem, every block, every Downsample
+        h, res = ch, height
+        self.down = nn.ModuleList()
+        for i in range(L):
+            lvl = Level()
+            for _ in range(num_res):
+                lvl.res.append(ResBlock(h, ch * mult[i], E, groups, dropout))
+                h = ch * mult[i]
+                if res in attn_res:
+                    lvl.attn.append(AttnBlock(h, groups))
+                skips.append(h)
+            if i + 1 < L:  # Downsample: stride-2 Conv3x3, padding 1
+                lvl.resample = nn.Conv2d(h, h, 3, stride=2, padding=1)
+                skips.append(h)
+                res //= 2
+            self.down.append(lvl)
+
+        self.mid_res1 = ResBlock(h, h, E, groups, dropout)
+        self.mid_attn = AttnBlock(h, groups)
+        self.mid_res2 = ResBlock(h, h, E, groups, dropout)
+
+        self.up = nn.ModuleList()  # coarsest level first, as executed
+        for i in reversed(range(L)):
+            lvl = Level()
+            for _ in range(num_res + 1):  # each block eats one skip (concatenated on channels)
+                lvl.res.append(ResBlock(h + skips.pop(), ch * mult[i], E, groups, dropout))
+                h = ch * mult[i]
+                if res in attn_res:
+                    lvl.attn.append(AttnBlock(h, groups))
+            if i > 0:  # Upsample: nearest 2x, then Conv3x3
+                lvl.resample = nn.Conv2d(h, h, 3, padding=1)
+                res *= 2
+            self.up.append(lvl)
+
+        self.out_norm = nn.GroupNorm(groups, ch)
+        self.out_conv = nn.Conv2d(ch, in_channels, 3, padding=1)
+
+    def forward(self, x, t):
+        st = F.silu(self.time_embed(timestep_embedding(t, self.channels)))  # every ResBlock projects SiLU(temb)
+        h = self.stem(x)
+        skips = [h]
+        for lvl in self.down:
+            for j, block in enumerate(lvl.res):
+                h = block(h, st)
+                if len(lvl.attn):
+                    h = lvl.attn[j](h)
+                skips.append(h)
+            if lvl.resample is not None:
+                h = lvl.resample(h)
+                skips.append(h)
+        h = self.mid_res2(self.mid_attn(self.mid_res1(h, st)), st)
+        for lvl in self.up:
+            for j, block in enumerate(lvl.res):
+                h = block(torch.cat([h, skips.pop()], dim=1), st)
+                if len(lvl.attn):
+                    h = lvl.attn[j](h)
+            if lvl.resample is not None:
+                h = lvl.resample(F.interpolate(h, scale_factor=2, mode="nearest"))
+        return self.out_conv(F.silu(self.out_norm(h)))
+
+
+def count_params(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+# ---- the rows ---------------------------------------------------------------------------------
+def condot_batch(x1):
+    """x0 ~ N(0, I), t ~ U[0, 1) per sample, and the CondOT x_t and target u_t."""
+    x0 = torch.randn_like(x1)
+    t = torch.rand(x1.shape[0])
+    tb = t.reshape(-1, *([1] * (x1.dim() - 1)))
+    xt = tb * x1 + (1.0 - (1.0 - SIGMA_MIN) * tb) * x0
+    ut = x1 - (1.0 - SIGMA_MIN) * x0
+    return xt, t, ut
+
+
+def bench_matmul(args, n=1024):
+    a = torch.empty(n, n).uniform_(-1, 1)
+    b = torch.empty(n, n).uniform_(-1, 1)
+    c = torch.empty(n, n)
+    ms = median_ms(lambda: torch.mm(a, b, out=c), args.warmup, args.reps)
+    report(args, f"matmul {n}", ms, 2.0 * n ** 3 * 1e-9)
+
+
+def mlp_macs(D, W, L):
+    """Multiply-adds of one forward pass per sample (as fm bench counts them)."""
+    return (D + 1) * W + (L - 2) * W * W + W * D
+
+
+def bench_mlp(args, groups, D=2, W=512, L=5):
+    model = MlpField(D, W, L)
+    macs = mlp_macs(D, W, L)
+    if "mlp-train" in groups:
+        for B in (4096, 1024):
+            x1 = torch.randn(B, D)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-4)  # fresh moments per batch size, like fm
+
+            def step():
+                xt, t, ut = condot_batch(x1)
+                loss = F.mse_loss(model(xt, t), ut)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+            ms = median_ms(step, args.warmup, args.reps)
+            # forward 2 flops per MAC; backward twice that (dX and dW) -- fm bench's count
+            report(args, f"mlp train_step B={B}", ms, 6.0 * macs * B * 1e-9)
+    if "mlp-field" in groups:
+        B = 10000
+        x1 = torch.randn(B, D)
+
+        def field_exact_div():
+            # One evaluation of the likelihood ODE's right-hand side at t = 1 (fm bench runs one
+            # Euler step from t = 1 to 0): v and div v = sum_i (e_i^T dv/dx)_i with D VJPs.
+            x = x1.clone().requires_grad_(True)
+            v = model(x, torch.full((B,), 1.0))
+            div = torch.zeros(B)
+            for i in range(D):
+                e = torch.zeros(B, D)
+                e[:, i] = 1.0
+                (g,) = torch.autograd.grad(v, x, grad_outputs=e, retain_graph=i + 1 < D)
+                div += g[:, i]
+            return v.detach(), div
+
+        ms = median_ms(field_exact_div, args.warmup, args.reps)
+        # forward (2 flops/MAC) + D input-VJPs (2 flops/MAC each)
+        report(args, f"mlp field exact-div B={B}", ms, (2.0 + 2.0 * D) * macs * B * 1e-9)
+
+
+def make_unet(args, ch):
+    model = UNetField(channels=ch)
+    n = count_params(model)
+    if args.verbose:
+        print(f"# unet ch{ch}: {n:,} parameters", file=sys.stderr)
+    assert n == UNET_PARAMS[ch], f"unet ch{ch}: {n} parameters, expected {UNET_PARAMS[ch]} (nn/unet.h)"
+    return model
+
+
+def bench_unet(args, groups, channels, IB=64, C=1, H=28, W=28):
+    for ch in channels:
+        model = make_unet(args, ch)
+        tag, bs = f"unet ch{ch} ", f" B={IB}"
+        if "unet-train" in groups:
+            # fm bench trains on 4 * batch fixed random images in [-1, 1] (a Fashion-MNIST stand-in)
+            data = torch.empty(4 * IB, C, H, W).uniform_(-1, 1)
+            params = list(model.parameters())
+            opt = torch.optim.Adam(params, lr=2e-4)
+            ema = [p.detach().clone() for p in params]
+            ema_updates = [0]
+
+            def train_step():
+                x1 = data[torch.randint(0, data.shape[0], (IB,))]
+                xt, t, ut = condot_batch(x1)
+                loss = F.mse_loss(model(xt, t), ut)
+                if not math.isfinite(loss.item()):
+                    raise RuntimeError("the loss is not finite")
+                opt.zero_grad()
+                loss.backward()
+                norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+                if not math.isfinite(float(norm)):
+                    raise RuntimeError("the gradient norm is not finite")
+                opt.step()
+                # EMA as nn/optim.cpp: decay warmed up as min(0.9999, (1 + k) / (10 + k)),
+                # shadow <- d shadow + (1 - d) p, i.e. shadow.lerp_(p, 1 - d).
+                k = ema_updates[0]
+                d = min(0.9999, (1.0 + k) / (10.0 + k))
+                ema_updates[0] += 1
+                with torch.no_grad():
+                    for s, p in zip(ema, params):
+                        s.lerp_(p, 1.0 - d)
+
+            model.train()
+            report(args, tag + "train_step" + bs, median_ms(train_step, args.warmup, args.reps))
+            model.eval()
+        x = torch.empty(IB, C, H, W).uniform_(-1, 1)
+        if "unet-forward" in groups and ch == channels[0]:
+            t = torch.full((IB,), 0.5)
+
+            def forward():
+                with torch.no_grad():
+                    return model(x, t)
+
+            report(args, tag + "forward" + bs, median_ms(forward, args.warmup, args.reps))
+        if "unet-field" in groups:
+            def forward_vjp():
+                # One Hutchinson evaluation at t = 1: a fresh Rademacher probe, v, and one VJP.
+                eps = torch.randint(0, 2, x.shape).to(torch.float32).mul_(2).sub_(1)
+                xg = x.clone().requires_grad_(True)
+                v = model(xg, torch.full((IB,), 1.0))
+                (g,) = torch.autograd.grad((v * eps).sum(), xg)
+                div = (g * eps).flatten(1).sum(1)
+                return v.detach(), div
+
+            report(args, tag + "forward+vjp" + bs, median_ms(forward_vjp, args.warmup, args.reps))
+
+
+def main():
+    p = argparse.ArgumentParser(description="PyTorch reference for the rows of `fm bench` (median of --reps runs).")
+    p.add_argument("--only", choices=GROUPS, help="one group (default: all)")
+    p.add_argument("--channels", type=int, choices=sorted(UNET_PARAMS), help="U-Net base channels (default: 32 and 16)")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads (default 2)")
+    p.add_argument("--reps", type=int, default=10, help="timed runs; the median is reported (default 10)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.add_argument("--verbose", action="store_true", help="print settings and U-Net parameter counts on stderr")
+    args = p.parse_args()
+    args.reps, args.warmup = max(1, args.reps), max(0, args.warmup)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    groups = [args.only] if args.only else GROUPS
+    channels = [args.channels] if args.channels else [32, 16]
+    if args.verbose:
+        print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, groups {groups}", file=sys.stderr)
+    if not args.json:
+        print(f"PyTorch {torch.__version__} bench: {torch.get_num_threads()} threads")
+
+    if "matmul" in groups:
+        bench_matmul(args)
+    if "mlp-train" in groups or "mlp-field" in groups:
+        bench_mlp(args, groups)
+    if any(g in groups for g in ("unet-train", "unet-forward", "unet-field")):
+        bench_unet(args, groups, channels)
+
+
+if __name__ == "__main__":
+    main()
