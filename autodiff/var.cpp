@@ -41,7 +41,11 @@ void accumulate_grad(Node& parent, const Tensor& g, bool fresh) {
   Tensor r = sum_to(g, parent.value.shape());
   if (!r.shares_storage(g)) fresh = true;  // the reduction made a new tensor
   if (!parent.grad.defined()) {
-    parent.grad = fresh ? r : r.clone();
+    parent.grad = r;
+    parent.grad_borrowed = !fresh;
+  } else if (parent.grad_borrowed) {
+    parent.grad = add(parent.grad, r);  // a new tensor: the borrowed one stays untouched
+    parent.grad_borrowed = false;
   } else {
     add_(parent.grad, r);
   }
@@ -49,9 +53,14 @@ void accumulate_grad(Node& parent, const Tensor& g, bool fresh) {
 
 Tensor& grad_buffer(Node& parent, float& beta) {
   if (parent.grad.defined()) {
+    if (parent.grad_borrowed) {  // the kernel will write into it: take a private copy first
+      parent.grad = parent.grad.clone();
+      parent.grad_borrowed = false;
+    }
     beta = 1.0f;
   } else {
     parent.grad = Tensor::empty(parent.value.shape());
+    parent.grad_borrowed = false;
     beta = 0.0f;
   }
   return parent.grad;
@@ -85,6 +94,13 @@ static void run_rules(const std::vector<Node*>& order) {
     FM_PROFILE(n->op, " backward");
     n->backward(*n);
   }
+  // Leaves keep their gradients after the pass, and their owners may change them in place
+  // (clipping, zeroing), so a leaf that borrowed its gradient gets its own copy.
+  for (Node* n : order)
+    if (n->is_leaf() && n->grad_borrowed) {
+      n->grad = n->grad.clone();
+      n->grad_borrowed = false;
+    }
 }
 
 // Drops the interior of the graph: rules, parent links and intermediate gradients.
@@ -101,7 +117,8 @@ static void seed_root(Node* root, const Tensor& seed) {
   if (seed.shape() != root->value.shape())
     throw std::runtime_error("backward: seed shape " + shape_str(seed.shape()) + " differs from output " +
                              shape_str(root->value.shape()));
-  root->grad = seed.clone();
+  root->grad = seed;  // read only, so borrowed rather than copied
+  root->grad_borrowed = true;
 }
 
 void backward(const Var& y, const Tensor& seed, bool retain_graph) {

@@ -35,6 +35,8 @@ struct Node {
   BackwardFn backward;          // empty for leaves
   const char* op = "leaf";
   bool wants_grad = false;      // set per backward pass: does a gradient need to reach this node?
+  bool grad_borrowed = false;   // grad is another node's tensor, shared rather than copied: never
+                                // written in place (the next accumulation makes a new tensor)
   bool is_leaf() const { return !backward; }
 };
 
@@ -88,7 +90,9 @@ Var make_result(Tensor value, std::vector<Var> parents, const char* op, Backward
 inline bool needs_grad(const Node& node, size_t i) { return node.parents[i]->wants_grad; }
 
 // parent.grad += g, first summing g down to the parent's shape if the op broadcast it.
-// `fresh` says g is a new tensor nobody else holds, so it can become the grad buffer as is.
+// `fresh` says g is a new tensor nobody else holds, so it can become the grad buffer as is;
+// otherwise (an add or reshape passing its own gradient on) the parent borrows g, and only a
+// second contribution allocates: no copy for the common single-consumer case.
 void accumulate_grad(Node& parent, const Tensor& g, bool fresh);
 
 // For kernels that accumulate by themselves (sgemm's beta): the parent's grad buffer, allocated

@@ -25,25 +25,20 @@ Im2colPacker::Im2colPacker(const Conv2dShape& s) : taps_(s.k * s.k), P_(s.Ho * s
 
 namespace {
 
-// One row of panels: dst[q * stride + j] = lane j of the masked source, for the panels of
-// [j0, j0 + n) (each nr columns, nr a multiple of 16).
-FM_AVX512 void pack_row_avx512(const float* src, const uint16_t* masks, int64_t j0,
-                                                        int64_t n, int nr, int64_t stride, float* dst) {
-  for (int64_t q = 0; q * nr < n; ++q)
-    for (int g = 0; g < nr; g += 16) {
-      const int64_t j = j0 + q * nr + g;
-      _mm512_storeu_ps(dst + q * stride + g, _mm512_maskz_loadu_ps(masks[j / 16], src + j));
-    }
-}
-
-// The same for any nr, one lane at a time.
-void pack_row_scalar(const float* src, const uint16_t* masks, int64_t j0, int64_t n, int nr, int64_t stride,
-                     float* dst) {
-  for (int64_t q = 0; q * nr < n; ++q)
-    for (int i = 0; i < nr; ++i) {
-      const int64_t j = j0 + q * nr + i;
-      dst[q * stride + i] = masks[j / 16] >> (j % 16) & 1 ? src[j] : 0.0f;
-    }
+// One panel: dst[k * nr + j] = col[k0 + k, j0 + j] for its nr columns, row by row. The panel
+// (kc x nr floats, ~27 KiB) is written front to back and stays in L1, while the rows read are
+// short runs of an image that sits in L2; sweeping all panels per row instead (long reads,
+// scattered writes) measured 2x slower, limited by write-allocate misses.
+FM_AVX512 void pack_panel_avx512(const float* x, int64_t P, int64_t taps, const int64_t* shift,
+                                 const uint16_t* masks, int64_t groups, int64_t k0, int64_t kc, int64_t j0,
+                                 int nr, float* dst) {
+  for (int64_t k = 0; k < kc; ++k) {
+    const int64_t r = k0 + k, c = r / taps, t = r % taps;
+    const float* src = x + c * P + shift[t];  // src[j] = x(c, pixel j moved by the tap)
+    const uint16_t* m = masks + t * groups;
+    for (int g = 0; g < nr; g += 16)
+      _mm512_storeu_ps(dst + k * nr + g, _mm512_maskz_loadu_ps(m[(j0 + g) / 16], src + j0 + g));
+  }
 }
 
 // pack_transposed for nr a multiple of 16: for each block of 16 rows r (one 16-column slice of
@@ -75,16 +70,17 @@ FM_AVX512 void pack_transposed_avx512(const Im2colPacker& pk, const float* x, in
 
 void Im2colPacker::pack(const float* x, int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) const {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
-  const bool wide = avx512 && nr % 16 == 0;
-  for (int64_t k = 0; k < kc; ++k) {
-    const int64_t r = k0 + k, c = r / taps_, t = r % taps_;
-    // src[j] is x(c, pixel j shifted by the tap); only read where the mask is set.
-    const float* src = x + c * P_ + shift_[t];
-    const uint16_t* masks = masks_.data() + t * groups_;
-    if (wide)
-      pack_row_avx512(src, masks, j0, n, nr, nr * kc, dst + k * nr);
-    else
-      pack_row_scalar(src, masks, j0, n, nr, nr * kc, dst + k * nr);
+  for (int64_t q = 0; q * nr < n; ++q) {
+    float* d = dst + q * nr * kc;
+    const int64_t jq = j0 + q * nr;
+    if (avx512 && nr % 16 == 0) {
+      pack_panel_avx512(x, P_, taps_, shift_.data(), masks_.data(), groups_, k0, kc, jq, nr, d);
+      continue;
+    }
+    for (int64_t k = 0; k < kc; ++k) {  // the same, one lane at a time
+      const int64_t r = k0 + k, c = r / taps_, t = r % taps_;
+      for (int i = 0; i < nr; ++i) d[k * nr + i] = valid(t, jq + i) ? x[c * P_ + jq + i + shift_[t]] : 0.0f;
+    }
   }
 }
 

@@ -97,6 +97,31 @@ TEST_CASE("gradients accumulate into leaves and the graph is freed after backwar
   CHECK(x.grad().data()[1] == doctest::Approx(8.0));  // accumulated
 }
 
+TEST_CASE("a gradient passed on without a copy is never changed behind its owners' backs") {
+  // add() hands its own gradient to both parents (no copy). Each leaf must still end up with a
+  // private gradient, and a node that borrowed one must not be written in place when a second
+  // contribution arrives, here matmul's backward accumulating into x with beta = 1.
+  const Tensor G = Tensor::from({1, 10, 100, 1000}, {2, 2});
+  Var a = Var::param(Tensor::full({2, 2}, 1.0f)), b = Var::param(Tensor::full({2, 2}, 2.0f));
+  Var x = Var::param(Tensor::from({1, 2, 3, 4}, {2, 2}));
+  // (matmul first: the reverse pass reaches it last, after x has borrowed dz)
+  Var z = add(matmul(x, x), add(add(a, b), x));  // a, b and x all borrow dz
+  backward(sum(mul(z, Var(G))));                  // dz = G
+  REQUIRE(a.grad().defined());
+  CHECK_FALSE(a.grad().shares_storage(b.grad()));
+  scale_(a.node()->grad, 0.0f);  // clipping or zeroing one leaf leaves the others alone
+  const float* gx = x.grad().data();
+  const float* xv = x.value().data();
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < 2; ++j) {
+      CHECK(b.grad().data()[i * 2 + j] == G.data()[i * 2 + j]);
+      // d/dx sum(G * (x + x x)) = G + G x^T + x^T G
+      double want = G.data()[i * 2 + j];
+      for (int64_t k = 0; k < 2; ++k) want += G.data()[i * 2 + k] * xv[j * 2 + k] + xv[k * 2 + i] * G.data()[k * 2 + j];
+      CHECK(gx[i * 2 + j] == doctest::Approx(want));
+    }
+}
+
 TEST_CASE("no-grad guard records nothing") {
   Var x = Var::param(Tensor::from({1.0f}, {1}));
   NoGradGuard guard;
