@@ -87,23 +87,35 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad) {
 // y = gamma[c] xhat + beta[c],  xhat = (x - mean_g) rstd_g
 //   dx += rstd (dxhat - mean_g(dxhat) - xhat mean_g(dxhat xhat)),  dxhat = gamma dy
 //   dgamma += sum over b, pixels of dy xhat      dbeta += sum over b, pixels of dy
-Var group_norm(const Var& x, int groups, const Var& gamma, const Var& beta, float eps) {
-  FM_PROFILE("group_norm");
-  Tensor xv = x.value(), gv = gamma.defined() ? gamma.value() : Tensor();
+namespace {
+Var group_norm_op(const Var& x, int groups, const Var& gamma, const Var& beta, float eps, bool silu, const char* name) {
+  Tensor xv = x.value(), gv = gamma.defined() ? gamma.value() : Tensor(), bv = beta.defined() ? beta.value() : Tensor();
   Tensor mean, rstd;
-  Tensor y = group_norm_forward(xv, groups, gv, beta.defined() ? beta.value() : Tensor(), eps, mean, rstd);
+  Tensor y = group_norm_forward(xv, groups, gv, bv, eps, mean, rstd, silu);
   std::vector<Var> parents{x};
   const size_t ig = gamma.defined() ? parents.size() : size_t(-1);
   if (gamma.defined()) parents.push_back(gamma);
   const size_t ib = beta.defined() ? parents.size() : size_t(-1);
   if (beta.defined()) parents.push_back(beta);
-  return make_result(y, parents, "group_norm", [xv, gv, mean, rstd, groups, ig, ib](Node& n) {
+  return make_result(y, parents, name, [xv, gv, bv, mean, rstd, groups, ig, ib, silu](Node& n) {
     float bx = 0.0f, bg = 0.0f, bb = 0.0f;
     Tensor* dx = wanted_grad(n, 0, bx);
     Tensor* dg = wanted_grad(n, ig, bg);
     Tensor* db = wanted_grad(n, ib, bb);
-    group_norm_backward(xv, groups, gv, mean, rstd, n.grad, dx, bx, dg, bg, db, bb);
+    group_norm_backward(xv, groups, gv, bv, mean, rstd, n.grad, silu, dx, bx, dg, bg, db, bb);
   });
+}
+}  // namespace
+
+Var group_norm(const Var& x, int groups, const Var& gamma, const Var& beta, float eps) {
+  FM_PROFILE("group_norm");
+  return group_norm_op(x, groups, gamma, beta, eps, false, "group_norm");
+}
+
+// z = group_norm(x), y = silu(z) = z sigmoid(z)     dz = dy silu'(z), then group_norm's rule
+Var group_norm_silu(const Var& x, int groups, const Var& gamma, const Var& beta, float eps) {
+  FM_PROFILE("group_norm_silu");
+  return group_norm_op(x, groups, gamma, beta, eps, true, "group_norm_silu");
 }
 
 // y[b, c, 2h + i, 2w + j] = x[b, c, h, w]     dx += sum of dy over each 2x2 block

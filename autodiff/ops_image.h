@@ -15,6 +15,8 @@ Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad);
 // group with the biased variance and eps inside the sqrt, then gamma [C] and beta [C] per channel
 // (either may be undefined: no affine part).
 Var group_norm(const Var& x, int groups, const Var& gamma, const Var& beta, float eps = 1e-5f);
+// silu(group_norm(x)) in one op (one pass over memory each way instead of two).
+Var group_norm_silu(const Var& x, int groups, const Var& gamma, const Var& beta, float eps = 1e-5f);
 
 // Nearest-neighbour 2x upsampling: [B, C, H, W] -> [B, C, 2H, 2W].
 Var upsample_nearest2x(const Var& x);

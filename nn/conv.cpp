@@ -34,6 +34,7 @@ GroupNorm::GroupNorm(int64_t groups_, int64_t channels) : groups(groups_) {
 }
 
 Var GroupNorm::forward(const Var& x) const { return group_norm(x, static_cast<int>(groups), weight, bias); }
+Var GroupNorm::forward_silu(const Var& x) const { return group_norm_silu(x, static_cast<int>(groups), weight, bias); }
 
 void GroupNorm::collect(const std::string& prefix, std::vector<Param>& out) const {
   out.push_back({prefix + "weight", weight});

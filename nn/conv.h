@@ -23,6 +23,7 @@ class GroupNorm : public Module {
  public:
   GroupNorm(int64_t groups, int64_t channels);
   Var forward(const Var& x) const;
+  Var forward_silu(const Var& x) const;  // silu(forward(x)), fused
   void collect(const std::string& prefix, std::vector<Param>& out) const override;
 
   int64_t groups;

@@ -22,10 +22,10 @@ struct UNetField::ResBlock {
 
   // h = conv1(silu(gn1(x))) + proj(silu(temb)) ; h = conv2(dropout(silu(gn2(h)))) ; return skip(x) + h
   Var forward(const Var& x, const Var& silu_temb, double p, bool training, Rng& rng) const {
-    Var h = conv1.forward(silu(norm1.forward(x)));
+    Var h = conv1.forward(norm1.forward_silu(x));
     Var e = emb_proj.forward(silu_temb);
     h = add(h, reshape(e, {e.dim(0), e.dim(1), 1, 1}));
-    h = conv2.forward(dropout(silu(norm2.forward(h)), float(p), training, rng));
+    h = conv2.forward(dropout(norm2.forward_silu(h), float(p), training, rng));
     return add(skip ? skip->forward(x) : x, h);
   }
 
@@ -230,7 +230,7 @@ Var UNetField::forward(const Var& x, const Tensor& t) const {
     }
     if (lvl->resample) h = lvl->resample->forward(upsample_nearest2x(h));
   }
-  return out_conv_.forward(silu(out_norm_.forward(h)));
+  return out_conv_.forward(out_norm_.forward_silu(h));
 }
 
 void UNetField::collect(const std::string& prefix, std::vector<Param>& out) const {

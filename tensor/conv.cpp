@@ -36,6 +36,7 @@
 
 #include "tensor/conv_pack.h"
 #include "tensor/gemm.h"
+#include "tensor/lanes.h"
 #include "tensor/parallel.h"
 #include "tensor/simd.h"
 
@@ -47,62 +48,6 @@ namespace {
 // at least ~32k per chunk, below which a parallel region costs more than it saves.
 int64_t grain(int64_t work) { return std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, work)); }
 
-// A grow-only per-thread buffer (the column matrix), reused across calls and samples.
-float* thread_scratch(int64_t n) {
-  thread_local std::vector<float> buf;
-  if (int64_t(buf.size()) < n) buf.resize(n);
-  return buf.data();
-}
-
-// ---- row helpers: fixed 16-lane accumulation (vectorisable, order depends on n only) ----------
-constexpr int kLanes = 16;
-
-FM_SIMD_CLONES double lane_sum(const float* a, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j];
-  double s = 0.0;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += a[i];
-  return s;
-}
-
-// sum_i a[i] * (b[i] - m)
-FM_SIMD_CLONES double lane_dot_centered(const float* a, const float* b, float m, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += a[i + j] * (b[i + j] - m);
-  double s = 0.0;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += double(a[i]) * (b[i] - m);
-  return s;
-}
-
-// sum_i (a[i] - m)^2
-FM_SIMD_CLONES double lane_sumsq_centered(const float* a, float m, int64_t n) {
-  float acc[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] += (a[i + j] - m) * (a[i + j] - m);
-  double s = 0.0;
-  for (int j = 0; j < kLanes; ++j) s += acc[j];
-  for (; i < n; ++i) s += double(a[i] - m) * (a[i] - m);
-  return s;
-}
-
-FM_SIMD_CLONES float lane_max(const float* a, int64_t n) {
-  float acc[kLanes];
-  for (int j = 0; j < kLanes; ++j) acc[j] = a[0];
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes)
-    for (int j = 0; j < kLanes; ++j) acc[j] = std::max(acc[j], a[i + j]);
-  float m = a[0];
-  for (int j = 0; j < kLanes; ++j) m = std::max(m, acc[j]);
-  for (; i < n; ++i) m = std::max(m, a[i]);
-  return m;
-}
 
 // e^x in plain arithmetic (vectorisable; std::exp is a library call), for -87 <= x <= 0.
 // Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in a short head (n * head
@@ -453,101 +398,6 @@ void conv2d_backward_reference(const Tensor& x, const Tensor& w, const Tensor& d
   put(dx, gx);
   put(dw, gw);
   put(db, gb);
-}
-
-// ---- group norm --------------------------------------------------------------------------------
-namespace {
-struct GroupNormShape {
-  int64_t B, C, G, cpg, hw;  // cpg channels per group, hw elements per channel
-};
-GroupNormShape group_norm_shape(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta) {
-  auto fail = [&](const std::string& why) {
-    throw std::runtime_error("group_norm: " + why + " (input " + shape_str(x.shape()) + ", groups " +
-                             std::to_string(groups) + (gamma.defined() ? ", gamma " + shape_str(gamma.shape()) : "") +
-                             (beta.defined() ? ", beta " + shape_str(beta.shape()) : "") + ")");
-  };
-  if (x.ndim() < 2) fail("expected [B, C, ...]");
-  const int64_t C = x.dim(1);
-  if (groups < 1 || C % groups != 0) fail("channels must divide into the groups");
-  for (const Tensor* t : {&gamma, &beta})
-    if (t->defined() && (t->ndim() != 1 || t->dim(0) != C)) fail("gamma and beta must be [C]");
-  return {x.dim(0), C, groups, C / groups, x.numel() / std::max<int64_t>(1, x.dim(0) * C)};
-}
-}  // namespace
-
-Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                          Tensor& mean, Tensor& rstd) {
-  const GroupNormShape s = group_norm_shape(x, groups, gamma, beta);
-  const int64_t n = s.cpg * s.hw;
-  Tensor y = Tensor::empty(x.shape());
-  mean = Tensor::empty({s.B, s.G});
-  rstd = Tensor::empty({s.B, s.G});
-  const float *px = x.data(), *pga = gamma.defined() ? gamma.data() : nullptr, *pbe = beta.defined() ? beta.data() : nullptr;
-  float *py = y.data(), *pm = mean.data(), *pr = rstd.data();
-  parallel_for(s.B * s.G, grain(4 * n), [&](int64_t lo, int64_t hi) {
-    for (int64_t bg = lo; bg < hi; ++bg) {
-      const float* xg = px + bg * n;
-      // Two passes: the mean, then the biased variance around it (no cancellation).
-      const float m = float(lane_sum(xg, n) / double(n));
-      const double ss = lane_sumsq_centered(xg, m, n);
-      const float r = float(1.0 / std::sqrt(ss / double(n) + eps));
-      pm[bg] = m;
-      pr[bg] = r;
-      for (int64_t cc = 0; cc < s.cpg; ++cc) {  // y = (x - m) r gamma + beta, channel by channel
-        const int64_t c = (bg % s.G) * s.cpg + cc;
-        const float a = r * (pga ? pga[c] : 1.0f), b0 = pbe ? pbe[c] : 0.0f;
-        const float* xc = xg + cc * s.hw;
-        float* yc = py + bg * n + cc * s.hw;
-        for (int64_t j = 0; j < s.hw; ++j) yc[j] = (xc[j] - m) * a + b0;
-      }
-    }
-  });
-  return y;
-}
-
-void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& mean,
-                         const Tensor& rstd, const Tensor& dy, Tensor* dx, float beta_x, Tensor* dgamma,
-                         float beta_g, Tensor* dbeta, float beta_b) {
-  const GroupNormShape s = group_norm_shape(x, groups, gamma, Tensor());
-  check_same_shape(dy, x, "group_norm backward (dy)");
-  check_grad_shape(dx, x.shape(), "group_norm backward (dx)");
-  check_grad_shape(dgamma, {s.C}, "group_norm backward (dgamma)");
-  check_grad_shape(dbeta, {s.C}, "group_norm backward (dbeta)");
-  const int64_t n = s.cpg * s.hw;
-  // Per (sample, channel): s1 = sum dy, s2 = sum dy xhat. Summed over the batch in order below.
-  std::vector<double> s1(s.B * s.C), s2(s.B * s.C);
-  const float *px = x.data(), *pg = dy.data(), *pga = gamma.defined() ? gamma.data() : nullptr;
-  const float *pm = mean.data(), *pr = rstd.data();
-  parallel_for(s.B * s.G, grain(4 * n), [&](int64_t lo, int64_t hi) {
-    for (int64_t bg = lo; bg < hi; ++bg) {
-      const float m = pm[bg], r = pr[bg];
-      const int64_t c0 = (bg % s.G) * s.cpg, bc0 = (bg / s.G) * s.C + c0;
-      double m1 = 0.0, m2 = 0.0;  // sums of dxhat and dxhat xhat over the group
-      for (int64_t cc = 0; cc < s.cpg; ++cc) {
-        const int64_t off = bg * n + cc * s.hw;
-        s1[bc0 + cc] = lane_sum(pg + off, s.hw);
-        s2[bc0 + cc] = lane_dot_centered(pg + off, px + off, m, s.hw) * r;
-        const double ga = pga ? pga[c0 + cc] : 1.0;
-        m1 += ga * s1[bc0 + cc];
-        m2 += ga * s2[bc0 + cc];
-      }
-      if (!dx) continue;
-      const float mean1 = float(m1 / double(n)), mean2 = float(m2 / double(n));
-      for (int64_t cc = 0; cc < s.cpg; ++cc) {  // dx = r (gamma dy - mean1 - xhat mean2)
-        const int64_t off = bg * n + cc * s.hw;
-        const float ga = pga ? pga[c0 + cc] : 1.0f;
-        const float *gc = pg + off, *xc = px + off;
-        float* dc = dx->data() + off;
-        for (int64_t j = 0; j < s.hw; ++j) store(dc[j], beta_x, r * (ga * gc[j] - mean1 - (xc[j] - m) * r * mean2));
-      }
-    }
-  });
-  for (int64_t c = 0; c < s.C; ++c) {
-    double a1 = 0.0, a2 = 0.0;
-    for (int64_t b = 0; b < s.B; ++b) a1 += s1[b * s.C + c], a2 += s2[b * s.C + c];
-    if (dgamma) store(dgamma->data()[c], beta_g, float(a2));
-    if (dbeta) store(dbeta->data()[c], beta_b, float(a1));
-  }
 }
 
 // ---- nearest 2x upsampling ---------------------------------------------------------------------

@@ -38,14 +38,17 @@ void conv2d_backward_reference(const Tensor& x, const Tensor& w, const Tensor& d
 // torch.nn.GroupNorm: per sample b and group g (C / groups channels x H x W, any trailing dims),
 //   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(biased var + eps),  y = gamma[c] xhat + beta[c].
 // gamma and beta [C] may be undefined (1 and 0). mean and rstd [B, groups] are returned for the
-// backward kernel.
+// backward kernel. With silu, the output is silu(y) = y sigmoid(y): the U-Net's GroupNorm + SiLU
+// in one pass over memory instead of two (tensor/group_norm.cpp).
 Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                          Tensor& mean, Tensor& rstd);
+                          Tensor& mean, Tensor& rstd, bool silu = false);
 // With n elements per group and dxhat = dy gamma[c]:
 //   dx = rstd (dxhat - mean_g(dxhat) - xhat mean_g(dxhat xhat)),
 //   dgamma[c] = sum_{b, hw} dy xhat,   dbeta[c] = sum_{b, hw} dy.
-void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& mean,
-                         const Tensor& rstd, const Tensor& dy, Tensor* dx, float beta_x, Tensor* dgamma,
+// With silu, dy is the gradient of silu(y) and is first turned into the gradient of y,
+// dy silu'(y), one group at a time (y recomputed from x, mean, rstd, gamma and beta).
+void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
+                         const Tensor& rstd, const Tensor& dy, bool silu, Tensor* dx, float beta_x, Tensor* dgamma,
                          float beta_g, Tensor* dbeta, float beta_b);
 
 // ---- nearest 2x upsampling ------------------------------------------------------------------

@@ -113,6 +113,40 @@ void pack_b(const KernelSet& ks, int NR, bool tb, const float* B, int64_t ldb, i
     ks.pack(true, B + p0 * ldb + j0, ldb, n, kc, NR, dst);
 }
 
+// The single-thread driver, for products that run on one thread (small ones, and those run side
+// by side, like a convolution's one product per sample) when all of op(A)'s kc block fits in
+// half the L2: A~ is packed once per kc block, and each kc x NR panel of B~ is packed just before
+// its tiles use it, into one buffer that stays in L1. With few row tiles (a convolution's M is its
+// channel count) that saves writing all of B~ to L2 and reading it back. Same k order per element
+// as gemm_packed, so the same bits.
+template <class PackPanels>
+void gemm_serial(const KernelSet& ks, const Tile& tile, bool ta, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const PackPanels& pack_panels, float beta, float* C, int64_t ldc) {
+  const int MR = tile.mr, NR = tile.nr;
+  const int64_t kblocks = (K + ks.kc - 1) / ks.kc, kc_max = (K + kblocks - 1) / kblocks;
+  const int64_t tiles_m = (M + MR - 1) / MR;
+  float* apack = tl_pack_a.get(tiles_m * MR * kc_max);
+  float* panel = tl_pack_b.get(NR * kc_max);
+  for (int64_t pc = 0; pc < K; pc += kc_max) {
+    const int64_t kc = std::min(kc_max, K - pc);
+    const float beta_k = pc == 0 ? beta : 1.0f;
+    pack_a(ks, MR, ta, A, lda, 0, M, pc, kc, apack);
+    for (int64_t j = 0; j < N; j += NR) {
+      const int n = int(std::min<int64_t>(NR, N - j));
+      pack_panels(pc, kc, j, n, NR, panel);
+      for (int64_t i = 0; i < M; i += MR)
+        tile.micro(kc, apack + i * kc, panel, C + i * ldc + j, ldc, alpha, beta_k, int(std::min<int64_t>(MR, M - i)), n);
+    }
+  }
+}
+
+// Whether a product runs on this thread alone and gemm_serial can take it.
+bool use_serial(const KernelSet& ks, const Tile& tile, int64_t M, int64_t N, int64_t K) {
+  const bool one_thread = omp_in_parallel() || omp_get_max_threads() == 1 || M * N * K < kParallelWork;
+  const int64_t kblocks = (K + ks.kc - 1) / ks.kc, kc_max = (K + kblocks - 1) / kblocks;
+  return one_thread && (M + tile.mr - 1) / tile.mr * tile.mr * kc_max * int64_t(sizeof(float)) <= kSharedABytes;
+}
+
 // The packed driver. pack_panels(k0, kc, j0, n, nr, dst) packs op(B)[k0:k0+kc, j0:j0+n] into B~
 // panels: from a matrix (sgemm) or straight from an image (sgemm_implicit_b).
 template <class PackPanels>
@@ -223,6 +257,17 @@ void gemm_small(const KernelSet& ks, bool ta, bool tb, int64_t M, int64_t N, int
   for (int64_t c = 0; c < chunks; ++c) kernel(g, c * kChunk, std::min(g.L, (c + 1) * kChunk));
 }
 
+// The packed product on one thread or on all of them.
+template <class PackPanels>
+void gemm_dispatch(const KernelSet& ks, bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                   int64_t lda, const PackPanels& pack_panels, float beta, float* C, int64_t ldc) {
+  const Tile& tile = gemm_detail::tile_for(ks, M, N);
+  if (use_serial(ks, tile, M, N, K))
+    gemm_serial(ks, tile, ta, M, N, K, alpha, A, lda, pack_panels, beta, C, ldc);
+  else
+    gemm_packed(ks, tile, ta, M, N, K, alpha, A, lda, pack_panels, beta, C, ldc);
+}
+
 }  // namespace
 
 void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -237,11 +282,11 @@ void sgemm(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const
   if (std::min(M, N) <= kTiny)
     gemm_small(ks, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
   else
-    gemm_packed(ks, gemm_detail::tile_for(ks, M, N), ta, M, N, K, alpha, A, lda,
-                [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
-                  pack_b(ks, nr, tb, B, ldb, k0, kc, j0, n, dst);
-                },
-                beta, C, ldc);
+    gemm_dispatch(ks, ta, M, N, K, alpha, A, lda,
+                  [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
+                    pack_b(ks, nr, tb, B, ldb, k0, kc, j0, n, dst);
+                  },
+                  beta, C, ldc);
 }
 
 void sgemm_implicit_b(bool ta, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -251,8 +296,7 @@ void sgemm_implicit_b(bool ta, int64_t M, int64_t N, int64_t K, float alpha, con
     sgemm(false, false, M, N, 0, alpha, A, lda, nullptr, 0, beta, C, ldc);
     return;
   }
-  const KernelSet& ks = gemm_detail::active_kernels();
-  gemm_packed(ks, gemm_detail::tile_for(ks, M, N), ta, M, N, K, alpha, A, lda, pack_b, beta, C, ldc);
+  gemm_dispatch(gemm_detail::active_kernels(), ta, M, N, K, alpha, A, lda, pack_b, beta, C, ldc);
 }
 
 }  // namespace fm

@@ -44,4 +44,12 @@ double parallel_sum(int64_t n, const Partial& partial) {
   return s;
 }
 
+// A grow-only scratch buffer of at least n floats, one per thread, reused across calls (im2col
+// columns, per-group temporaries): kernels called every step allocate nothing.
+inline float* thread_scratch(int64_t n) {
+  thread_local std::vector<float> buf;
+  if (int64_t(buf.size()) < n) buf.resize(n);
+  return buf.data();
+}
+
 }  // namespace fm

@@ -188,6 +188,22 @@ TEST_CASE("group norm normalises each group and matches finite differences") {
   CHECK_THROWS_AS(group_norm(Var(x), 2, Var(randu({3}, 44)), Var(b)), std::runtime_error);
 }
 
+TEST_CASE("fused group norm + SiLU equals SiLU after group norm and matches finite differences") {
+  Tensor x = randu({2, 4, 5, 5}, 51, -2.0f, 3.0f), g = randu({4}, 52, 0.5f, 1.5f), b = randu({4}, 53);
+  Var xv = Var::param(x), gv = Var::param(g), bv = Var::param(b);
+  Var fused = group_norm_silu(xv, 2, gv, bv);
+  Var apart = silu(group_norm(xv, 2, gv, bv));
+  CHECK(rel_err(fused.value(), apart.value()) < 1e-6);
+  // The same gradients as the two ops (dy weighted so that every element matters).
+  Tensor w = randu(x.shape(), 54);
+  std::vector<Tensor> gf = vjp(fused, {xv, gv, bv}, w), ga = vjp(apart, {xv, gv, bv}, w);
+  for (size_t i = 0; i < 3; ++i) CHECK(rel_err(gf[i], ga[i]) < 1e-5);
+  GradCheckOptions opt;
+  opt.eps = 3e-3;
+  expect_grads_ok([](const std::vector<Var>& v) { return group_norm_silu(v[0], 2, v[1], v[2]); }, {x, g, b}, opt);
+  expect_grads_ok([](const std::vector<Var>& v) { return group_norm_silu(v[0], 4, Var(), v[1]); }, {x, b}, opt);
+}
+
 TEST_CASE("nearest 2x upsampling copies each pixel into a 2x2 block and sums it back") {
   Tensor x = randu({2, 3, 4, 5}, 51);
   Tensor y = upsample_nearest2x(Var(x)).value();
