@@ -34,6 +34,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "tensor/conv_direct.h"
 #include "tensor/conv_pack.h"
 #include "tensor/gemm.h"
 #include "tensor/lanes.h"
@@ -209,6 +210,9 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   // A "same" k x k convolution packs its column matrix straight from the image (conv_pack.h).
   const bool implicit = is_same(s) && !is_pointwise(s);
   const std::optional<Im2colPacker> packer = implicit ? std::optional<Im2colPacker>(s) : std::nullopt;
+  // With AVX-512 the direct kernels read the image without packing at all (conv_direct.h).
+  const std::optional<DirectConv> direct =
+      implicit && DirectConv::available(s.O) ? std::optional<DirectConv>(std::in_place, s, pw, *packer) : std::nullopt;
   parallel_for(s.B, grain(s.O * P * R), [&](int64_t lo, int64_t hi) {
     float* col = is_pointwise(s) || implicit ? nullptr : thread_scratch(R * P);
     for (int64_t b = lo; b < hi; ++b) {
@@ -217,6 +221,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
       if (pb)
         for (int64_t o = 0; o < s.O; ++o) std::fill(yb + o * P, yb + (o + 1) * P, pb[o]);
       const float beta = pb ? 1.0f : 0.0f;
+      if (direct) {
+        direct->run(xb, yb, pb != nullptr);
+        continue;
+      }
       if (implicit) {
         sgemm_implicit_b(false, s.O, P, R, 1.0f, pw, R,
                          [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
@@ -251,6 +259,8 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
   for (int64_t o = 0; pdx && o < s.O; ++o)
     for (int64_t c = 0; c < s.C; ++c)
       for (int64_t t = 0; t < taps; ++t) wt[(c * s.O + o) * taps + (taps - 1 - t)] = pw[(o * s.C + c) * taps + t];
+  const std::optional<DirectConv> direct_dx =
+      pdx && DirectConv::available(st.O) ? std::optional<DirectConv>(std::in_place, st, wt.data(), pack_dy) : std::nullopt;
   parallel_for(groups, grain(3 * s.B / groups * s.O * P * R), [&](int64_t lo, int64_t hi) {
     for (int64_t g = lo; g < hi; ++g)
       for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
@@ -264,7 +274,9 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
                              pack_x.pack_transposed(xb, k0, kc, j0, n, nr, dst);
                            },
                            b == s.B * g / groups ? 0.0f : 1.0f, part_w + g * s.O * R, R);
-        if (pdx)
+        if (direct_dx)
+          direct_dx->run(gb, pdx + b * CHW, beta_x != 0.0f);
+        else if (pdx)
           sgemm_implicit_b(false, s.C, P, s.O * taps, 1.0f, wt.data(), s.O * taps,
                            [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
                              pack_dy.pack(gb, k0, kc, j0, n, nr, dst);

@@ -8,8 +8,8 @@
 namespace fm {
 
 Im2colPacker::Im2colPacker(const Conv2dShape& s) : taps_(s.k * s.k), P_(s.Ho * s.Wo) {
-  // Enough groups for the last panel of the widest tile (48 columns), zero past P.
-  groups_ = (P_ + 47) / 48 * 3;
+  // Enough groups for the last panel of any tile up to 48 columns wide (zero past P).
+  groups_ = (P_ + 15) / 16 + 3;
   shift_.resize(taps_);
   masks_.assign(taps_ * groups_, 0);
   for (int64_t ki = 0; ki < s.k; ++ki)

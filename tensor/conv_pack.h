@@ -38,6 +38,10 @@ class Im2colPacker {
     return uint16_t(both >> (p0 % 16));
   }
 
+  int64_t taps() const { return taps_; }
+  int64_t shift(int64_t t) const { return shift_[t]; }
+  const uint16_t* tap_masks(int64_t t) const { return masks_.data() + t * groups_; }  // [groups]
+
  private:
   int64_t taps_, P_, groups_;
   std::vector<int64_t> shift_;   // [taps]

@@ -10,6 +10,7 @@
 #include "autodiff/gradcheck.h"
 #include "autodiff/ops_image.h"
 #include "tensor/conv.h"
+#include "tensor/conv_direct.h"
 #include "tensor/gemm_kernels.h"
 #include "tensor/random.h"
 #include "tests/test_util.h"
@@ -80,7 +81,7 @@ TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
   }
 }
 
-TEST_CASE("the implicit-GEMM convolution matches the direct loops with every kernel set and tile") {
+TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with every kernel set and tile") {
   // "Same" convolutions pack their column matrices straight from the image (tensor/conv_pack.h):
   // AVX-512 masked loads when the panel width is a multiple of 16, a scalar loop otherwise
   // (the portable set's 8-wide panels). Pixel counts that are not multiples of 16, a K = P long
@@ -90,16 +91,22 @@ TEST_CASE("the implicit-GEMM convolution matches the direct loops with every ker
     ~Restore() {
       gemm_detail::force_kernels(nullptr);
       gemm_detail::force_tile(-1);
+      DirectConv::force(-1);
     }
   } restore;
   for (const char* set : {"portable", "avx2", "avx512"}) {
     if (!gemm_detail::force_kernels(set)) continue;
     const gemm_detail::KernelSet& ks = gemm_detail::active_kernels();
-    for (int tile = 0; tile < ks.ntiles; ++tile) {
-      gemm_detail::force_tile(tile);
+    for (int tile = -1; tile < ks.ntiles; ++tile) {
+      // tile -1: the direct kernels where available; 0, 1, ...: the implicit GEMM with that tile
+      DirectConv::force(tile < 0 ? 1 : 0);
+      if (tile < 0 && !DirectConv::available(1)) continue;
+      gemm_detail::force_tile(std::max(tile, 0));
+      // With AVX-512 the direct kernels (conv_direct.h) run these; the shapes pick each of their
+      // tiles: 8 x 48 (O 5, 63 pixels), 8 x 32 (O 4, 784 pixels), 16 x 16 (O 16, 16 pixels).
       for (Case c : {Case{2, 3, 7, 9, 5, 3, 1}, Case{2, 1, 28, 28, 4, 3, 1}, Case{1, 6, 23, 23, 9, 3, 1},
-                     Case{2, 2, 6, 5, 3, 5, 2}}) {
-        INFO(set << " tile " << ks.tiles[tile].mr << "x" << ks.tiles[tile].nr << ": B " << c.B << " C " << c.C << " "
+                     Case{2, 2, 6, 5, 3, 5, 2}, Case{2, 3, 4, 4, 16, 3, 1}}) {
+        INFO(set << (tile < 0 ? " direct" : " gemm tile ") << (tile < 0 ? 0 : ks.tiles[tile].mr) << ": B " << c.B << " C " << c.C << " "
                  << c.H << "x" << c.W << " O " << c.O << " k " << c.k);
         Tensor x = randu({c.B, c.C, c.H, c.W}, 21), w = randu({c.O, c.C, c.k, c.k}, 22), b = randu({c.O}, 23);
         Tensor y = conv2d_forward(x, w, b, 1, c.pad);

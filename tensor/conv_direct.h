@@ -1,0 +1,47 @@
+// tensor/conv_direct.h: a "same" convolution computed by register-tiled kernels that read the
+// image directly (internal to tensor/; see conv.cpp).
+//
+// The implicit GEMM (conv_pack.h) still copies each column-matrix panel into a packed buffer,
+// and with a convolution's few output channels every packed float feeds only M = O multiply-adds
+// per lane: measured, the copy cost 30-45 % of the time at O = 16-32. Here the kernel loads the
+// column-matrix rows itself, with the same lane masks, and never stores them:
+//
+//   tile: MR output channels x (16 NV) pixels p0..   acc[i][v] += W~[r][i] * col[r, p0 + 16 v ..]
+//   for r = (c, tap) in 0..R:  NV masked loads from x + c P + shift(tap) + p0 (the tap's masks),
+//                              MR broadcasts of the packed weights, MR x NV FMAs
+//
+// The weights are packed once per call, W~[tile][r][i] = w[o0 + i, r], and shared by every
+// sample. Each output is one sum over r in order: the same bits for any thread count. Tiles
+// (MR x 16 NV): 8 x 48, 8 x 32, 16 x 16, whichever pads the channels and pixels least. AVX-512
+// only; elsewhere conv.cpp uses the implicit GEMM.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "tensor/conv_pack.h"
+
+namespace fm {
+
+class DirectConv {
+ public:
+  // Whether the kernels can run here (AVX-512, and sgemm not forced to another set) and beat the
+  // implicit GEMM for O output channels: measured at 2 threads, 212 vs 157 GFLOP/s at O = 16,
+  // 211 vs 192 at O = 32, but 166 vs 197 at O = 64 (14 x 14), where packing is well amortised.
+  static bool available(int64_t O);
+  // Test and benchmark hook: 0 never, 1 always (whatever O), -1 back to the rule above.
+  static void force(int mode);
+  // For the convolution s (a "same" one) with weights w [O, C, k, k]; `masks` holds its taps.
+  DirectConv(const Conv2dShape& s, const float* w, const Im2colPacker& masks);
+  // y [O, P] of one sample (+)= conv(x [C, H, W]); accumulate adds onto what y holds.
+  void run(const float* x, float* y, bool accumulate) const;
+
+ private:
+  const Im2colPacker& masks_;
+  int64_t O_, R_, P_;
+  int mr_, nv_;                       // the tile
+  std::vector<float> wpack_;          // [ceil(O / MR)][R][MR]
+  std::vector<int64_t> row_offset_;   // [R]: c P + shift(tap) of row r = (c, tap)
+  std::vector<const uint16_t*> row_masks_;  // [R]: the tap's lane masks
+};
+
+}  // namespace fm
