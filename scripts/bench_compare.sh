@@ -2,13 +2,15 @@
 # scripts/bench_compare.sh: `fm bench` next to its PyTorch reference (scripts/bench_pytorch.py),
 # as a markdown table:  row | fm ms | PyTorch ms | ratio (fm/PyTorch) | fm peak RSS | PyTorch peak RSS.
 #
-# Each group (matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field) runs as its own
-# process on both sides, so the peak RSS of a row is that of its group, not of everything before it.
+# Each group (matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field), and each U-Net
+# width, runs as its own
+# process on both sides, so the peak RSS of a row is its own, not that of everything before it.
 #
 # usage: scripts/bench_compare.sh [--threads N] [--reps N] [--warmup N] [--only GROUP] [--channels C]
 #   --threads  threads for both (fm: OMP_NUM_THREADS; PyTorch: torch.set_num_threads and
 #              OMP/OPENBLAS_NUM_THREADS) (default 2)
-#   the others are passed through to both benchmarks (defaults: theirs, i.e. --reps 10 --warmup 2).
+#   --channels U-Net widths, e.g. "32 16" (the default); each runs in its own process
+#   --reps, --warmup are passed through to both benchmarks (defaults: theirs, --reps 10 --warmup 2).
 # Environment: FM (default build/apps/fm), PYTHON (default /usr/bin/python3, which has PyTorch),
 # OPENBLAS_CORETYPE (default Cooperlake). In this VM OpenBLAS cannot read the CPU model and falls
 # back to its generic "Prescott" kernels (~35 GFLOP/s at 1024^3); naming the core gets its AVX-512
@@ -21,13 +23,15 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 
 threads=2
 only=""
+channels="32 16"  # U-Net widths, each measured in its own process
 pass=()  # arguments for both benchmarks
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
-    --reps|--warmup|--channels) pass+=("$1" "$2"); shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --reps|--warmup) pass+=("$1" "$2"); shift 2 ;;
+    --channels) channels="$2"; shift 2 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,13 +55,21 @@ fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-for g in "${groups[@]}"; do
-  echo "bench_compare.sh: $g (fm)..." >&2
-  OMP_NUM_THREADS="$threads" "$FM" bench --json --only "$g" ${pass[@]+"${pass[@]}"} >>"$tmp/fm.jsonl"
-  echo "bench_compare.sh: $g (PyTorch)..." >&2
+run_pair() {  # one group (and U-Net width) on both sides
+  echo "bench_compare.sh: $* (fm)..." >&2
+  OMP_NUM_THREADS="$threads" "$FM" bench --json "$@" ${pass[@]+"${pass[@]}"} >>"$tmp/fm.jsonl"
+  echo "bench_compare.sh: $* (PyTorch)..." >&2
   OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" \
     OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Cooperlake}" \
-    "$PYTHON" scripts/bench_pytorch.py --json --threads "$threads" --only "$g" ${pass[@]+"${pass[@]}"} >>"$tmp/torch.jsonl"
+    "$PYTHON" scripts/bench_pytorch.py --json --threads "$threads" "$@" ${pass[@]+"${pass[@]}"} >>"$tmp/torch.jsonl"
+}
+
+for g in "${groups[@]}"; do
+  case "$g" in
+    unet-forward) run_pair --only "$g" --channels "${channels%% *}" ;;  # the first width only
+    unet-*) for ch in $channels; do run_pair --only "$g" --channels "$ch"; done ;;
+    *) run_pair --only "$g" ;;
+  esac
 done
 
 # Join the two outputs by row name (fm's row order) and print the table.
