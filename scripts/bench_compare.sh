@@ -3,8 +3,8 @@
 # as a markdown table:  row | fm ms | PyTorch ms | ratio (fm/PyTorch) | fm peak RSS | PyTorch peak RSS.
 #
 # Each group (matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field), and each U-Net
-# width, runs as its own
-# process on both sides, so the peak RSS of a row is its own, not that of everything before it.
+# width, runs as its own process on both sides, so the peak RSS of a row is its own, not that of
+# everything before it.
 #
 # usage: scripts/bench_compare.sh [--threads N] [--reps N] [--warmup N] [--only GROUP] [--channels C]
 #   --threads  threads for both (fm: OMP_NUM_THREADS; PyTorch: torch.set_num_threads and
@@ -31,7 +31,7 @@ while [[ $# -gt 0 ]]; do
     --only) only="$2"; shift 2 ;;
     --reps|--warmup) pass+=("$1" "$2"); shift 2 ;;
     --channels) channels="$2"; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
