@@ -128,12 +128,12 @@ Var upsample_nearest2x(const Var& x) {
 }
 
 // y = exp(x - max) / sum exp(x - max) per row     dx += y (dy - sum(dy y))
-Var softmax(const Var& x) {
+Var softmax(const Var& x, float scale) {
   FM_PROFILE("softmax");
-  Tensor y = softmax_forward(x.value());
-  return make_result(y, {x}, "softmax", [y](Node& n) {
+  Tensor y = softmax_forward(x.value(), scale);
+  return make_result(y, {x}, "softmax", [y, scale](Node& n) {
     float beta = 0.0f;
-    if (Tensor* dx = wanted_grad(n, 0, beta)) softmax_backward(y, n.grad, *dx, beta);
+    if (Tensor* dx = wanted_grad(n, 0, beta)) softmax_backward(y, n.grad, scale, *dx, beta);
   });
 }
 

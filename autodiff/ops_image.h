@@ -22,7 +22,7 @@ Var group_norm_silu(const Var& x, int groups, const Var& gamma, const Var& beta,
 Var upsample_nearest2x(const Var& x);
 
 // Softmax over the last axis (max-subtracted).
-Var softmax(const Var& x);
+Var softmax(const Var& x, float scale = 1.0f);  // softmax(scale x), scale > 0
 
 // Batched product [..., M, K] @ [..., K, P] with equal leading dims; the flags transpose the
 // last two dims of a or b. The batch runs in parallel.

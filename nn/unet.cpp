@@ -52,7 +52,7 @@ struct UNetField::AttnBlock {
     int64_t B = x.dim(0), C = channels, H = x.dim(2), W = x.dim(3);
     Var h = reshape(qkv.forward(norm.forward(x)), {B, 3 * C, H * W});
     Var q = slice(h, 1, 0, C), k = slice(h, 1, C, 2 * C), v = slice(h, 1, 2 * C, 3 * C);
-    Var w = softmax(scale(bmm(q, k, /*trans_a=*/true, false), float(1.0 / std::sqrt(double(C)))));  // [B, N, N]
+    Var w = softmax(bmm(q, k, /*trans_a=*/true, false), float(1.0 / std::sqrt(double(C))));  // [B, N, N]
     Var out = bmm(v, w, false, /*trans_b=*/true);                                                     // [B, C, N]
     return add(x, proj.forward(reshape(out, {B, C, H, W})));
   }

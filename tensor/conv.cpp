@@ -61,17 +61,17 @@ inline float exp_poly(float x) {
   return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
 }
 
-// y = exp(x - m) for x <= m. Three simple passes, because GCC will not vectorise a loop that
+// y = exp(s (x - m)) for x <= m, s > 0. Three simple passes, because GCC will not vectorise a loop that
 // clamps and then does arithmetic (it turns the clamp into branches around the maths, which
 // may trap): clamp to -87 (the edge of normal floats), exponentiate, then flush what was below
 // -87 to 0, as a true exp would underflow to.
-FM_SIMD_CLONES void exp_shift(const float* x, float m, float* y, int64_t n) {
+FM_SIMD_CLONES void exp_shift(const float* x, float m, float s, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
-    const float d = x[i] - m;
+    const float d = (x[i] - m) * s;
     y[i] = d < -87.0f ? -87.0f : d;
   }
   for (int64_t i = 0; i < n; ++i) y[i] = exp_poly(y[i]);
-  for (int64_t i = 0; i < n; ++i) y[i] = x[i] - m < -87.0f ? 0.0f : y[i];
+  for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) * s < -87.0f ? 0.0f : y[i];
 }
 
 // ---- im2col / col2im -------------------------------------------------------------------------
@@ -447,8 +447,9 @@ void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx, float beta) {
 }
 
 // ---- softmax -----------------------------------------------------------------------------------
-Tensor softmax_forward(const Tensor& x) {
+Tensor softmax_forward(const Tensor& x, float scale) {
   if (x.ndim() < 1 || x.dim(-1) < 1) throw std::runtime_error("softmax: empty last axis in " + shape_str(x.shape()));
+  if (!(scale > 0.0f)) throw std::runtime_error("softmax: the scale must be positive");
   const int64_t n = x.dim(-1), rows = x.numel() / n;
   Tensor y = Tensor::empty(x.shape());
   const float* px = x.data();
@@ -457,7 +458,7 @@ Tensor softmax_forward(const Tensor& x) {
     for (int64_t i = lo; i < hi; ++i) {
       const float* xr = px + i * n;
       float* yr = py + i * n;
-      exp_shift(xr, lane_max(xr, n), yr, n);
+      exp_shift(xr, lane_max(xr, n), scale, yr, n);  // max(s x) = s max(x) for s > 0
       const float inv = float(1.0 / lane_sum(yr, n));  // the sum is >= 1 (the max gives e^0)
       for (int64_t j = 0; j < n; ++j) yr[j] *= inv;
     }
@@ -465,7 +466,7 @@ Tensor softmax_forward(const Tensor& x) {
   return y;
 }
 
-void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx, float beta) {
+void softmax_backward(const Tensor& y, const Tensor& dy, float scale, Tensor& dx, float beta) {
   check_same_shape(y, dy, "softmax backward (dy)");
   check_same_shape(y, dx, "softmax backward (dx)");
   const int64_t n = y.dim(-1), rows = y.numel() / n;
@@ -476,7 +477,7 @@ void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx, float beta)
       const float *yr = py + i * n, *gr = pg + i * n;
       float* dr = pd + i * n;
       const float dot = float(lane_dot_centered(gr, yr, 0.0f, n));  // sum dy y
-      for (int64_t j = 0; j < n; ++j) store(dr[j], beta, yr[j] * (gr[j] - dot));
+      for (int64_t j = 0; j < n; ++j) store(dr[j], beta, scale * yr[j] * (gr[j] - dot));
     }
   });
 }

@@ -58,9 +58,10 @@ Tensor upsample_nearest2x_forward(const Tensor& x);
 void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx, float beta);
 
 // ---- softmax over the last axis -------------------------------------------------------------
-// y = exp(x - max) / sum exp(x - max), row by row (max-subtracted: no overflow).
-Tensor softmax_forward(const Tensor& x);
-// dx (+)= y (dy - sum(dy y)) row by row.
-void softmax_backward(const Tensor& y, const Tensor& dy, Tensor& dx, float beta);
+// y = softmax(s x) = exp(s (x - max)) / sum exp(s (x - max)), row by row (max-subtracted: no
+// overflow), s > 0: attention's 1 / sqrt(C) folded into the exponent instead of a pass of its own.
+Tensor softmax_forward(const Tensor& x, float scale = 1.0f);
+// dx (+)= s y (dy - sum(dy y)) row by row.
+void softmax_backward(const Tensor& y, const Tensor& dy, float scale, Tensor& dx, float beta);
 
 }  // namespace fm

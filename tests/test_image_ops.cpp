@@ -243,6 +243,11 @@ TEST_CASE("softmax rows sum to 1, survive large inputs and match finite differen
   // A long row exercises the 16-lane loops and their tails.
   expect_grads_ok([](const std::vector<Var>& v) { return softmax(v[0]); }, {x});
   expect_grads_ok([](const std::vector<Var>& v) { return softmax(v[0]); }, {randu({3, 37}, 62, -2.0f, 2.0f)});
+  // The scaled softmax (attention's 1 / sqrt(C) folded in) equals softmax of the scaled input.
+  Tensor ys = softmax(Var(x), 0.25f).value();
+  CHECK(rel_err(ys, softmax(Var(scale(x, 0.25f))).value()) < 1e-6);
+  expect_grads_ok([](const std::vector<Var>& v) { return softmax(v[0], 0.25f); }, {randu({3, 37}, 63, -2.0f, 2.0f)});
+  CHECK_THROWS_AS(softmax(Var(x), 0.0f), std::runtime_error);
 }
 
 TEST_CASE("bmm and transpose_last2 match the tensor kernels and finite differences") {
