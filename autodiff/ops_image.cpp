@@ -8,6 +8,7 @@
 
 #include "tensor/conv.h"
 #include "tensor/gemm.h"
+#include "tensor/lanes.h"
 #include "tensor/parallel.h"
 #include "tensor/profile.h"
 
@@ -67,26 +68,43 @@ void transpose_batched(const float* in, int64_t batch, int64_t rows, int64_t col
 
 }  // namespace
 
-// y = conv(x, w) + b   (im2col + sgemm; see tensor/conv.cpp)
+// y = conv(x, w) + b [+ e[b, o]] [+ r]   (implicit GEMM or direct kernels; see tensor/conv.cpp)
 //   dx += conv_transpose(dy, w)   dw += sum_b dy_b col_b^T   db += sum over b, pixels of dy
-Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad) {
+//   de[b, o] += sum over pixels of dy[b, o]    dr += dy
+// The per-sample bias e and the residual r are added as y is initialised (no pass of their own).
+Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad, const Var& sample_bias,
+           const Var& residual) {
   FM_PROFILE("conv2d");
   Tensor xv = x.value(), wv = w.value();
-  Tensor y = conv2d_forward(xv, wv, b.defined() ? b.value() : Tensor(), stride, pad);
+  ConvAddends add;
+  if (sample_bias.defined()) add.sample_bias = sample_bias.value();
+  if (residual.defined()) add.residual = residual.value();
+  Tensor y = conv2d_forward(xv, wv, b.defined() ? b.value() : Tensor(), stride, pad, add);
   std::vector<Var> parents{x, w};
+  const size_t ib = b.defined() ? parents.size() : size_t(-1);
   if (b.defined()) parents.push_back(b);
-  return make_result(y, parents, "conv2d", [xv, wv, stride, pad](Node& n) {
+  const size_t ie = sample_bias.defined() ? parents.size() : size_t(-1);
+  if (sample_bias.defined()) parents.push_back(sample_bias);
+  const size_t ir = residual.defined() ? parents.size() : size_t(-1);
+  if (residual.defined()) parents.push_back(residual);
+  return make_result(y, parents, "conv2d", [xv, wv, stride, pad, ib, ie, ir](Node& n) {
     float bx = 0.0f, bw = 0.0f, bb = 0.0f;
     Tensor* dx = wanted_grad(n, 0, bx);
     Tensor* dw = wanted_grad(n, 1, bw);
-    Tensor* db = wanted_grad(n, 2, bb);
+    Tensor* db = wanted_grad(n, ib, bb);
     conv2d_backward(xv, wv, n.grad, stride, pad, dx, bx, dw, bw, db, bb);
+    if (ie < n.parents.size() && needs_grad(n, ie)) {  // de[b, o] = sum_p dy[b, o, p]
+      const int64_t rows = n.grad.dim(0) * n.grad.dim(1), P = n.grad.numel() / rows;
+      Tensor de = Tensor::empty(n.parents[ie]->value.shape());
+      parallel_for(rows, 64, [&](int64_t lo, int64_t hi) {
+        for (int64_t i = lo; i < hi; ++i) de.data()[i] = float(lane_sum(n.grad.data() + i * P, P));
+      });
+      accumulate_grad(*n.parents[ie], de, true);
+    }
+    if (ir < n.parents.size() && needs_grad(n, ir)) accumulate_grad(*n.parents[ir], n.grad, false);
   });
 }
 
-// y = gamma[c] xhat + beta[c],  xhat = (x - mean_g) rstd_g
-//   dx += rstd (dxhat - mean_g(dxhat) - xhat mean_g(dxhat xhat)),  dxhat = gamma dy
-//   dgamma += sum over b, pixels of dy xhat      dbeta += sum over b, pixels of dy
 namespace {
 Var group_norm_op(const Var& x, int groups, const Var& gamma, const Var& beta, float eps, bool silu, const char* name) {
   Tensor xv = x.value(), gv = gamma.defined() ? gamma.value() : Tensor(), bv = beta.defined() ? beta.value() : Tensor();

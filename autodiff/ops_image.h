@@ -9,7 +9,9 @@ namespace fm {
 
 // x [B, C, H, W], w [O, C, k, k], b [O] or undefined; zero padding `pad`, stride >= 1.
 // Output [B, O, Ho, Wo] with PyTorch's Ho = (H + 2 pad - k) / stride + 1, likewise Wo.
-Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad);
+// Optionally fused into the output: + sample_bias[b, o] ([B, O]) and + residual ([B, O, Ho, Wo]).
+Var conv2d(const Var& x, const Var& w, const Var& b, int stride, int pad, const Var& sample_bias = Var(),
+           const Var& residual = Var());
 
 // torch.nn.GroupNorm(groups, C): normalise x [B, C, ...] over (C / groups, ...) per sample and
 // group with the biased variance and eps inside the sqrt, then gamma [C] and beta [C] per channel

@@ -19,6 +19,9 @@ Conv2d::Conv2d(int64_t in, int64_t out, int64_t k, Rng& rng, int stride_, int pa
 }
 
 Var Conv2d::forward(const Var& x) const { return conv2d(x, weight, bias, stride, pad); }
+Var Conv2d::forward(const Var& x, const Var& sample_bias, const Var& residual) const {
+  return conv2d(x, weight, bias, stride, pad, sample_bias, residual);
+}
 
 void Conv2d::collect(const std::string& prefix, std::vector<Param>& out) const {
   out.push_back({prefix + "weight", weight});

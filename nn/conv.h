@@ -12,6 +12,8 @@ class Conv2d : public Module {
  public:
   Conv2d(int64_t in, int64_t out, int64_t k, Rng& rng, int stride = 1, int pad = -1);
   Var forward(const Var& x) const;
+  // forward(x) + sample_bias[:, :, None, None] + residual, the additions fused into the output.
+  Var forward(const Var& x, const Var& sample_bias, const Var& residual) const;
   void collect(const std::string& prefix, std::vector<Param>& out) const override;
 
   Var weight, bias;

@@ -21,12 +21,10 @@ struct UNetField::ResBlock {
   }
 
   // h = conv1(silu(gn1(x))) + proj(silu(temb)) ; h = conv2(dropout(silu(gn2(h)))) ; return skip(x) + h
+  // Both additions happen inside the convolutions (as their outputs are initialised).
   Var forward(const Var& x, const Var& silu_temb, double p, bool training, Rng& rng) const {
-    Var h = conv1.forward(norm1.forward_silu(x));
-    Var e = emb_proj.forward(silu_temb);
-    h = add(h, reshape(e, {e.dim(0), e.dim(1), 1, 1}));
-    h = conv2.forward(dropout(norm2.forward_silu(h), float(p), training, rng));
-    return add(skip ? skip->forward(x) : x, h);
+    Var h = conv1.forward(norm1.forward_silu(x), emb_proj.forward(silu_temb), Var());
+    return conv2.forward(dropout(norm2.forward_silu(h), float(p), training, rng), Var(), skip ? skip->forward(x) : x);
   }
 
   void collect(const std::string& prefix, std::vector<Param>& out) const {
@@ -54,7 +52,7 @@ struct UNetField::AttnBlock {
     Var q = slice(h, 1, 0, C), k = slice(h, 1, C, 2 * C), v = slice(h, 1, 2 * C, 3 * C);
     Var w = softmax(bmm(q, k, /*trans_a=*/true, false), float(1.0 / std::sqrt(double(C))));  // [B, N, N]
     Var out = bmm(v, w, false, /*trans_b=*/true);                                                     // [B, C, N]
-    return add(x, proj.forward(reshape(out, {B, C, H, W})));
+    return proj.forward(reshape(out, {B, C, H, W}), Var(), x);  // x + proj(out), the residual fused
   }
 
   void collect(const std::string& prefix, std::vector<Param>& out) const {

@@ -201,11 +201,19 @@ Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Tensor& bias, int
   return s;
 }
 
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad) {
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad,
+                      const ConvAddends& add) {
   const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), bias, stride, pad);
   const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k;
   Tensor y = Tensor::empty({s.B, s.O, s.Ho, s.Wo});
+  if (add.sample_bias.defined() && add.sample_bias.shape() != Shape{s.B, s.O})
+    throw std::runtime_error("conv2d: the per-sample bias must be " + shape_str({s.B, s.O}) + ", got " +
+                             shape_str(add.sample_bias.shape()));
+  if (add.residual.defined()) check_same_shape(add.residual, y, "conv2d: the residual");
   const float *px = x.data(), *pw = w.data(), *pb = bias.defined() ? bias.data() : nullptr;
+  const float* psb = add.sample_bias.defined() ? add.sample_bias.data() : nullptr;
+  const float* pres = add.residual.defined() ? add.residual.data() : nullptr;
+  const bool init = pb || psb || pres;  // y starts from the addends, and the product accumulates
   float* py = y.data();
   // A "same" k x k convolution packs its column matrix straight from the image (conv_pack.h).
   const bool implicit = is_same(s) && !is_pointwise(s);
@@ -218,11 +226,17 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
     for (int64_t b = lo; b < hi; ++b) {
       const float* xb = px + b * s.C * s.H * s.W;
       float* yb = py + b * s.O * P;
-      if (pb)
-        for (int64_t o = 0; o < s.O; ++o) std::fill(yb + o * P, yb + (o + 1) * P, pb[o]);
-      const float beta = pb ? 1.0f : 0.0f;
+      for (int64_t o = 0; init && o < s.O; ++o) {  // y_b = b[o] + sample_bias[b, o] + residual_b
+        const float c = (pb ? pb[o] : 0.0f) + (psb ? psb[b * s.O + o] : 0.0f);
+        float* yo = yb + o * P;
+        if (pres)
+          for (int64_t p = 0; p < P; ++p) yo[p] = pres[(b * s.O + o) * P + p] + c;
+        else
+          std::fill(yo, yo + P, c);
+      }
+      const float beta = init ? 1.0f : 0.0f;
       if (direct) {
-        direct->run(xb, yb, pb != nullptr);
+        direct->run(xb, yb, init);
         continue;
       }
       if (implicit) {

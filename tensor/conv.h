@@ -22,8 +22,16 @@ struct Conv2dShape {
 // throws std::runtime_error naming them if they do not fit.
 Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Tensor& bias, int stride, int pad);
 
-// y = conv(x, w) + b (b may be undefined: no bias).
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad);
+// What a convolution's output starts from besides the bias, so that the additions that follow
+// it in a U-Net block cost no pass of their own (y is initialised with them before the products
+// accumulate onto it). Either may be undefined.
+struct ConvAddends {
+  Tensor sample_bias;  // [B, O]: a bias per sample and channel (the time embedding)
+  Tensor residual;     // [B, O, Ho, Wo]: added elementwise (the skip connection)
+};
+// y = conv(x, w) + b [+ sample_bias[b, o]] [+ residual] (b may be undefined: no bias).
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad,
+                      const ConvAddends& add = {});
 // From dy [B, O, Ho, Wo]: dx [B, C, H, W], dw [O, C, k, k], db [O].
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad,
                      Tensor* dx, float beta_x, Tensor* dw, float beta_w, Tensor* db, float beta_b);

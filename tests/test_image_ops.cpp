@@ -51,6 +51,21 @@ TEST_CASE("conv2d matches finite differences (3x3 and 1x1, stride 1 and 2, pad 0
         }
 }
 
+TEST_CASE("conv2d with a per-sample bias and a residual fused in equals the separate additions") {
+  Tensor x = randu({2, 3, 6, 6}, 71), w = randu({4, 3, 3, 3}, 72), b = randu({4}, 73);
+  Tensor e = randu({2, 4}, 74), r = randu({2, 4, 6, 6}, 75);
+  Var fused = conv2d(Var(x), Var(w), Var(b), 1, 1, Var(e), Var(r));
+  Var apart = add(add(conv2d(Var(x), Var(w), Var(b), 1, 1), reshape(Var(e), {2, 4, 1, 1})), Var(r));
+  CHECK(rel_err(fused.value(), apart.value()) < 1e-6);
+  GradCheckOptions opt;
+  opt.eps = 3e-3;
+  for (int stride : {1, 2})  // the direct/implicit path and the im2col path
+    expect_grads_ok([stride](const std::vector<Var>& v) { return conv2d(v[0], v[1], v[2], stride, 1, v[3], v[4]); },
+                    {x, w, b, e, randu({2, 4, stride == 1 ? 6 : 3, stride == 1 ? 6 : 3}, 76)}, opt);
+  CHECK_THROWS_AS(conv2d(Var(x), Var(w), Var(b), 1, 1, Var(randu({2, 3}, 77)), Var()), std::runtime_error);
+  CHECK_THROWS_AS(conv2d(Var(x), Var(w), Var(b), 1, 1, Var(), Var(randu({2, 4, 5, 5}, 78))), std::runtime_error);
+}
+
 TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
   struct Case { int64_t B, C, H, W, O; int k, stride, pad; };
   for (Case c : {Case{2, 3, 7, 7, 5, 3, 2, 1}, Case{3, 5, 7, 9, 6, 3, 1, 1}, Case{2, 4, 8, 8, 3, 3, 2, 0},
