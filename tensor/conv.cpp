@@ -264,7 +264,7 @@ namespace {
 //   db[o] += sum_p dy_b[o, p].
 // Samples are split into `groups` (a function of the shape) as in conv2d_backward below.
 void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw, const float* pg, float* pdx,
-                          float beta_x, float* part_w, double* part_b, int64_t groups) {
+                          float beta_x, float* part_w, double* part_b, int64_t groups, bool direct_w) {
   const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k, taps = s.k * s.k, CHW = s.C * s.H * s.W;
   Conv2dShape st = s;  // dy [B, O, H, W] convolved down to C channels
   st.C = s.O, st.O = s.C;
@@ -275,6 +275,8 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
       for (int64_t t = 0; t < taps; ++t) wt[(c * s.O + o) * taps + (taps - 1 - t)] = pw[(o * s.C + c) * taps + t];
   const std::optional<DirectConv> direct_dx =
       pdx && DirectConv::available(st.O) ? std::optional<DirectConv>(std::in_place, st, wt.data(), pack_dy) : std::nullopt;
+  const std::optional<DirectWeightGrad> direct_dw =
+      part_w && direct_w ? std::optional<DirectWeightGrad>(std::in_place, s) : std::nullopt;
   parallel_for(groups, grain(3 * s.B / groups * s.O * P * R), [&](int64_t lo, int64_t hi) {
     for (int64_t g = lo; g < hi; ++g)
       for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
@@ -282,7 +284,9 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
         const float* gb = pg + b * s.O * P;
         if (part_b)
           for (int64_t o = 0; o < s.O; ++o) part_b[g * s.O + o] += lane_sum(gb + o * P, P);
-        if (part_w)
+        if (direct_dw)  // part_g [k k, O, C]
+          direct_dw->accumulate(xb, gb, part_w + g * s.O * R, b == s.B * g / groups);
+        else if (part_w)  // part_g [O, R]
           sgemm_implicit_b(false, s.O, R, P, 1.0f, gb, P,
                            [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
                              pack_x.pack_transposed(xb, k0, kc, j0, n, nr, dst);
@@ -349,10 +353,13 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
   const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
   std::vector<float> part(dw ? groups * R * s.O : 0);  // dW^T of each group, [R, O] ([O, R] if same)
   std::vector<double> part_b(db ? groups * s.O : 0);   // db of each group
+  // The dW partials come in the layout of the path that made them: [R, O] (im2col), [O, R]
+  // (implicit GEMM) or [k k, O, C] (direct kernels).
   const bool same = is_same(s) && !is_pointwise(s) && s.k % 2 == 1;
+  const bool direct_w = same && dw && DirectWeightGrad::suits(s);
   if (same)
     conv2d_backward_same(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, dw ? part.data() : nullptr,
-                         db ? part_b.data() : nullptr, groups);
+                         db ? part_b.data() : nullptr, groups, direct_w);
   else
     conv2d_backward_im2col(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, dw ? part.data() : nullptr,
                            db ? part_b.data() : nullptr, groups);
@@ -362,7 +369,11 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
     for (int64_t o = lo; o < hi; ++o) {
       for (int64_t r = 0; pdw && r < R; ++r) {
         float acc = 0.0f;
-        for (int64_t g = 0; g < groups; ++g) acc += same ? part[(g * s.O + o) * R + r] : part[(g * R + r) * s.O + o];
+        const int64_t taps = s.k * s.k, c = r / taps, t = r % taps;
+        for (int64_t g = 0; g < groups; ++g)
+          acc += direct_w ? part[((g * taps + t) * s.O + o) * s.C + c]
+                 : same   ? part[(g * s.O + o) * R + r]
+                          : part[(g * R + r) * s.O + o];
         store(pdw[o * R + r], beta_w, acc);
       }
       if (pdb) {

@@ -118,9 +118,14 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
       if (tile < 0 && !DirectConv::available(1)) continue;
       gemm_detail::force_tile(std::max(tile, 0));
       // With AVX-512 the direct kernels (conv_direct.h) run these; the shapes pick each of their
-      // tiles: 8 x 48 (O 5, 63 pixels), 8 x 32 (O 4, 784 pixels), 16 x 16 (O 16, 16 pixels).
+      // tiles: forward 8 x 48 (O 5, 63 pixels), 8 x 32 (O 4, 784 pixels), 16 x 16 (O 16, 16
+      // pixels); weight gradient 8 or 16 rows by 16, 32 or 48 channels (C 16, 32, 48), with a
+      // last channel group past C (C 3, 20) and a last row tile past O (O 17, 20); a batch of 18
+      // puts two samples in some of the 16 groups of dW partials (accumulation onto a partial).
       for (Case c : {Case{2, 3, 7, 9, 5, 3, 1}, Case{2, 1, 28, 28, 4, 3, 1}, Case{1, 6, 23, 23, 9, 3, 1},
-                     Case{2, 2, 6, 5, 3, 5, 2}, Case{2, 3, 4, 4, 16, 3, 1}}) {
+                     Case{2, 2, 6, 5, 3, 5, 2}, Case{2, 3, 4, 4, 16, 3, 1}, Case{2, 16, 6, 6, 8, 3, 1},
+                     Case{1, 16, 5, 5, 17, 3, 1}, Case{1, 32, 5, 5, 16, 3, 1}, Case{2, 48, 4, 4, 20, 3, 1},
+                     Case{1, 20, 5, 4, 8, 3, 1}, Case{18, 3, 4, 4, 5, 3, 1}, Case{18, 16, 3, 3, 8, 3, 1}}) {
         INFO(set << (tile < 0 ? " direct" : " gemm tile ") << (tile < 0 ? 0 : ks.tiles[tile].mr) << ": B " << c.B << " C " << c.C << " "
                  << c.H << "x" << c.W << " O " << c.O << " k " << c.k);
         Tensor x = randu({c.B, c.C, c.H, c.W}, 21), w = randu({c.O, c.C, c.k, c.k}, 22), b = randu({c.O}, 23);
