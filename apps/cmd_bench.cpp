@@ -9,7 +9,8 @@
 //   unet-field      U-Net ch 32 and ch 16 forward + one VJP w.r.t. the input (one Hutchinson
 //                   evaluation of the likelihood ODE's right-hand side)
 // Each row also prints the process's peak resident memory so far (run one row with --only to
-// read that row's own peak). --profile prints the time per op kind of one U-Net training step.
+// read that row's own peak). --profile prints the time per op kind of MLP and U-Net training
+// steps and U-Net likelihood evaluations (--only mlp-train or unet-... for one of them).
 // Speed is measured here, never asserted in tests.
 #include <sys/resource.h>
 
@@ -140,7 +141,7 @@ int cmd_bench(int argc, char** argv) {
       .opt("--size", "1024", "matmul size n (n x n x n)")
       .opt("--reps", "10", "timed runs (the median is reported)")
       .opt("--warmup", "2", "untimed runs first")
-      .flag("--profile", "print the time per op kind of U-Net training steps and likelihood evaluations (--channels, default 32)")
+      .flag("--profile", "print the time per op kind of MLP and U-Net training steps and U-Net likelihood evaluations (U-Net: --channels, default 32)")
       .flag("--json", "one JSON line per result on stdout");
   if (!args.parse(argc, argv, 2)) return 0;
   const std::string only = args.str("--only");
@@ -171,24 +172,32 @@ int cmd_bench(int argc, char** argv) {
     report.row("matmul " + std::to_string(n), ms, 2.0 * double(n) * n * n * 1e-9);
   }
 
-  if (run("mlp-train") || run("mlp-field")) {
+  const bool prof = args.on("--profile");
+  if (run("mlp-train") || run("mlp-field") || (prof && (only.empty() || only == "mlp-train"))) {
     std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), rng);
     std::vector<Param> params = model->parameters();
     // Multiply-adds of one forward pass per sample: sum over layers of in * out.
     const double macs = double(D + 1) * W + double(L - 2) * W * W + double(W) * D;
-    for (int64_t B : run("mlp-train") ? mlp_batches : std::vector<int64_t>{}) {
+    for (int64_t B : run("mlp-train") || prof ? mlp_batches : std::vector<int64_t>{}) {
       Tensor x1 = Tensor::empty({B, D});
       rng.normal(x1);
       CondOTPath path;
       FlowBatch fb;
       Adam adam(params, AdamOptions{});
-      double ms = median_ms([&] {
+      auto step = [&] {
         make_flow_batch(path, x1, rng, fb);
         Var loss = cfm_loss(*model, fb);
         zero_grad(params);
         backward(loss);
         adam.step(1e-4);
-      }, warm, reps);
+      };
+      if (prof) {
+        for (int i = 0; i < warm; ++i) step();
+        print_profile("mlp train_step B=" + std::to_string(B) + " (" + std::to_string(reps) + " steps)", reps, step,
+                      report.json);
+        break;  // one batch size is enough to see where the time goes
+      }
+      double ms = median_ms(step, warm, reps);
       // forward 2 flops per MAC; backward twice that (dX and dW).
       report.row("mlp train_step B=" + std::to_string(B), ms, 6.0 * macs * double(B) * 1e-9);
     }
@@ -203,7 +212,7 @@ int cmd_bench(int argc, char** argv) {
     }
   }
 
-  const bool any_unet = args.on("--profile") || run("unet-train") || run("unet-forward") || run("unet-field");
+  const bool any_unet = (prof && (only.empty() || only.rfind("unet", 0) == 0)) || run("unet-train") || run("unet-forward") || run("unet-field");
   if (args.on("--profile") && args.str("--channels").empty()) channels = {32};
   for (int64_t ch : any_unet ? channels : std::vector<int64_t>{}) {
     UNetConfig cfg;  // the Fashion-MNIST U-Net: 1 x 28 x 28
