@@ -256,6 +256,24 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
 
 namespace {
 
+// The loop both backward paths share: the batch cut into `groups` (a function of the shape), the
+// groups in parallel and the samples of a group in order. body(g, b, first) gets sample b of group
+// g (first: the group's first sample, whose partial starts afresh); each sample's bias gradient
+// sum_p dy[b, o, p] is added into part_b[g] on the way.
+template <class Body>
+void for_each_sample(const Conv2dShape& s, const float* pg, double* part_b, int64_t groups, int64_t work_per_sample,
+                     const Body& body) {
+  const int64_t P = s.Ho * s.Wo;
+  parallel_for(groups, grain(s.B / groups * work_per_sample), [&](int64_t lo, int64_t hi) {
+    for (int64_t g = lo; g < hi; ++g)
+      for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
+        if (part_b)
+          for (int64_t o = 0; o < s.O; ++o) part_b[g * s.O + o] += lane_sum(pg + (b * s.O + o) * P, P);
+        body(g, b, b == s.B * g / groups);
+      }
+  });
+}
+
 // Backward of a "same" k x k convolution (stride 1, odd k) with no column matrix at all:
 //   dx_b [C, P] = W' [C, O k k] @ col(dy_b): the transposed convolution of a stride-1 "same"
 //        convolution is again one, with W'[c, o, ki, kj] = w[o, c, k-1-ki, k-1-kj] (a mirrored
@@ -277,30 +295,25 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
       pdx && DirectConv::available(st.O) ? std::optional<DirectConv>(std::in_place, st, wt.data(), pack_dy) : std::nullopt;
   const std::optional<DirectWeightGrad> direct_dw =
       part_w && direct_w ? std::optional<DirectWeightGrad>(std::in_place, s) : std::nullopt;
-  parallel_for(groups, grain(3 * s.B / groups * s.O * P * R), [&](int64_t lo, int64_t hi) {
-    for (int64_t g = lo; g < hi; ++g)
-      for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
-        const float* xb = px + b * CHW;
-        const float* gb = pg + b * s.O * P;
-        if (part_b)
-          for (int64_t o = 0; o < s.O; ++o) part_b[g * s.O + o] += lane_sum(gb + o * P, P);
-        if (direct_dw)  // part_g [k k, O, C]
-          direct_dw->accumulate(xb, gb, part_w + g * s.O * R, b == s.B * g / groups);
-        else if (part_w)  // part_g [O, R]
-          sgemm_implicit_b(false, s.O, R, P, 1.0f, gb, P,
-                           [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
-                             pack_x.pack_transposed(xb, k0, kc, j0, n, nr, dst);
-                           },
-                           b == s.B * g / groups ? 0.0f : 1.0f, part_w + g * s.O * R, R);
-        if (direct_dx)
-          direct_dx->run(gb, pdx + b * CHW, beta_x != 0.0f);
-        else if (pdx)
-          sgemm_implicit_b(false, s.C, P, s.O * taps, 1.0f, wt.data(), s.O * taps,
-                           [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
-                             pack_dy.pack(gb, k0, kc, j0, n, nr, dst);
-                           },
-                           beta_x, pdx + b * CHW, P);
-      }
+  for_each_sample(s, pg, part_b, groups, 3 * s.O * P * R, [&](int64_t g, int64_t b, bool first) {
+    const float* xb = px + b * CHW;
+    const float* gb = pg + b * s.O * P;
+    if (direct_dw)  // part_g [k k, O, C]
+      direct_dw->accumulate(xb, gb, part_w + g * s.O * R, first);
+    else if (part_w)  // part_g [O, R]
+      sgemm_implicit_b(false, s.O, R, P, 1.0f, gb, P,
+                       [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
+                         pack_x.pack_transposed(xb, k0, kc, j0, n, nr, dst);
+                       },
+                       first ? 0.0f : 1.0f, part_w + g * s.O * R, R);
+    if (direct_dx)
+      direct_dx->run(gb, pdx + b * CHW, beta_x != 0.0f);
+    else if (pdx)
+      sgemm_implicit_b(false, s.C, P, s.O * taps, 1.0f, wt.data(), s.O * taps,
+                       [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
+                         pack_dy.pack(gb, k0, kc, j0, n, nr, dst);
+                       },
+                       beta_x, pdx + b * CHW, P);
   });
 }
 
@@ -309,30 +322,24 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
 void conv2d_backward_im2col(const Conv2dShape& s, const float* px, const float* pw, const float* pg, float* pdx,
                             float beta_x, float* part_w, double* part_b, int64_t groups) {
   const int64_t P = s.Ho * s.Wo, R = s.C * s.k * s.k, CHW = s.C * s.H * s.W;
-  parallel_for(groups, grain(2 * s.B / groups * s.O * P * R), [&](int64_t lo, int64_t hi) {
+  for_each_sample(s, pg, part_b, groups, 2 * s.O * P * R, [&](int64_t g, int64_t b, bool first) {
     float* col = is_pointwise(s) ? nullptr : thread_scratch(R * P);
-    for (int64_t g = lo; g < hi; ++g)
-      for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
-        const float* xb = px + b * CHW;
-        const float* gb = pg + b * s.O * P;
-        if (part_b)
-          for (int64_t o = 0; o < s.O; ++o) part_b[g * s.O + o] += lane_sum(gb + o * P, P);
-        if (part_w) {  // part_g [R, O] (+)= col [R, P] @ dy_b^T
-          if (col) im2col(s, xb, col);
-          const float beta = b == s.B * g / groups ? 0.0f : 1.0f;
-          sgemm(false, true, R, s.O, P, 1.0f, col ? col : xb, P, gb, P, beta, part_w + g * R * s.O, s.O);
-        }
-        if (pdx) {
-          float* dxb = pdx + b * CHW;
-          if (!col) {  // pointwise: dx_b [C, P] (+)= W^T [C, O] @ dy_b [O, P] directly
-            sgemm(true, false, s.C, P, s.O, 1.0f, pw, s.C, gb, P, beta_x, dxb, P);
-            continue;
-          }
-          sgemm(true, false, R, P, s.O, 1.0f, pw, R, gb, P, 0.0f, col, P);  // dcol, reusing col
-          if (beta_x == 0.0f) std::fill(dxb, dxb + CHW, 0.0f);
-          col2im_add(s, col, dxb);
-        }
+    const float* xb = px + b * CHW;
+    const float* gb = pg + b * s.O * P;
+    if (part_w) {  // part_g [R, O] (+)= col [R, P] @ dy_b^T
+      if (col) im2col(s, xb, col);
+      sgemm(false, true, R, s.O, P, 1.0f, col ? col : xb, P, gb, P, first ? 0.0f : 1.0f, part_w + g * R * s.O, s.O);
+    }
+    if (pdx) {
+      float* dxb = pdx + b * CHW;
+      if (!col) {  // pointwise: dx_b [C, P] (+)= W^T [C, O] @ dy_b [O, P] directly
+        sgemm(true, false, s.C, P, s.O, 1.0f, pw, s.C, gb, P, beta_x, dxb, P);
+        return;
       }
+      sgemm(true, false, R, P, s.O, 1.0f, pw, R, gb, P, 0.0f, col, P);  // dcol, reusing col
+      if (beta_x == 0.0f) std::fill(dxb, dxb + CHW, 0.0f);
+      col2im_add(s, col, dxb);
+    }
   });
 }
 
