@@ -107,7 +107,7 @@ TEST_CASE("exact and Hutchinson divergence agree on a tiny U-Net") {
   CHECK(m.stderr_ > 0.0);
 }
 
-TEST_CASE("a U-Net training step in the steady state takes no new memory from the system") {
+TEST_CASE("U-Net training steps and likelihood evaluations in the steady state take no new memory") {
   // Every activation and gradient buffer of a step is served by the allocator's cache of blocks
   // that the previous step released (tensor/allocator.h).
   Rng rng(5);
@@ -122,8 +122,19 @@ TEST_CASE("a U-Net training step in the steady state takes no new memory from th
   Trainer trainer(model, path, *data, opt);
   trainer.step();
   trainer.step();
-  const int64_t allocs = allocator_stats().system_allocs;
+  int64_t allocs = allocator_stats().system_allocs;
   for (int i = 0; i < 3; ++i) trainer.step();
+  CHECK(allocator_stats().system_allocs == allocs);
+  // The same for likelihood evaluations (forward + one VJP per step of the ODE).
+  FlowSolveOptions solve;
+  solve.ode.method = Method::RK4;
+  solve.ode.steps = 2;
+  solve.divergence = Divergence::Hutchinson;
+  FieldFn field = [&](const Var& x, const Tensor& t) { return model.forward(x, t); };
+  Tensor x = pixels.rows(0, 8);
+  log_likelihood(field, x, solve, rng);
+  allocs = allocator_stats().system_allocs;
+  log_likelihood(field, x, solve, rng);
   CHECK(allocator_stats().system_allocs == allocs);
 }
 
