@@ -220,7 +220,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   const std::optional<Im2colPacker> packer = implicit ? std::optional<Im2colPacker>(s) : std::nullopt;
   // With AVX-512 the direct kernels read the image without packing at all (conv_direct.h).
   const std::optional<DirectConv> direct =
-      implicit && DirectConv::available(s.O) ? std::optional<DirectConv>(std::in_place, s, pw, *packer) : std::nullopt;
+      implicit && DirectConv::available(s.O, P) ? std::optional<DirectConv>(std::in_place, s, pw, *packer) : std::nullopt;
   parallel_for(s.B, grain(s.O * P * R), [&](int64_t lo, int64_t hi) {
     float* col = is_pointwise(s) || implicit ? nullptr : thread_scratch(R * P);
     for (int64_t b = lo; b < hi; ++b) {
@@ -292,7 +292,7 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
     for (int64_t c = 0; c < s.C; ++c)
       for (int64_t t = 0; t < taps; ++t) wt[(c * s.O + o) * taps + (taps - 1 - t)] = pw[(o * s.C + c) * taps + t];
   const std::optional<DirectConv> direct_dx =
-      pdx && DirectConv::available(st.O) ? std::optional<DirectConv>(std::in_place, st, wt.data(), pack_dy) : std::nullopt;
+      pdx && DirectConv::available(st.O, P) ? std::optional<DirectConv>(std::in_place, st, wt.data(), pack_dy) : std::nullopt;
   const std::optional<DirectWeightGrad> direct_dw =
       part_w && direct_w ? std::optional<DirectWeightGrad>(std::in_place, s) : std::nullopt;
   for_each_sample(s, pg, part_b, groups, 3 * s.O * P * R, [&](int64_t g, int64_t b, bool first) {

@@ -78,16 +78,16 @@ const TileShape& tile_for(int64_t O, int64_t P) {
 
 namespace {
 std::atomic<int> g_forced{-1};  // -1: by the channel count; 0: never; 1: always
-constexpr int64_t kMaxChannels = 32;
+constexpr int64_t kMaxChannels = 32, kMaxPixels = 256;  // direct when O <= 32 or P <= 256
 }  // namespace
 
 void DirectConv::force(int mode) { g_forced.store(mode); }
 
-bool DirectConv::available(int64_t O) {
+bool DirectConv::available(int64_t O, int64_t P) {
   static const bool avx512 = __builtin_cpu_supports("avx512f");
   const int forced = g_forced.load();
   if (!avx512 || forced == 0 || std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0) return false;
-  return forced == 1 || O <= kMaxChannels;
+  return forced == 1 || O <= kMaxChannels || P <= kMaxPixels;
 }
 
 DirectConv::DirectConv(const Conv2dShape& s, const float* w, const Im2colPacker& masks)
@@ -184,7 +184,7 @@ FM_AVX512 void to_channels_last(const float* src, int64_t C, int64_t H, int64_t 
 }  // namespace
 
 bool DirectWeightGrad::suits(const Conv2dShape& s) {
-  if (!DirectConv::available(0)) return false;  // no AVX-512, or forced off
+  if (!DirectConv::available(0, 0)) return false;  // no AVX-512, or forced off
   const int64_t Cp = (s.C + 15) / 16 * 16;
   return g_forced.load() == 1 || s.C * 5 >= Cp * 4;
 }

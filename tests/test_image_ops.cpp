@@ -115,7 +115,7 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
     for (int tile = -1; tile < ks.ntiles; ++tile) {
       // tile -1: the direct kernels where available; 0, 1, ...: the implicit GEMM with that tile
       DirectConv::force(tile < 0 ? 1 : 0);
-      if (tile < 0 && !DirectConv::available(1)) continue;
+      if (tile < 0 && !DirectConv::available(1, 1)) continue;
       gemm_detail::force_tile(std::max(tile, 0));
       // With AVX-512 the direct kernels (conv_direct.h) run these; the shapes pick each of their
       // tiles: forward 8 x 48 (O 5, 63 pixels), 8 x 32 (O 4, 784 pixels), 16 x 16 (O 16, 16
