@@ -11,6 +11,10 @@
 #              OMP/OPENBLAS_NUM_THREADS) (default 2)
 #   --channels U-Net widths, e.g. "32 16" (the default); each runs in its own process
 #   --reps, --warmup are passed through to both benchmarks (defaults: theirs, --reps 10 --warmup 2).
+#   --rounds   repeat everything, fm and PyTorch alternating, this many times (default 3); the
+#              table gives each side's median over the rounds and the median of the per-round
+#              ratios. This VM's speed drifts by up to 2x over tens of seconds, so one round can
+#              favour either side; alternating and taking medians keeps the ratios honest.
 # Environment: FM (default build/apps/fm), PYTHON (default /usr/bin/python3, which has PyTorch),
 # OPENBLAS_CORETYPE (default Cooperlake). In this VM OpenBLAS cannot read the CPU model and falls
 # back to its generic "Prescott" kernels (~35 GFLOP/s at 1024^3); naming the core gets its AVX-512
@@ -24,14 +28,16 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 threads=2
 only=""
 channels="32 16"  # U-Net widths, each measured in its own process
+rounds=3          # fm and PyTorch alternate this many times; each row reports the median round
 pass=()  # arguments for both benchmarks
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --threads) threads="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
     --reps|--warmup) pass+=("$1" "$2"); shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
     --channels) channels="$2"; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,19 +70,21 @@ run_pair() {  # one group (and U-Net width) on both sides
     "$PYTHON" scripts/bench_pytorch.py --json --threads "$threads" "$@" ${pass[@]+"${pass[@]}"} >>"$tmp/torch.jsonl"
 }
 
-for g in "${groups[@]}"; do
-  case "$g" in
-    unet-forward) run_pair --only "$g" --channels "${channels%% *}" ;;  # the first width only
-    unet-*) for ch in $channels; do run_pair --only "$g" --channels "$ch"; done ;;
-    *) run_pair --only "$g" ;;
-  esac
+for ((round = 1; round <= rounds; round++)); do
+  for g in "${groups[@]}"; do
+    case "$g" in
+      unet-forward) run_pair --only "$g" --channels "${channels%% *}" ;;  # the first width only
+      unet-*) for ch in $channels; do run_pair --only "$g" --channels "$ch"; done ;;
+      *) run_pair --only "$g" ;;
+    esac
+  done
 done
 
 # Join the two outputs by row name (fm's row order) and print the table.
-"$PYTHON" - "$tmp/fm.jsonl" "$tmp/torch.jsonl" "$threads" <<'EOF'
-import json, sys
+"$PYTHON" - "$tmp/fm.jsonl" "$tmp/torch.jsonl" "$threads" "$rounds" <<'EOF'
+import json, statistics, sys
 
-def rows(path):
+def rows(path):  # name -> the results of every round, in order
     out = {}
     with open(path) as f:
         for line in f:
@@ -84,26 +92,34 @@ def rows(path):
             if line.startswith("{"):
                 r = json.loads(line)
                 if "name" in r:
-                    out[r["name"]] = r
+                    out.setdefault(r["name"], []).append(r)
     return out
 
 fm, pt = rows(sys.argv[1]), rows(sys.argv[2])
 names = list(fm) + [n for n in pt if n not in fm]
 
-def ms(r):
-    if r is None:
+def med(rs, key):
+    return statistics.median(r[key] for r in rs)
+
+def ms(name, rs):
+    if not rs:
         return "-"
-    s = f"{r['ms']:.2f}"
-    return s + (f" ({r['gflops']:.1f} GFLOP/s)" if r["name"].startswith("matmul") and "gflops" in r else "")
+    s = f"{med(rs, 'ms'):.2f}"
+    return s + (f" ({med(rs, 'gflops'):.1f} GFLOP/s)" if name.startswith("matmul") else "")
 
-def rss(r):
-    return "-" if r is None else f"{r['peak_rss_mib']:.0f}"
+def ratio(a, b):  # the median of the per-round ratios, and their range
+    rs = [x["ms"] / y["ms"] for x, y in zip(a or [], b or []) if y["ms"] > 0]
+    if not rs:
+        return "-"
+    return f"{statistics.median(rs):.2f}" + (f" ({min(rs):.2f}-{max(rs):.2f})" if len(rs) > 1 else "")
 
-print(f"{sys.argv[3]} threads; ms = median wall time\n")
-print("| row | fm ms | PyTorch ms | ratio (fm/PyTorch) | fm peak RSS MiB | PyTorch peak RSS MiB |")
+def rss(rs):
+    return "-" if not rs else f"{max(r['peak_rss_mib'] for r in rs):.0f}"
+
+print(f"{sys.argv[3]} threads, {sys.argv[4]} rounds; ms = median over the rounds of each round's median\n")
+print("| row | fm ms | PyTorch ms | ratio fm/PyTorch (range over rounds) | fm peak RSS MiB | PyTorch peak RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|")
 for n in names:
     a, b = fm.get(n), pt.get(n)
-    ratio = f"{a['ms'] / b['ms']:.2f}" if a and b and b["ms"] > 0 else "-"
-    print(f"| {n} | {ms(a)} | {ms(b)} | {ratio} | {rss(a)} | {rss(b)} |")
+    print(f"| {n} | {ms(n, a)} | {ms(n, b)} | {ratio(a, b)} | {rss(a)} | {rss(b)} |")
 EOF
