@@ -13,10 +13,12 @@ namespace fm {
 
 namespace {
 
-// One tile: y[i, p0 + 16 v + l] (+)= sum_r w[r * MR + i] * (masked) x[off[r] + p0 + 16 v + l],
-// for the first m rows and n pixels. See the header for the scheme.
+// One tile: y[i, p0 + 16 v + l] (+)= sum_{t, c} w[(t C + c) MR + i] x[c P + shift[t] + p0 + 16 v + l]
+// (masked by the tap's lanes), for the first m rows and n pixels. Taps outside, channels inside:
+// a tap's NV lane masks and its shifted base pointer are loaded once, and then each channel costs
+// NV masked loads, MR broadcasts and MR x NV FMAs. See the header for the scheme.
 template <int MR, int NV>
-FM_AVX512 void conv_tile(int64_t R, const float* w, const float* x, const int64_t* off,
+FM_AVX512 void conv_tile(int64_t C, int64_t taps, int64_t P, const float* w, const float* x, const int64_t* shift,
                          const uint16_t* const* masks, int64_t p0, float* y, int64_t ldy, int m, int n,
                          bool accumulate) {
   __m512 acc[MR][NV];
@@ -25,19 +27,22 @@ FM_AVX512 void conv_tile(int64_t R, const float* w, const float* x, const int64_
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
   const int64_t g0 = p0 / 16;
-  for (int64_t r = 0; r < R; ++r) {
-    const float* src = x + off[r] + p0;
-    const uint16_t* mk = masks[r] + g0;
-    __m512 b[NV];
+  for (int64_t t = 0; t < taps; ++t) {
+    __mmask16 mk[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(__mmask16(mk[v]), src + 16 * v);
+    for (int v = 0; v < NV; ++v) mk[v] = __mmask16(masks[t][g0 + v]);
+    const float* src = x + shift[t] + p0;
+    for (int64_t c = 0; c < C; ++c, src += P, w += MR) {
+      __m512 b[NV];
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(mk[v], src + 16 * v);
 #pragma GCC unroll 16
-    for (int i = 0; i < MR; ++i) {
-      const __m512 a = _mm512_set1_ps(w[i]);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 a = _mm512_set1_ps(w[i]);
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
+      }
     }
-    w += MR;
   }
   // Compile-time loop bounds keep acc in registers (a run-time index would spill it to memory).
 #pragma GCC unroll 16
@@ -54,8 +59,8 @@ FM_AVX512 void conv_tile(int64_t R, const float* w, const float* x, const int64_
   }
 }
 
-using TileFn = void (*)(int64_t, const float*, const float*, const int64_t*, const uint16_t* const*, int64_t, float*,
-                        int64_t, int, int, bool);
+using TileFn = void (*)(int64_t, int64_t, int64_t, const float*, const float*, const int64_t*, const uint16_t* const*,
+                        int64_t, float*, int64_t, int, int, bool);
 
 struct TileShape {
   int mr, nv;
@@ -91,29 +96,31 @@ bool DirectConv::available(int64_t O, int64_t P) {
 }
 
 DirectConv::DirectConv(const Conv2dShape& s, const float* w, const Im2colPacker& masks)
-    : masks_(masks), O_(s.O), R_(s.C * s.k * s.k), P_(s.Ho * s.Wo) {
+    : masks_(masks), O_(s.O), C_(s.C), taps_(s.k * s.k), P_(s.Ho * s.Wo) {
   const TileShape& t = tile_for(O_, P_);
   mr_ = t.mr, nv_ = t.nv;
-  const int64_t tiles = (O_ + mr_ - 1) / mr_, taps = masks.taps();
-  wpack_.assign(tiles * R_ * mr_, 0.0f);
+  const int64_t tiles = (O_ + mr_ - 1) / mr_, R = C_ * taps_;
+  // W~[tile][tap][c][i] = w[o0 + i, c, tap]: the order the tile walks the rows in.
+  wpack_.assign(tiles * R * mr_, 0.0f);
   for (int64_t o = 0; o < O_; ++o)
-    for (int64_t r = 0; r < R_; ++r) wpack_[(o / mr_ * R_ + r) * mr_ + o % mr_] = w[o * R_ + r];
-  row_offset_.resize(R_);
-  row_masks_.resize(R_);
-  for (int64_t r = 0; r < R_; ++r) {
-    row_offset_[r] = r / taps * P_ + masks.shift(r % taps);
-    row_masks_[r] = masks.tap_masks(r % taps);
+    for (int64_t c = 0; c < C_; ++c)
+      for (int64_t k = 0; k < taps_; ++k) wpack_[((o / mr_ * taps_ + k) * C_ + c) * mr_ + o % mr_] = w[(o * C_ + c) * taps_ + k];
+  tap_shift_.resize(taps_);
+  tap_masks_.resize(taps_);
+  for (int64_t k = 0; k < taps_; ++k) {
+    tap_shift_[k] = masks.shift(k);
+    tap_masks_[k] = masks.tap_masks(k);
   }
 }
 
 void DirectConv::run(const float* x, float* y, bool accumulate) const {
   const TileShape& t = tile_for(O_, P_);
-  const int64_t width = 16 * nv_;
+  const int64_t width = 16 * nv_, R = C_ * taps_;
   // Pixel panels outside, channel tiles inside: the image rows a panel reads stay in L1 while
   // every channel tile uses them.
   for (int64_t p0 = 0; p0 < P_; p0 += width)
     for (int64_t o0 = 0; o0 < O_; o0 += mr_)
-      t.fn(R_, wpack_.data() + o0 * R_, x, row_offset_.data(), row_masks_.data(), p0, y + o0 * P_, P_,
+      t.fn(C_, taps_, P_, wpack_.data() + o0 * R, x, tap_shift_.data(), tap_masks_.data(), p0, y + o0 * P_, P_,
            int(std::min<int64_t>(mr_, O_ - o0)), int(std::min<int64_t>(width, P_ - p0)), accumulate);
 }
 

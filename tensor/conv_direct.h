@@ -7,11 +7,12 @@
 // column-matrix rows itself, with the same lane masks, and never stores them:
 //
 //   tile: MR output channels x (16 NV) pixels p0..   acc[i][v] += W~[r][i] * col[r, p0 + 16 v ..]
-//   for r = (c, tap) in 0..R:  NV masked loads from x + c P + shift(tap) + p0 (the tap's masks),
-//                              MR broadcasts of the packed weights, MR x NV FMAs
+//   for each tap:   its NV lane masks and shift, then for each input channel c:
+//                   NV masked loads from x + c P + shift(tap) + p0, MR broadcasts of the packed
+//                   weights, MR x NV FMAs
 //
-// The weights are packed once per call, W~[tile][r][i] = w[o0 + i, r], and shared by every
-// sample. Each output is one sum over r in order: the same bits for any thread count. Tiles
+// The weights are packed once per call, W~[tile][tap][c][i] = w[o0 + i, c, tap], and shared by
+// every sample. Each output is one sum in a fixed order: the same bits for any thread count. Tiles
 // (MR x 16 NV): 8 x 48, 8 x 32, 16 x 16, whichever pads the channels and pixels least. AVX-512
 // only; elsewhere conv.cpp uses the implicit GEMM.
 #pragma once
@@ -38,11 +39,11 @@ class DirectConv {
 
  private:
   const Im2colPacker& masks_;
-  int64_t O_, R_, P_;
-  int mr_, nv_;                       // the tile
-  std::vector<float> wpack_;          // [ceil(O / MR)][R][MR]
-  std::vector<int64_t> row_offset_;   // [R]: c P + shift(tap) of row r = (c, tap)
-  std::vector<const uint16_t*> row_masks_;  // [R]: the tap's lane masks
+  int64_t O_, C_, taps_, P_;
+  int mr_, nv_;                             // the tile
+  std::vector<float> wpack_;                // [ceil(O / MR)][taps][C][MR]
+  std::vector<int64_t> tap_shift_;          // [taps]: shift(tap)
+  std::vector<const uint16_t*> tap_masks_;  // [taps]: the tap's lane masks
 };
 
 // The weight gradient of a "same" convolution, tap by tap, with no column matrix:
