@@ -17,6 +17,8 @@ inline int num_threads() { return omp_get_max_threads(); }
 
 // Calls body(lo, hi) over [0, n) in chunks of at least `grain` elements, in parallel when n is
 // large enough to pay for the threads. Chunks are disjoint, so body may write its own range.
+// Up to 4 chunks per thread, handed out as threads come free: a core that the machine slows
+// down (another process, a busy hypervisor) takes fewer of them instead of holding up the rest.
 template <class Body>
 void parallel_for(int64_t n, int64_t grain, const Body& body) {
   if (n <= 0) return;
@@ -25,7 +27,7 @@ void parallel_for(int64_t n, int64_t grain, const Body& body) {
     body(int64_t(0), n);
     return;
   }
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(dynamic, 1)
   for (int64_t c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
 }
 
