@@ -46,9 +46,37 @@ FM_SIMD_CLONES void affine_row(const float* x, float a, float b, float* y, int64
 FM_SIMD_CLONES void affine_silu_row(const float* x, float a, float b, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = act::Silu::f(x[i] * a + b);
 }
-// g = dy silu'(z) with z = x a + b: the gradient reaching the normalised value.
-FM_SIMD_CLONES void silu_grad_row(const float* x, const float* dy, float a, float b, float* g, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) g[i] = dy[i] * act::Silu::df(x[i] * a + b, 0.0f);
+// One pass over a channel for the backward sums: s1 = sum g, s2 = sum g (x - m), where g is the
+// gradient reaching the normalised value: dy itself, or with SiLU dy silu'(z), z = x a + b, which
+// is also written out for dx_row. 16-lane partial sums, in an order that depends on n only.
+template <bool kSilu>
+inline void grad_sums(const float* x, const float* dy, float m, float a, float b, float* g, int64_t n, double& s1,
+                      double& s2) {
+  constexpr int kLanes = 16;
+  float p1[kLanes] = {}, p2[kLanes] = {};
+  auto grad = [&](int64_t i) { return kSilu ? dy[i] * act::Silu::df(x[i] * a + b, 0.0f) : dy[i]; };
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes)
+    for (int j = 0; j < kLanes; ++j) {
+      const float gv = grad(i + j);
+      if (kSilu) g[i + j] = gv;
+      p1[j] += gv;
+      p2[j] += gv * (x[i + j] - m);
+    }
+  s1 = s2 = 0.0;
+  for (int j = 0; j < kLanes; ++j) s1 += p1[j], s2 += p2[j];
+  for (; i < n; ++i) {
+    const float gv = grad(i);
+    if (kSilu) g[i] = gv;
+    s1 += gv, s2 += double(gv) * (x[i] - m);
+  }
+}
+FM_SIMD_CLONES void grad_sums_plain(const float* x, const float* dy, float m, int64_t n, double& s1, double& s2) {
+  grad_sums<false>(x, dy, m, 0.0f, 0.0f, nullptr, n, s1, s2);
+}
+FM_SIMD_CLONES void grad_sums_silu(const float* x, const float* dy, float m, float a, float b, float* g, int64_t n,
+                                   double& s1, double& s2) {
+  grad_sums<true>(x, dy, m, a, b, g, n, s1, s2);
 }
 // dx (+)= r (gamma g - mean1 - (x - m) r mean2)
 FM_SIMD_CLONES void dx_row(const float* g, const float* x, float m, float r, float gamma, float mean1, float mean2,
@@ -121,12 +149,15 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
       for (int64_t cc = 0; cc < s.cpg; ++cc) {
         const int64_t off = cc * s.hw;
         const float ga = pga ? pga[c0 + cc] : 1.0f;
+        double sum_g, sum_gx;
         if (silu) {
           const float a = r * ga, b = (pbe ? pbe[c0 + cc] : 0.0f) - m * a;
-          silu_grad_row(px + bg * n + off, pg + bg * n + off, a, b, gbuf + off, s.hw);
+          grad_sums_silu(px + bg * n + off, pg + bg * n + off, m, a, b, gbuf + off, s.hw, sum_g, sum_gx);
+        } else {
+          grad_sums_plain(px + bg * n + off, pg + bg * n + off, m, s.hw, sum_g, sum_gx);
         }
-        s1[bc0 + cc] = lane_sum(g + off, s.hw);
-        s2[bc0 + cc] = lane_dot_centered(g + off, px + bg * n + off, m, s.hw) * r;
+        s1[bc0 + cc] = sum_g;
+        s2[bc0 + cc] = sum_gx * r;
         m1 += double(ga) * s1[bc0 + cc];
         m2 += double(ga) * s2[bc0 + cc];
       }
