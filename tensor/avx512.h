@@ -44,4 +44,18 @@ FM_AVX512 inline void transpose16(__m512 x[16]) {
   }
 }
 
+// The register-tile step every micro-kernel is built from: one rank-1 update of an MR x NV tile
+// of accumulators, acc[i][v] += a[i] * b[v] (a[i] broadcast, b[v] one vector each): MR x NV FMAs
+// for MR broadcasts and NV vector loads.
+template <int MR, int NV>
+FM_AVX512 inline __attribute__((always_inline)) void rank1_update(__m512 (&acc)[MR][NV], const float* a,
+                                                                  const __m512 (&b)[NV]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    const __m512 ai = _mm512_set1_ps(a[i]);
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(ai, b[v], acc[i][v]);
+  }
+}
+
 }  // namespace fm

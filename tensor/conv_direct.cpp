@@ -36,12 +36,7 @@ FM_AVX512 void conv_tile(int64_t C, int64_t taps, int64_t P, const float* w, con
       __m512 b[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(mk[v], src + 16 * v);
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-        const __m512 a = _mm512_set1_ps(w[i]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
-      }
+      rank1_update<MR, NV>(acc, w, b);
     }
   }
   // Compile-time loop bounds keep acc in registers (a run-time index would spill it to memory).
@@ -143,12 +138,7 @@ FM_AVX512 void dw_tile(int64_t H, int64_t W, const float* xt, int64_t Wp, int64_
       __m512 b[NV];
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(xrow + ow * Cp + 16 * v);
-#pragma GCC unroll 16
-      for (int i = 0; i < MR; ++i) {
-        const __m512 a = _mm512_set1_ps(grow[ow * Op + i]);
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a, b[v], acc[i][v]);
-      }
+      rank1_update<MR, NV>(acc, grow + ow * Op, b);
     }
   }
 #pragma GCC unroll 16

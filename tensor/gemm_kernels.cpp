@@ -64,12 +64,7 @@ FM_AVX512 void micro_avx512(int64_t kc, const float* a, const float* b, float* c
     __m512 bv[NV];
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) bv[v] = _mm512_load_ps(b + 16 * v);
-#pragma GCC unroll 16
-    for (int r = 0; r < MR; ++r) {
-      __m512 ar = _mm512_set1_ps(a[r]);
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
-    }
+    rank1_update<MR, NV>(acc, a, bv);
     a += MR;
     b += 16 * NV;
   }
