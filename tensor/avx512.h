@@ -44,6 +44,15 @@ FM_AVX512 inline void transpose16(__m512 x[16]) {
   }
 }
 
+// An MR x NV tile of accumulators, zeroed.
+template <int MR, int NV>
+FM_AVX512 inline __attribute__((always_inline)) void zero_tile(__m512 (&acc)[MR][NV]) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+}
+
 // The register-tile step every micro-kernel is built from: one rank-1 update of an MR x NV tile
 // of accumulators, acc[i][v] += a[i] * b[v] (a[i] broadcast, b[v] one vector each): MR x NV FMAs
 // for MR broadcasts and NV vector loads.

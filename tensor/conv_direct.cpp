@@ -22,10 +22,7 @@ FM_AVX512 void conv_tile(int64_t C, int64_t taps, int64_t P, const float* w, con
                          const uint16_t* const* masks, int64_t p0, float* y, int64_t ldy, int m, int n,
                          bool accumulate) {
   __m512 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  zero_tile<MR, NV>(acc);
   const int64_t g0 = p0 / 16;
   for (int64_t t = 0; t < taps; ++t) {
     __mmask16 mk[NV];
@@ -127,10 +124,7 @@ template <int MR, int NV>
 FM_AVX512 void dw_tile(int64_t H, int64_t W, const float* xt, int64_t Wp, int64_t Cp, const float* dyt,
                        int64_t Op, float* out, int64_t ldo, int m, bool first) {
   __m512 acc[MR][NV];
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+  zero_tile<MR, NV>(acc);
   for (int64_t oh = 0; oh < H; ++oh) {
     const float* xrow = xt + oh * Wp * Cp;
     const float* grow = dyt + oh * W * Op;
