@@ -71,7 +71,8 @@ TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
   for (Case c : {Case{2, 3, 7, 7, 5, 3, 2, 1}, Case{3, 5, 7, 9, 6, 3, 1, 1}, Case{2, 4, 8, 8, 3, 3, 2, 0},
                  Case{2, 16, 14, 14, 32, 3, 1, 1}, Case{2, 12, 9, 9, 20, 1, 1, 0}, Case{2, 6, 7, 7, 4, 1, 2, 0},
                  Case{1, 3, 11, 6, 4, 5, 2, 2}, Case{2, 3, 6, 5, 4, 5, 1, 2}, Case{2, 2, 3, 1, 3, 3, 1, 1},
-                 Case{2, 3, 6, 6, 2, 3, 1, 0}, Case{2, 3, 2, 2, 2, 3, 2, 1}}) {
+                 Case{2, 3, 6, 6, 2, 3, 1, 0}, Case{2, 3, 2, 2, 2, 3, 2, 1}, Case{1, 2, 9, 40, 3, 3, 2, 1},
+                 Case{1, 2, 5, 35, 3, 3, 2, 0}}) {  // stride-2 rows longer than one 16-lane vector
     INFO("B " << c.B << " C " << c.C << " " << c.H << "x" << c.W << " O " << c.O << " k " << c.k << " s " << c.stride
               << " p " << c.pad);
     Tensor x = randu({c.B, c.C, c.H, c.W}, 11), w = randu({c.O, c.C, c.k, c.k}, 12), b = randu({c.O}, 13);
