@@ -142,4 +142,37 @@ TEST_CASE("fm nll fails with one line on a missing checkpoint or a bad flag") {
   }
 }
 
+TEST_CASE("fm bench prints JSON rows and a per-op profile, and refuses an unknown group") {
+  if (!have_fm()) return;
+  Fixture fx;
+  Run r = fx.fm("bench --json --only matmul --size 48 --reps 1 --warmup 0");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  Json row = last_json_line(r.out);
+  REQUIRE(row.find("name") != nullptr);
+  CHECK(row.find("name")->as_string() == "matmul 48");
+  CHECK(number(row, "ms") > 0.0);
+  CHECK(number(row, "gflops") > 0.0);
+  CHECK(number(row, "peak_rss_mib") > 0.0);
+  // The profile of a small MLP step: one JSON line per op kind, percentages adding up to 100.
+  r = fx.fm("bench --json --profile --only mlp-train --batch 32 --width 16 --depth 3 --reps 2 --warmup 1");
+  REQUIRE(r.rc == 0);
+  double percent = 0.0;
+  bool saw_linear_backward = false, saw_outside = false;
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);) {
+    Json j = parse_json(line);
+    const std::string op = j.find("op")->as_string();
+    saw_linear_backward = saw_linear_backward || op == "linear backward";
+    saw_outside = saw_outside || op == "(outside ops)";
+    percent += number(j, "percent");
+  }
+  CHECK(saw_linear_backward);
+  CHECK(saw_outside);
+  CHECK(percent == doctest::Approx(100.0).epsilon(1e-6));
+  r = fx.fm("bench --only nope");
+  CHECK(r.rc != 0);
+  CHECK(r.err.find("fm bench: --only must be one of") == 0);
+}
+
 }  // TEST_SUITE
