@@ -1,29 +1,37 @@
-// tensor/conv.cpp: convolution, group norm, nearest upsampling and softmax kernels.
+// tensor/conv.cpp: convolution, nearest upsampling and softmax kernels (group norm: group_norm.cpp).
 //
-// Convolution as im2col + sgemm, one sample at a time. With P = Ho * Wo output pixels and
-// R = C * k * k taps, the column matrix of sample b is
+// The convolution in terms of its column matrix. With P = Ho * Wo output pixels and R = C * k * k
+// taps, the column matrix of sample b is
 //
 //   col[r, p] = x[b, c, oh * s - pad + ki, ow * s - pad + kj]  (0 outside the image)
 //   with r = (c * k + ki) * k + kj, p = oh * Wo + ow,
 //
-// so row r is the input channel c shifted by the tap (ki, kj): for stride 1 each image row is
-// one contiguous copy, and for a "same" convolution (stride 1, output size = input size) the
-// whole row is one copy of the channel, shifted, with the out-of-image taps zeroed afterwards.
-// The weight [O, C, k, k] is already the matrix W[O, R]. Then
+// so row r is the input channel c shifted by the tap (ki, kj). The weight [O, C, k, k] is already
+// the matrix W[O, R]. Then
 //
-//   forward   y_b [O, P]  = W [O, R] @ col [R, P]          (+ bias: y starts as bias, beta = 1)
+//   forward   y_b [O, P]  = W [O, R] @ col [R, P]          (y starts as the bias etc., beta = 1)
 //   dx        dcol [R, P] = W^T [R, O] @ dy_b [O, P], then col2im adds each dcol[r, p] back
 //             into the pixel that col[r, p] was read from: dx_b += ...
-//   dW^T      part [R, O] += col [R, P] @ dy_b^T [P, O]   (tall and thin: suits sgemm's tiles)
+//   dW        sum over b of dy_b [O, P] @ col^T [P, R]
 //   db        db[o] = sum over b, p of dy[b, o, p]
 //
-// A 1x1 kernel with stride 1 and no padding needs no im2col: col is x_b itself.
+// Three ways to compute it, fastest first, each checked against the direct loops at the end of
+// this file (conv2d_reference):
+//   - "Same" convolutions (stride 1, output size = input size, odd k), where row r is the whole
+//     channel shifted by one offset with out-of-image taps masked: with AVX-512, the direct
+//     kernels of conv_direct.h read those rows themselves (forward, and dx, which is the same
+//     kind of convolution of dy with mirrored weights), and dW goes tap by tap from a
+//     channels-last copy of each sample; otherwise the implicit GEMM of conv_pack.h packs the
+//     rows straight into sgemm's panels. No column matrix is stored.
+//   - A 1x1 kernel with stride 1 and no padding: col is x_b itself, a plain sgemm.
+//   - Anything else (the stride-2 downsampling): im2col into a per-thread buffer, then sgemm;
+//     col2im for dx.
 //
 // Parallelism: samples are independent, so the loops run over the batch (each thread with its
-// own column buffer; a nested sgemm runs on one thread, while a batch of one lets sgemm use all of
+// own buffers; a nested sgemm runs on one thread, while a batch of one lets sgemm use all of
 // them). dW sums over the batch, so the batch is cut into a fixed number of groups that depends on
-// B alone; each group accumulates its samples in order into its own partial (sgemm, beta = 1) and
-// the partials are added in group order: the same bits for any thread count.
+// B alone; each group accumulates its samples in order into its own partial and the partials are
+// added in group order: the same bits for any thread count.
 #include "tensor/conv.h"
 
 #include <algorithm>

@@ -1,8 +1,10 @@
 // tensor/gemm.cpp: packed, cache-blocked sgemm in the GotoBLAS/BLIS style.
 //
 // Blocking scheme, outermost loop first. MR x NR, kc, mc and nc belong to the instruction set
-// (gemm_kernels.cpp); the numbers below are AVX-512's, for a core with a 48 KiB L1 and 2 MiB L2:
-// 14 x 32 tiles, kc = 256, mc = 336, nc = 4096.
+// and the register tile chosen for the shape (gemm_kernels.cpp: AVX-512 has 14 x 32, 8 x 48 and
+// 8 x 32); the numbers below are AVX-512's 14 x 32, for a core with a 48 KiB L1 and 2 MiB L2:
+// kc = 256, mc = 336, nc = 4096. (A product that runs on one thread takes gemm_serial below, the
+// same scheme with each B panel packed just before use.)
 //
 //   jc: columns of C and op(B) in blocks of nc
 //     pc: K in blocks of kc (<= 256, equal sizes). op(B)[pc:pc+kc, jc:jc+nc] is packed into B~:
