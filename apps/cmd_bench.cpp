@@ -148,7 +148,8 @@ int cmd_bench(int argc, char** argv) {
   const std::vector<std::string> groups{"matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field"};
   if (!only.empty() && std::find(groups.begin(), groups.end(), only) == groups.end())
     throw UsageError("--only must be one of matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field");
-  auto run = [&](const char* g) { return !args.on("--profile") && (only.empty() || only == g); };
+  const bool prof = args.on("--profile");
+  auto run = [&](const char* g) { return !prof && (only.empty() || only == g); };
   const int reps = static_cast<int>(std::max<int64_t>(1, args.i64("--reps")));
   const int warm = static_cast<int>(std::max<int64_t>(0, args.i64("--warmup")));
   const int64_t D = args.i64("--dim"), W = args.i64("--width"), L = args.i64("--depth");
@@ -172,7 +173,6 @@ int cmd_bench(int argc, char** argv) {
     report.row("matmul " + std::to_string(n), ms, 2.0 * double(n) * n * n * 1e-9);
   }
 
-  const bool prof = args.on("--profile");
   if (run("mlp-train") || run("mlp-field") || (prof && (only.empty() || only == "mlp-train"))) {
     std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), rng);
     std::vector<Param> params = model->parameters();
@@ -213,20 +213,20 @@ int cmd_bench(int argc, char** argv) {
   }
 
   const bool any_unet = (prof && (only.empty() || only.rfind("unet", 0) == 0)) || run("unet-train") || run("unet-forward") || run("unet-field");
-  if (args.on("--profile") && args.str("--channels").empty()) channels = {32};
+  if (prof && args.str("--channels").empty()) channels = {32};
   for (int64_t ch : any_unet ? channels : std::vector<int64_t>{}) {
     UNetConfig cfg;  // the Fashion-MNIST U-Net: 1 x 28 x 28
     cfg.channels = ch;
     std::unique_ptr<FieldModel> model = make_model(unet_config_json(cfg), rng);
     const std::string tag = "unet ch" + std::to_string(ch) + " ";
     const std::string bs = " B=" + std::to_string(IB);
-    if (args.on("--profile") || run("unet-train")) {
+    if (prof || run("unet-train")) {
       std::unique_ptr<Dataset> data = random_images(cfg, 4 * IB, rng);
       CondOTPath path;
       TrainOptions opt = image_train_options();
       opt.batch = IB;
       Trainer trainer(*model, path, *data, opt);
-      if (args.on("--profile")) {
+      if (prof) {
         for (int i = 0; i < warm; ++i) trainer.step();
         print_profile(tag + "train_step" + bs + " (" + std::to_string(reps) + " steps)", reps, [&] { trainer.step(); },
                       report.json);
@@ -243,7 +243,7 @@ int cmd_bench(int argc, char** argv) {
         model->forward(Var(x), t);
       }, warm, reps), 0);
     }
-    if (args.on("--profile")) {
+    if (prof) {
       const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
       for (int i = 0; i < warm; ++i) log_likelihood(field_of(*model), x, opt, rng);
       print_profile(tag + "forward+vjp" + bs + " (" + std::to_string(reps) + " evaluations)", reps,

@@ -35,13 +35,13 @@
 #include "tensor/conv.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <vector>
 
+#include "tensor/activation.h"
 #include "tensor/avx512.h"
 #include "tensor/conv_direct.h"
 #include "tensor/conv_pack.h"
@@ -54,21 +54,6 @@ namespace fm {
 
 namespace {
 
-// Chunk size for parallel_for over items that each cost `work` multiply-adds (or elements):
-// at least ~32k per chunk, below which a parallel region costs more than it saves.
-int64_t grain(int64_t work) { return std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, work)); }
-
-
-// e^x in plain arithmetic (vectorisable; std::exp is a library call), for -87 <= x <= 0.
-// Cody-Waite reduction x = n ln2 + r, |r| <= ln2 / 2, with ln2 split in a short head (n * head
-// is exact) and a tail; e^r by its Taylor polynomial to r^6 (error ~1e-7 relative); 2^n written
-// straight into the exponent bits. n = round(x log2 e) by truncating a positive number.
-inline float exp_poly(float x) {
-  const float n = float(int32_t(x * 1.44269504f + 128.5f) - 128);
-  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-  const float p = 1.0f + r * (1.0f + r * (0.5f + r * (1.0f / 6 + r * (1.0f / 24 + r * (1.0f / 120 + r * (1.0f / 720))))));
-  return p * std::bit_cast<float>((int32_t(n) + 127) << 23);
-}
 
 // y = exp(s (x - m)) for x <= m, s > 0. Three simple passes, because GCC will not vectorise a loop that
 // clamps and then does arithmetic (it turns the clamp into branches around the maths, which
@@ -79,7 +64,7 @@ FM_SIMD_CLONES void exp_shift(const float* x, float m, float s, float* y, int64_
     const float d = (x[i] - m) * s;
     y[i] = d < -87.0f ? -87.0f : d;
   }
-  for (int64_t i = 0; i < n; ++i) y[i] = exp_poly(y[i]);
+  for (int64_t i = 0; i < n; ++i) y[i] = act::fast_exp(y[i]);
   for (int64_t i = 0; i < n; ++i) y[i] = (x[i] - m) * s < -87.0f ? 0.0f : y[i];
 }
 
@@ -219,12 +204,6 @@ bool is_pointwise(const Conv2dShape& s) { return s.k == 1 && s.stride == 1 && s.
 // out = beta * out + v (beta 0 never reads out).
 inline void store(float& out, float beta, float v) { out = beta == 0.0f ? v : out + v; }
 
-// Throws if a (non-null) tensor handed to a backward kernel has the wrong shape.
-void check_grad_shape(const Tensor* g, const Shape& want, const char* what) {
-  if (g && g->shape() != want)
-    throw std::runtime_error(std::string(what) + ": got " + shape_str(g->shape()) + ", expected " + shape_str(want));
-}
-
 }  // namespace
 
 // ---- convolution -------------------------------------------------------------------------------
@@ -266,7 +245,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   // With AVX-512 the direct kernels read the image without packing at all (conv_direct.h).
   const std::optional<DirectConv> direct =
       implicit && DirectConv::available(s.O, P) ? std::optional<DirectConv>(std::in_place, s, pw, *packer) : std::nullopt;
-  parallel_for(s.B, grain(s.O * P * R), [&](int64_t lo, int64_t hi) {
+  parallel_for(s.B, grain_for(s.O * P * R), [&](int64_t lo, int64_t hi) {
     float* col = is_pointwise(s) || implicit ? nullptr : thread_scratch(R * P);
     for (int64_t b = lo; b < hi; ++b) {
       const float* xb = px + b * s.C * s.H * s.W;
@@ -309,7 +288,7 @@ template <class Body>
 void for_each_sample(const Conv2dShape& s, const float* pg, double* part_b, int64_t groups, int64_t work_per_sample,
                      const Body& body) {
   const int64_t P = s.Ho * s.Wo;
-  parallel_for(groups, grain(s.B / groups * work_per_sample), [&](int64_t lo, int64_t hi) {
+  parallel_for(groups, grain_for(s.B / groups * work_per_sample), [&](int64_t lo, int64_t hi) {
     for (int64_t g = lo; g < hi; ++g)
       for (int64_t b = s.B * g / groups; b < s.B * (g + 1) / groups; ++b) {
         if (part_b)
@@ -403,21 +382,24 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
 
   // Groups: a function of the shape only (at most 16, and at most ~16 MiB of dW partials).
   const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
-  std::vector<float> part(dw ? groups * R * s.O : 0);  // dW^T of each group, [R, O] ([O, R] if same)
+  // dW of each group; its first sample overwrites it. From the tensor allocator: no zero fill, and
+  // no new memory in the steady state.
+  Tensor part_t = dw ? Tensor::empty({groups * R * s.O}) : Tensor();
+  float* part = dw ? part_t.data() : nullptr;
   std::vector<double> part_b(db ? groups * s.O : 0);   // db of each group
   // The dW partials come in the layout of the path that made them: [R, O] (im2col), [O, R]
   // (implicit GEMM) or [k k, O, C] (direct kernels).
   const bool same = is_same(s) && !is_pointwise(s) && s.k % 2 == 1;
   const bool direct_w = same && dw && DirectWeightGrad::suits(s);
   if (same)
-    conv2d_backward_same(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, dw ? part.data() : nullptr,
+    conv2d_backward_same(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, part,
                          db ? part_b.data() : nullptr, groups, direct_w);
   else
-    conv2d_backward_im2col(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, dw ? part.data() : nullptr,
+    conv2d_backward_im2col(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, part,
                            db ? part_b.data() : nullptr, groups);
   // dw[o, r] (+)= sum over groups of part_g[r, o], db[o] (+)= sum over groups, in group order.
   float *pdw = dw ? dw->data() : nullptr, *pdb = db ? db->data() : nullptr;
-  parallel_for(s.O, grain(R * groups), [&](int64_t lo, int64_t hi) {
+  parallel_for(s.O, grain_for(R * groups), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) {
       for (int64_t r = 0; pdw && r < R; ++r) {
         float acc = 0.0f;
@@ -496,7 +478,7 @@ Tensor upsample_nearest2x_forward(const Tensor& x) {
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * H, 2 * W});
   const float* px = x.data();
   float* py = y.data();
-  parallel_for(planes * H, grain(4 * W), [&](int64_t lo, int64_t hi) {
+  parallel_for(planes * H, grain_for(4 * W), [&](int64_t lo, int64_t hi) {
     for (int64_t row = lo; row < hi; ++row) {  // input row -> output rows 2h and 2h + 1
       const float* src = px + row * W;
       float* dst = py + row * 4 * W;
@@ -514,7 +496,7 @@ void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx, float beta) {
   const int64_t W = dx.dim(3);
   const float* pg = dy.data();
   float* pd = dx.data();
-  parallel_for(dx.dim(0) * dx.dim(1) * dx.dim(2), grain(4 * W), [&](int64_t lo, int64_t hi) {
+  parallel_for(dx.dim(0) * dx.dim(1) * dx.dim(2), grain_for(4 * W), [&](int64_t lo, int64_t hi) {
     for (int64_t row = lo; row < hi; ++row) {
       const float *g0 = pg + row * 4 * W, *g1 = g0 + 2 * W;
       float* d = pd + row * W;
@@ -531,7 +513,7 @@ Tensor softmax_forward(const Tensor& x, float scale) {
   Tensor y = Tensor::empty(x.shape());
   const float* px = x.data();
   float* py = y.data();
-  parallel_for(rows, grain(8 * n), [&](int64_t lo, int64_t hi) {
+  parallel_for(rows, grain_for(8 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const float* xr = px + i * n;
       float* yr = py + i * n;
@@ -549,7 +531,7 @@ void softmax_backward(const Tensor& y, const Tensor& dy, float scale, Tensor& dx
   const int64_t n = y.dim(-1), rows = y.numel() / n;
   const float *py = y.data(), *pg = dy.data();
   float* pd = dx.data();
-  parallel_for(rows, grain(8 * n), [&](int64_t lo, int64_t hi) {
+  parallel_for(rows, grain_for(8 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const float *yr = py + i * n, *gr = pg + i * n;
       float* dr = pd + i * n;

@@ -37,8 +37,6 @@ GroupNormShape group_norm_shape(const Tensor& x, int groups, const Tensor& gamma
   return {x.dim(0), C, groups, C / groups, x.numel() / std::max<int64_t>(1, x.dim(0) * C)};
 }
 
-int64_t grain(int64_t work) { return std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, work)); }
-
 // y = x a + b, and y = silu(x a + b): one channel, with a = rstd gamma, b = beta - mean a.
 FM_SIMD_CLONES void affine_row(const float* x, float a, float b, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a + b;
@@ -90,11 +88,6 @@ FM_SIMD_CLONES void dx_row(const float* g, const float* x, float m, float r, flo
 
 inline void store(float& out, float beta, float v) { out = beta == 0.0f ? v : out + v; }
 
-void check_grad_shape(const Tensor* g, const Shape& want, const char* what) {
-  if (g && g->shape() != want)
-    throw std::runtime_error(std::string(what) + ": got " + shape_str(g->shape()) + ", expected " + shape_str(want));
-}
-
 }  // namespace
 
 Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
@@ -106,7 +99,7 @@ Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, cons
   rstd = Tensor::empty({s.B, s.G});
   const float *px = x.data(), *pga = gamma.defined() ? gamma.data() : nullptr, *pbe = beta.defined() ? beta.data() : nullptr;
   float *py = y.data(), *pm = mean.data(), *pr = rstd.data();
-  parallel_for(s.B * s.G, grain(4 * n), [&](int64_t lo, int64_t hi) {
+  parallel_for(s.B * s.G, grain_for(4 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t bg = lo; bg < hi; ++bg) {
       const float* xg = px + bg * n;
       // Two passes: the mean, then the biased variance around it (no cancellation).
@@ -139,7 +132,7 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
   std::vector<double> s1(s.B * s.C), s2(s.B * s.C);
   const float *px = x.data(), *pg = dy.data(), *pga = gamma.defined() ? gamma.data() : nullptr;
   const float *pbe = beta.defined() ? beta.data() : nullptr, *pm = mean.data(), *pr = rstd.data();
-  parallel_for(s.B * s.G, grain(4 * n), [&](int64_t lo, int64_t hi) {
+  parallel_for(s.B * s.G, grain_for(4 * n), [&](int64_t lo, int64_t hi) {
     float* gbuf = silu ? thread_scratch(n) : nullptr;  // g of one group, when SiLU changes dy
     for (int64_t bg = lo; bg < hi; ++bg) {
       const float m = pm[bg], r = pr[bg];

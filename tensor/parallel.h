@@ -31,6 +31,10 @@ void parallel_for(int64_t n, int64_t grain, const Body& body) {
   for (int64_t c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
 }
 
+// A parallel_for grain for items that each cost `work` multiply-adds (or elements): at least
+// ~32k per chunk, below which a parallel region costs more than it saves.
+inline int64_t grain_for(int64_t work) { return std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, work)); }
+
 // Deterministic sum of f(lo, hi) partial results over fixed-size chunks of [0, n).
 // The chunk size is a constant, so the order of floating-point additions never changes.
 template <class Partial>

@@ -131,4 +131,9 @@ void check_same_shape(const Tensor& a, const Tensor& b, const char* what) {
                              shape_str(b.shape()));
 }
 
+void check_grad_shape(const Tensor* g, const Shape& want, const char* what) {
+  if (g && g->shape() != want)
+    throw std::runtime_error(std::string(what) + ": got " + shape_str(g->shape()) + ", expected " + shape_str(want));
+}
+
 }  // namespace fm

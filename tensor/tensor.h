@@ -74,5 +74,7 @@ class Tensor {
 
 // Throws std::runtime_error with a message naming `what` if the shapes differ.
 void check_same_shape(const Tensor& a, const Tensor& b, const char* what);
+// The same for a gradient buffer handed to a backward kernel; nullptr (not wanted) always passes.
+void check_grad_shape(const Tensor* g, const Shape& want, const char* what);
 
 }  // namespace fm
