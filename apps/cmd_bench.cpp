@@ -31,8 +31,8 @@
 #include "nn/optim.h"
 #include "nn/unet.h"
 #include "ode/likelihood.h"
-#include "tensor/gemm.h"
-#include "tensor/parallel.h"
+#include "tensor/cpu/gemm.h"
+#include "tensor/cpu/parallel.h"
 #include "tensor/profile.h"
 
 namespace fm {

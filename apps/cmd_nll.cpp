@@ -14,7 +14,7 @@
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "ode/bpd.h"
-#include "tensor/npy.h"
+#include "tensor/io/npy.h"
 
 namespace fm {
 

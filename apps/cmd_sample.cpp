@@ -11,7 +11,7 @@
 #include "apps/progress.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
-#include "tensor/npy.h"
+#include "tensor/io/npy.h"
 
 namespace fm {
 

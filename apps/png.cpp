@@ -7,7 +7,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "tensor/npy.h"  // AtomicFileWriter, throw_file_error
+#include "tensor/io/npy.h"  // AtomicFileWriter, throw_file_error
 
 namespace fm {
 

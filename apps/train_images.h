@@ -8,7 +8,7 @@
 #include "apps/args.h"
 #include "nn/unet.h"
 #include "ode/solver.h"
-#include "tensor/safetensors.h"
+#include "tensor/io/safetensors.h"
 
 namespace fm {
 

@@ -62,7 +62,7 @@ Var add_scalar(const Var& x, float s) {
   });
 }
 
-// y = f(x)       dx += dy * f'(x)    (f' is written next to f in tensor/elementwise.cpp)
+// y = f(x)       dx += dy * f'(x)    (f' is written next to f in tensor/cpu/elementwise.cpp)
 Var unary(UnaryOp op, const Var& x) {
   FM_PROFILE(unary_name(op));
   Tensor xv = x.value();

@@ -1,15 +1,15 @@
 // autodiff/ops_image.cpp: convolution, group norm, upsampling, softmax, batched matmul,
-// dropout and the time embedding. The heavy kernels are in tensor/conv.cpp; the backward rules
+// dropout and the time embedding. The heavy kernels are in tensor/cpu/conv.cpp; the backward rules
 // hand them the parents' grad buffers (grad_buffer) so they accumulate in place.
 #include "autodiff/ops_image.h"
 
 #include <cmath>
 #include <stdexcept>
 
-#include "tensor/conv.h"
-#include "tensor/gemm.h"
-#include "tensor/lanes.h"
-#include "tensor/parallel.h"
+#include "tensor/cpu/conv.h"
+#include "tensor/cpu/gemm.h"
+#include "tensor/cpu/lanes.h"
+#include "tensor/cpu/parallel.h"
 #include "tensor/profile.h"
 
 namespace fm {
@@ -68,7 +68,7 @@ void transpose_batched(const float* in, int64_t batch, int64_t rows, int64_t col
 
 }  // namespace
 
-// y = conv(x, w) + b [+ e[b, o]] [+ r]   (implicit GEMM or direct kernels; see tensor/conv.cpp)
+// y = conv(x, w) + b [+ e[b, o]] [+ r]   (implicit GEMM or direct kernels; see tensor/cpu/conv.cpp)
 //   dx += conv_transpose(dy, w)   dw += sum_b dy_b col_b^T   db += sum over b, pixels of dy
 //   de[b, o] += sum over pixels of dy[b, o]    dr += dy
 // The per-sample bias e and the residual r are added as y is initialised (no pass of their own).

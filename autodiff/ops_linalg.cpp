@@ -3,8 +3,8 @@
 #include <stdexcept>
 
 #include "autodiff/ops.h"
-#include "tensor/gemm.h"
-#include "tensor/parallel.h"
+#include "tensor/cpu/gemm.h"
+#include "tensor/cpu/parallel.h"
 #include "tensor/profile.h"
 
 namespace fm {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tensor/npy.h"
+#include "tensor/io/npy.h"
 
 namespace fm {
 

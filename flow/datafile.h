@@ -1,7 +1,7 @@
 // flow/datafile.h: loading a training set of N points in D dimensions from disk.
 //
 // Two formats, chosen by extension (case-insensitive):
-//   .npy  a 2-D float32 or float64 array of shape (N, D), C order (see tensor/npy.h).
+//   .npy  a 2-D float32 or float64 array of shape (N, D), C order (see tensor/io/npy.h).
 //   .csv  one point per line, D numbers separated by commas, e.g.
 //           # two moons, 2-D          <- '#' lines are comments, blank lines are skipped
 //           x, y                      <- optional header line, only as the first content line,

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "tensor/npy.h"
+#include "tensor/io/npy.h"
 
 namespace fm {
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "tensor/parallel.h"
+#include "tensor/cpu/parallel.h"
 
 namespace fm {
 

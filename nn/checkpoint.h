@@ -11,7 +11,7 @@
 
 #include "nn/module.h"
 #include "tensor/random.h"
-#include "tensor/safetensors.h"
+#include "tensor/io/safetensors.h"
 
 namespace fm {
 

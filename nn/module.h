@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "autodiff/var.h"
-#include "tensor/json.h"
+#include "tensor/io/json.h"
 
 namespace fm {
 

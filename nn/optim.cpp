@@ -5,7 +5,7 @@
 #include <stdexcept>
 
 #include "tensor/ops.h"
-#include "tensor/parallel.h"
+#include "tensor/cpu/parallel.h"
 #include "tensor/profile.h"
 
 namespace fm {

@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "nn/module.h"
-#include "tensor/safetensors.h"
+#include "tensor/io/safetensors.h"
 
 namespace fm {
 

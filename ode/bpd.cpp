@@ -5,7 +5,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "tensor/parallel.h"
+#include "tensor/cpu/parallel.h"
 
 namespace fm {
 

@@ -15,7 +15,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "tensor/parallel.h"
+#include "tensor/cpu/parallel.h"
 
 namespace fm {
 namespace {

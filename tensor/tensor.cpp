@@ -6,7 +6,7 @@
 #include <stdexcept>
 
 #include "tensor/allocator.h"
-#include "tensor/parallel.h"
+#include "tensor/cpu/parallel.h"
 
 namespace fm {
 

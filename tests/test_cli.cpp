@@ -15,8 +15,8 @@
 
 #include "nn/checkpoint.h"
 #include "nn/unet.h"
-#include "tensor/json.h"
-#include "tensor/npy.h"
+#include "tensor/io/json.h"
+#include "tensor/io/npy.h"
 
 using namespace fm;
 namespace fs = std::filesystem;

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "tensor/gemm.h"
-#include "tensor/gemm_kernels.h"
+#include "tensor/cpu/gemm.h"
+#include "tensor/cpu/gemm_kernels.h"
 
 namespace {
 

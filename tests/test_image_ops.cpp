@@ -9,9 +9,9 @@
 
 #include "autodiff/gradcheck.h"
 #include "autodiff/ops_image.h"
-#include "tensor/conv.h"
-#include "tensor/conv_direct.h"
-#include "tensor/gemm_kernels.h"
+#include "tensor/cpu/conv.h"
+#include "tensor/cpu/conv_direct.h"
+#include "tensor/cpu/gemm_kernels.h"
 #include "tensor/random.h"
 #include "tests/test_util.h"
 
@@ -98,7 +98,7 @@ TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
 }
 
 TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with every kernel set and tile") {
-  // "Same" convolutions pack their column matrices straight from the image (tensor/conv_pack.h):
+  // "Same" convolutions pack their column matrices straight from the image (tensor/cpu/conv_pack.h):
   // AVX-512 masked loads when the panel width is a multiple of 16, a scalar loop otherwise
   // (the portable set's 8-wide panels). Pixel counts that are not multiples of 16, a K = P long
   // enough to be split into kc blocks that start mid-vector, and R below 16 all occur here.

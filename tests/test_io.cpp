@@ -15,9 +15,9 @@
 
 #include "apps/png.h"
 #include "flow/datafile.h"
-#include "tensor/json.h"
-#include "tensor/npy.h"
-#include "tensor/safetensors.h"
+#include "tensor/io/json.h"
+#include "tensor/io/npy.h"
+#include "tensor/io/safetensors.h"
 #include "tests/test_util.h"
 
 using namespace fm;

@@ -1,4 +1,4 @@
-// tensor/conv.cpp: convolution, nearest upsampling and softmax kernels (group norm: group_norm.cpp).
+// tensor/cpu/conv.cpp: convolution, nearest upsampling and softmax kernels (group norm: group_norm.cpp).
 //
 // The convolution in terms of its column matrix. With P = Ho * Wo output pixels and R = C * k * k
 // taps, the column matrix of sample b is
@@ -32,7 +32,7 @@
 // them). dW sums over the batch, so the batch is cut into a fixed number of groups that depends on
 // B alone; each group accumulates its samples in order into its own partial and the partials are
 // added in group order: the same bits for any thread count.
-#include "tensor/conv.h"
+#include "tensor/cpu/conv.h"
 
 #include <algorithm>
 #include <cmath>
@@ -41,14 +41,14 @@
 #include <stdexcept>
 #include <vector>
 
-#include "tensor/activation.h"
-#include "tensor/avx512.h"
-#include "tensor/conv_direct.h"
-#include "tensor/conv_pack.h"
-#include "tensor/gemm.h"
-#include "tensor/lanes.h"
-#include "tensor/parallel.h"
-#include "tensor/simd.h"
+#include "tensor/cpu/activation.h"
+#include "tensor/cpu/avx512.h"
+#include "tensor/cpu/conv_direct.h"
+#include "tensor/cpu/conv_pack.h"
+#include "tensor/cpu/gemm.h"
+#include "tensor/cpu/lanes.h"
+#include "tensor/cpu/parallel.h"
+#include "tensor/cpu/simd.h"
 
 namespace fm {
 

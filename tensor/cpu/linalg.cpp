@@ -1,7 +1,7 @@
-// tensor/linalg.cpp: matmul and batched matmul on tensors, both thin wrappers over sgemm.
+// tensor/cpu/linalg.cpp: matmul and batched matmul on tensors, both thin wrappers over sgemm.
 #include <stdexcept>
 
-#include "tensor/gemm.h"
+#include "tensor/cpu/gemm.h"
 #include "tensor/ops.h"
 
 namespace fm {

@@ -1,4 +1,4 @@
-// tensor/avx512.h: small AVX-512 helpers shared by the kernels (include only from .cpp files
+// tensor/cpu/avx512.h: small AVX-512 helpers shared by the kernels (include only from .cpp files
 // whose AVX-512 functions are marked FM_AVX512 and called after a CPU check).
 #pragma once
 

@@ -1,4 +1,4 @@
-// tensor/gemm.cpp: packed, cache-blocked sgemm in the GotoBLAS/BLIS style.
+// tensor/cpu/gemm.cpp: packed, cache-blocked sgemm in the GotoBLAS/BLIS style.
 //
 // Blocking scheme, outermost loop first. MR x NR, kc, mc and nc belong to the instruction set
 // and the register tile chosen for the shape (gemm_kernels.cpp: AVX-512 has 14 x 32, 8 x 48 and
@@ -32,7 +32,7 @@
 // Shapes with M or N <= 8 (the 2- and 3-wide layers of the MLP) skip the packed path, where most
 // of each 14 x 32 tile would be padding. The "dot" and "axpy" kernels stream the big operand once
 // and vectorise along k or along the long side of C.
-#include "tensor/gemm.h"
+#include "tensor/cpu/gemm.h"
 
 #include <omp.h>
 
@@ -40,7 +40,7 @@
 #include <cstdlib>
 #include <new>
 
-#include "tensor/gemm_kernels.h"
+#include "tensor/cpu/gemm_kernels.h"
 
 namespace fm {
 

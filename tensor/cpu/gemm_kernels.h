@@ -1,4 +1,4 @@
-// tensor/gemm_kernels.h: the per-ISA pieces behind sgemm (internal to tensor/; see gemm.cpp).
+// tensor/cpu/gemm_kernels.h: the per-ISA pieces behind sgemm (internal to tensor/; see gemm.cpp).
 //
 // Each instruction set provides one KernelSet: a register-blocked micro-kernel with its tile shape
 // and cache-block sizes, plus two direct kernels for shapes with a tiny M or N, where packing

@@ -1,13 +1,13 @@
-// tensor/conv_direct.cpp
-#include "tensor/conv_direct.h"
+// tensor/cpu/conv_direct.cpp
+#include "tensor/cpu/conv_direct.h"
 
 #include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
 
-#include "tensor/avx512.h"
-#include "tensor/gemm_kernels.h"
+#include "tensor/cpu/avx512.h"
+#include "tensor/cpu/gemm_kernels.h"
 
 namespace fm {
 

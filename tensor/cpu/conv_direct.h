@@ -1,4 +1,4 @@
-// tensor/conv_direct.h: a "same" convolution computed by register-tiled kernels that read the
+// tensor/cpu/conv_direct.h: a "same" convolution computed by register-tiled kernels that read the
 // image directly (internal to tensor/; see conv.cpp).
 //
 // The implicit GEMM (conv_pack.h) still copies each column-matrix panel into a packed buffer,
@@ -19,7 +19,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/conv_pack.h"
+#include "tensor/cpu/conv_pack.h"
 
 namespace fm {
 

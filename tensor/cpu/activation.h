@@ -1,4 +1,4 @@
-// tensor/activation.h: the scalar math of the activations, each forward value f(x) written next
+// tensor/cpu/activation.h: the scalar math of the activations, each forward value f(x) written next
 // to its derivative df(x, y = f(x)). Plain arithmetic, inlined into loops that the compiler
 // vectorises (elementwise.cpp, the fused group norm + SiLU in group_norm.cpp).
 #pragma once

@@ -1,4 +1,4 @@
-// tensor/conv.h: CPU kernels for the image ops of the U-Net (no autodiff here; see
+// tensor/cpu/conv.h: CPU kernels for the image ops of the U-Net (no autodiff here; see
 // autodiff/ops_image.h): 2-D convolution, group norm, nearest 2x upsampling and softmax, each
 // with its backward kernel. Layouts as PyTorch: activations NCHW, conv weights [O, C, k, k].
 //
@@ -47,7 +47,7 @@ void conv2d_backward_reference(const Tensor& x, const Tensor& w, const Tensor& d
 //   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(biased var + eps),  y = gamma[c] xhat + beta[c].
 // gamma and beta [C] may be undefined (1 and 0). mean and rstd [B, groups] are returned for the
 // backward kernel. With silu, the output is silu(y) = y sigmoid(y): the U-Net's GroupNorm + SiLU
-// in one pass over memory instead of two (tensor/group_norm.cpp).
+// in one pass over memory instead of two (tensor/cpu/group_norm.cpp).
 Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
                           Tensor& mean, Tensor& rstd, bool silu = false);
 // With n elements per group and dxhat = dy gamma[c]:

@@ -1,4 +1,4 @@
-// tensor/json.h: a small JSON value type, a strict parser and a compact serializer.
+// tensor/io/json.h: a small JSON value type, a strict parser and a compact serializer.
 //
 // Used for the safetensors header and for run metadata. Numbers are doubles, so integers up to
 // 2^53 round-trip exactly (they are written without a decimal point). Objects keep their keys in

@@ -1,4 +1,4 @@
-// tensor/npy.h: NumPy .npy files, plus the checked file I/O that every format reader/writer uses.
+// tensor/io/npy.h: NumPy .npy files, plus the checked file I/O that every format reader/writer uses.
 //
 // .npy layout (https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html):
 //   bytes 0-5   magic "\x93NUMPY"

@@ -1,4 +1,4 @@
-// tensor/elementwise.cpp: unary and broadcasting binary kernels.
+// tensor/cpu/elementwise.cpp: unary and broadcasting binary kernels.
 //
 // Each unary op is one scalar functor with its forward value f(x) and its derivative, written
 // once and reused by the forward and the backward loops. The loops are plain `for` loops over
@@ -9,20 +9,20 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "tensor/activation.h"
+#include "tensor/cpu/activation.h"
 #include "tensor/ops.h"
-#include "tensor/parallel.h"
-#include "tensor/simd.h"
+#include "tensor/cpu/parallel.h"
+#include "tensor/cpu/simd.h"
 
 namespace fm {
 
 namespace {
 
-using namespace act;  // the functors of tensor/activation.h
+using namespace act;  // the functors of tensor/cpu/activation.h
 
 constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk: below this, threads cost more
 
-// The leaf loops, compiled for AVX-512 / AVX2 / baseline (tensor/simd.h).
+// The leaf loops, compiled for AVX-512 / AVX2 / baseline (tensor/cpu/simd.h).
 template <class F>
 FM_SIMD_CLONES void unary_kernel(const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = F::f(x[i]);

@@ -1,9 +1,9 @@
-// tensor/lanes.cpp
-#include "tensor/lanes.h"
+// tensor/cpu/lanes.cpp
+#include "tensor/cpu/lanes.h"
 
 #include <algorithm>
 
-#include "tensor/simd.h"
+#include "tensor/cpu/simd.h"
 
 namespace fm {
 

@@ -1,12 +1,12 @@
-// tensor/safetensors.cpp: safetensors reader/writer (see safetensors.h for the layout).
-#include "tensor/safetensors.h"
+// tensor/io/safetensors.cpp: safetensors reader/writer (see safetensors.h for the layout).
+#include "tensor/io/safetensors.h"
 
 #include <algorithm>
 #include <set>
 #include <stdexcept>
 
-#include "tensor/json.h"
-#include "tensor/npy.h"  // InputFile, AtomicFileWriter, checked_byte_size
+#include "tensor/io/json.h"
+#include "tensor/io/npy.h"  // InputFile, AtomicFileWriter, checked_byte_size
 
 namespace fm {
 

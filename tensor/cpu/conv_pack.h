@@ -1,4 +1,4 @@
-// tensor/conv_pack.h: packing a convolution's im2col matrix straight into sgemm's B~ panels
+// tensor/cpu/conv_pack.h: packing a convolution's im2col matrix straight into sgemm's B~ panels
 // (internal to tensor/; see conv.cpp and sgemm_implicit_b in gemm.h).
 //
 // For a "same" convolution (stride 1, output size = input size) row r = (c, tap) of the column
@@ -15,7 +15,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/conv.h"
+#include "tensor/cpu/conv.h"
 
 namespace fm {
 

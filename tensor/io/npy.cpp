@@ -1,5 +1,5 @@
-// tensor/npy.cpp: .npy reader/writer and the checked file I/O helpers (see npy.h for the layout).
-#include "tensor/npy.h"
+// tensor/io/npy.cpp: .npy reader/writer and the checked file I/O helpers (see npy.h for the layout).
+#include "tensor/io/npy.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

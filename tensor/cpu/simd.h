@@ -1,4 +1,4 @@
-// tensor/simd.h: run-time SIMD dispatch for plain loops.
+// tensor/cpu/simd.h: run-time SIMD dispatch for plain loops.
 //
 // The build targets baseline x86-64 (no -march=native), so ordinary code is vectorised with
 // 128-bit SSE only. A loop marked FM_SIMD_CLONES is compiled three times (AVX-512, AVX2, baseline)

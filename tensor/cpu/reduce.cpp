@@ -1,10 +1,10 @@
-// tensor/reduce.cpp: reductions. Each output element sums its inputs in a fixed order, so the
-// result never depends on how many threads ran (see tensor/parallel.h).
+// tensor/cpu/reduce.cpp: reductions. Each output element sums its inputs in a fixed order, so the
+// result never depends on how many threads ran (see tensor/cpu/parallel.h).
 #include <cmath>
 #include <stdexcept>
 
 #include "tensor/ops.h"
-#include "tensor/parallel.h"
+#include "tensor/cpu/parallel.h"
 
 namespace fm {
 

@@ -1,4 +1,4 @@
-// tensor/lanes.h: sums along a row of floats with a fixed 16-lane accumulation: vectorised (one
+// tensor/cpu/lanes.h: sums along a row of floats with a fixed 16-lane accumulation: vectorised (one
 // AVX-512 register of partial sums), and the order of additions depends on n only, never on how
 // rows are split between threads. The row kernels of group norm, softmax and the bias gradients.
 #pragma once

@@ -1,4 +1,4 @@
-// tensor/parallel.h: the one place where CPU kernels meet OpenMP.
+// tensor/cpu/parallel.h: the one place where CPU kernels meet OpenMP.
 //
 // Determinism rule: parallel_for may split work differently for different thread counts, so its
 // body must compute each output element independently of the split. Reductions go through

@@ -1,4 +1,4 @@
-// tensor/gemm_kernels.cpp: the micro-kernels behind sgemm, one set per instruction set.
+// tensor/cpu/gemm_kernels.cpp: the micro-kernels behind sgemm, one set per instruction set.
 //
 // The file is compiled for baseline x86-64; the AVX2 and AVX-512 code lives in functions marked
 // __attribute__((target(...))) and is only called after __builtin_cpu_supports says it may be.
@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "tensor/avx512.h"
-#include "tensor/gemm_kernels.h"
+#include "tensor/cpu/avx512.h"
+#include "tensor/cpu/gemm_kernels.h"
 
 #define FM_INLINE inline __attribute__((always_inline))
 #define FM_AVX2 __attribute__((target("avx2,fma")))

@@ -1,8 +1,8 @@
-// tensor/group_norm.cpp: group normalisation, optionally fused with the SiLU that follows it in
-// every U-Net block (see tensor/conv.h for the maths).
+// tensor/cpu/group_norm.cpp: group normalisation, optionally fused with the SiLU that follows it in
+// every U-Net block (see tensor/cpu/conv.h for the maths).
 //
 // One (sample, group) is a contiguous block of n = C/G x H x W floats, handled by one thread:
-// statistics by 16-lane sums (tensor/lanes.h), then row loops per channel compiled for AVX-512 /
+// statistics by 16-lane sums (tensor/cpu/lanes.h), then row loops per channel compiled for AVX-512 /
 // AVX2 / baseline. Fusing SiLU saves writing the normalised tensor and reading it back in both
 // directions, and an activation-sized temporary per block.
 #include <cmath>
@@ -10,11 +10,11 @@
 #include <string>
 #include <vector>
 
-#include "tensor/activation.h"
-#include "tensor/conv.h"
-#include "tensor/lanes.h"
-#include "tensor/parallel.h"
-#include "tensor/simd.h"
+#include "tensor/cpu/activation.h"
+#include "tensor/cpu/conv.h"
+#include "tensor/cpu/lanes.h"
+#include "tensor/cpu/parallel.h"
+#include "tensor/cpu/simd.h"
 
 namespace fm {
 

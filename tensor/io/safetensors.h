@@ -1,4 +1,4 @@
-// tensor/safetensors.h: the safetensors checkpoint format (https://github.com/huggingface/safetensors).
+// tensor/io/safetensors.h: the safetensors checkpoint format (https://github.com/huggingface/safetensors).
 //
 // Layout:
 //   bytes 0-7        N, the header length: u64 little-endian

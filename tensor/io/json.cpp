@@ -1,5 +1,5 @@
-// tensor/json.cpp: strict recursive-descent JSON parser (RFC 8259) and compact serializer.
-#include "tensor/json.h"
+// tensor/io/json.cpp: strict recursive-descent JSON parser (RFC 8259) and compact serializer.
+#include "tensor/io/json.h"
 
 #include <charconv>
 #include <cmath>

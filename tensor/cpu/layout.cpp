@@ -1,10 +1,10 @@
-// tensor/layout.cpp: concat, slice and gathers. A tensor viewed as [outer, size(axis), inner]
+// tensor/cpu/layout.cpp: concat, slice and gathers. A tensor viewed as [outer, size(axis), inner]
 // makes every one of these a loop of memcpy's over contiguous runs.
 #include <cstring>
 #include <stdexcept>
 
 #include "tensor/ops.h"
-#include "tensor/parallel.h"
+#include "tensor/cpu/parallel.h"
 
 namespace fm {
 

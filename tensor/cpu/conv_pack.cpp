@@ -1,9 +1,9 @@
-// tensor/conv_pack.cpp
-#include "tensor/conv_pack.h"
+// tensor/cpu/conv_pack.cpp
+#include "tensor/cpu/conv_pack.h"
 
 #include <algorithm>
 
-#include "tensor/avx512.h"
+#include "tensor/cpu/avx512.h"
 
 namespace fm {
 

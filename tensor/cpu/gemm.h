@@ -1,4 +1,4 @@
-// tensor/gemm.h: single-precision matrix multiply, the kernel that dominates training time.
+// tensor/cpu/gemm.h: single-precision matrix multiply, the kernel that dominates training time.
 //
 //   C[M, N] = alpha * op(A) @ op(B) + beta * C        (row-major; op(X) = X or X^T)
 //
