@@ -21,7 +21,7 @@ GradCheckResult check_gradients(const std::function<Var()>& f, const std::vector
 
   // Analytic: L = sum(w * f(x)), dL/df = w.
   Var y = f();
-  Tensor w = Tensor::empty(y.shape());
+  Tensor w = Tensor::empty(y.shape(), y.value().device());
   Rng rng(12345);
   rng.uniform(w, -1.0f, 1.0f);
   backward(y, w);
@@ -37,14 +37,14 @@ GradCheckResult check_gradients(const std::function<Var()>& f, const std::vector
     int64_t n = x.numel();
     int64_t stride = std::max<int64_t>(1, n / opt.max_checks);
     for (int64_t i = 0; i < n; i += stride) {
-      float keep = x.data()[i];
-      x.data()[i] = keep + static_cast<float>(opt.eps);
+      const float keep = x.at(i);
+      x.set_at(i, keep + static_cast<float>(opt.eps));
       double up = loss_at();
-      x.data()[i] = keep - static_cast<float>(opt.eps);
+      x.set_at(i, keep - static_cast<float>(opt.eps));
       double down = loss_at();
-      x.data()[i] = keep;
+      x.set_at(i, keep);
       double numeric = (up - down) / (2.0 * opt.eps);
-      double analytic = g.defined() ? g.data()[i] : 0.0;
+      double analytic = g.defined() ? g.at(i) : 0.0;
       double err = std::fabs(numeric - analytic);
       res.max_abs_error = std::max(res.max_abs_error, err);
       if (!(err <= opt.atol + opt.rtol * std::fabs(numeric))) {

@@ -57,7 +57,7 @@ Var scale(const Var& x, float s) {
 // y = x + s      dx += dy
 Var add_scalar(const Var& x, float s) {
   FM_PROFILE("add_scalar");
-  return make_result(fm::add(x.value(), Tensor::scalar(s)), {x}, "add_scalar", [](Node& n) {
+  return make_result(fm::add_scalar(x.value(), s), {x}, "add_scalar", [](Node& n) {
     accumulate_grad(*n.parents[0], n.grad, false);
   });
 }
@@ -75,10 +75,10 @@ Var unary(UnaryOp op, const Var& x) {
 // y = sum_i x_i   dx_i += dy
 Var sum(const Var& x) {
   FM_PROFILE("sum");
-  Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value())));
+  Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value())), x.value().device());
   return make_result(y, {x}, "sum", [](Node& n) {
     Node& p = *n.parents[0];
-    accumulate_grad(p, Tensor::full(p.value.shape(), n.grad.item()), true);
+    accumulate_grad(p, Tensor::full(p.value.shape(), n.grad.item(), p.value.device()), true);
   });
 }
 
@@ -91,7 +91,7 @@ Var sum(const Var& x, int axis, bool keepdim) {
   kept[a] = 1;
   return make_result(y, {x}, "sum_axis", [kept](Node& n) {
     Node& p = *n.parents[0];
-    accumulate_grad(p, fm::add(Tensor::zeros(p.value.shape()), n.grad.reshape(kept)), true);
+    accumulate_grad(p, fm::add(Tensor::zeros(p.value.shape(), p.value.device()), n.grad.reshape(kept)), true);
   });
 }
 
@@ -99,10 +99,10 @@ Var sum(const Var& x, int axis, bool keepdim) {
 Var mean(const Var& x) {
   FM_PROFILE("mean");
   double count = static_cast<double>(x.numel());
-  Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value()) / count));
+  Tensor y = Tensor::scalar(static_cast<float>(sum_all(x.value()) / count), x.value().device());
   return make_result(y, {x}, "mean", [count](Node& n) {
     Node& p = *n.parents[0];
-    accumulate_grad(p, Tensor::full(p.value.shape(), static_cast<float>(n.grad.item() / count)), true);
+    accumulate_grad(p, Tensor::full(p.value.shape(), static_cast<float>(n.grad.item() / count), p.value.device()), true);
   });
 }
 
@@ -113,7 +113,7 @@ Var mse_loss(const Var& pred, const Tensor& target) {
   check_same_shape(pred.value(), target, "mse_loss");
   Tensor diff = fm::sub(pred.value(), target);
   double count = static_cast<double>(diff.numel());
-  Tensor loss = Tensor::scalar(static_cast<float>(fm::dot(diff, diff) / count));
+  Tensor loss = Tensor::scalar(static_cast<float>(fm::dot(diff, diff) / count), diff.device());
   return make_result(loss, {pred}, "mse_loss", [diff, count](Node& n) {
     accumulate_grad(*n.parents[0], fm::scale(diff, static_cast<float>(2.0 * n.grad.item() / count)), true);
   });

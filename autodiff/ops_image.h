@@ -1,5 +1,5 @@
 // autodiff/ops_image.h: differentiable image and attention ops for the U-Net (ops_image.cpp).
-// The kernels live in tensor/cpu/conv.h; layouts as PyTorch (NCHW, Conv2d weight [O, C, k, k]).
+// The kernels are ops of the op list (tensor/ops.h); layouts as PyTorch (NCHW, Conv2d weight [O, C, k, k]).
 // Mismatched shapes throw std::runtime_error naming them.
 #pragma once
 #include "autodiff/ops.h"

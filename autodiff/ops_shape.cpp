@@ -36,7 +36,7 @@ Var slice(const Var& x, int axis, int64_t begin, int64_t end) {
   FM_PROFILE("slice");
   return make_result(fm::slice(x.value(), axis, begin, end), {x}, "slice", [axis, begin](Node& n) {
     Node& p = *n.parents[0];
-    Tensor g = Tensor::zeros(p.value.shape());
+    Tensor g = Tensor::zeros(p.value.shape(), p.value.device());
     slice_assign_(g, n.grad, axis, begin);
     accumulate_grad(p, g, true);
   });

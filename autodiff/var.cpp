@@ -59,7 +59,7 @@ Tensor& grad_buffer(Node& parent, float& beta) {
     }
     beta = 1.0f;
   } else {
-    parent.grad = Tensor::empty(parent.value.shape());
+    parent.grad = Tensor::empty(parent.value.shape(), parent.value.device());
     parent.grad_borrowed = false;
     beta = 0.0f;
   }
@@ -138,7 +138,7 @@ void backward(const Var& loss, bool retain_graph) {
   if (loss.numel() != 1)
     throw std::runtime_error("backward: loss must have one element, shape is " + shape_str(loss.shape()) +
                              " (pass a seed for non-scalar outputs)");
-  backward(loss, Tensor::full(loss.shape(), 1.0f), retain_graph);
+  backward(loss, Tensor::full(loss.shape(), 1.0f, loss.value().device()), retain_graph);
 }
 
 std::vector<Tensor> vjp(const Var& y, const std::vector<Var>& xs, const Tensor& v, bool retain_graph) {
@@ -168,7 +168,7 @@ std::vector<Tensor> vjp(const Var& y, const std::vector<Var>& xs, const Tensor& 
     if (!retain_graph) free_graph(order);
   }
   for (size_t i = 0; i < xs.size(); ++i) {
-    if (!out[i].defined()) out[i] = Tensor::zeros(xs[i].shape());  // y does not depend on this x
+    if (!out[i].defined()) out[i] = Tensor::zeros(xs[i].shape(), xs[i].value().device());  // y does not depend on this x
     xs[i].node()->grad = saved[i];
   }
   return out;

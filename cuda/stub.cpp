@@ -1,9 +1,21 @@
-// cuda/stub.cpp: compiled when the CUDA toolkit is absent (the MLX "no_gpu" pattern).
+// cuda/stub.cpp: compiled when the CUDA toolkit is absent (the MLX "no_gpu" pattern). Nothing
+// can create CUDA memory, so no op ever sees a CUDA tensor.
+#include <stdexcept>
+
 #include "cuda/device.h"
 
 namespace fm::cuda {
 
+namespace {
+[[noreturn]] void not_built() { throw std::runtime_error("built without CUDA support (nvcc was not found at configure time)"); }
+}  // namespace
+
 bool available() { return false; }
 std::string describe() { return "CUDA backend not built (nvcc not found at configure time)"; }
+
+void* alloc(size_t) { not_built(); }
+void free(void*) {}
+void copy(void*, const void*, size_t, Copy) { not_built(); }
+void fill(float*, float, size_t) { not_built(); }
 
 }  // namespace fm::cuda

@@ -6,8 +6,8 @@
 namespace fm {
 
 void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch& batch) {
-  if (!batch.x0.defined() || batch.x0.shape() != x1.shape()) batch.x0 = Tensor::empty(x1.shape());
-  if (!batch.t.defined() || batch.t.numel() != x1.dim(0)) batch.t = Tensor::empty({x1.dim(0)});
+  if (!batch.x0.defined() || batch.x0.shape() != x1.shape()) batch.x0 = Tensor::empty(x1.shape(), x1.device());
+  if (!batch.t.defined() || batch.t.numel() != x1.dim(0)) batch.t = Tensor::empty({x1.dim(0)}, x1.device());
   rng.normal(batch.x0);
   rng.uniform(batch.t, 0.0f, static_cast<float>(path.t_max()));
   path.sample(batch.x0, x1, batch.t, batch.xt, batch.ut);

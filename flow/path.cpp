@@ -4,28 +4,25 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "tensor/cpu/parallel.h"
+#include "tensor/ops.h"
 
 namespace fm {
 
 void ProbPath::sample(const Tensor& x0, const Tensor& x1, const Tensor& t, Tensor& xt, Tensor& ut) const {
   check_same_shape(x0, x1, "ProbPath::sample");
-  int64_t B = x1.dim(0), row = B ? x1.numel() / B : 0;
+  const int64_t B = x1.dim(0);
   if (t.numel() != B) throw std::runtime_error("ProbPath::sample: need one time per sample");
-  if (!xt.defined() || xt.shape() != x1.shape()) xt = Tensor::empty(x1.shape());
-  if (!ut.defined() || ut.shape() != x1.shape()) ut = Tensor::empty(x1.shape());
-  const float *p0 = x0.data(), *p1 = x1.data(), *pt = t.data();
-  float *pxt = xt.data(), *put = ut.data();
-  parallel_for(B, 64, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      Coeffs c = coeffs(pt[i]);
-      float a = float(c.a), b = float(c.b), da = float(c.da), db = float(c.db);
-      for (int64_t j = i * row; j < (i + 1) * row; ++j) {
-        pxt[j] = a * p0[j] + b * p1[j];
-        put[j] = da * p0[j] + db * p1[j];
-      }
-    }
-  });
+  if (!xt.defined() || xt.shape() != x1.shape()) xt = Tensor::empty(x1.shape(), x1.device());
+  if (!ut.defined() || ut.shape() != x1.shape()) ut = Tensor::empty(x1.shape(), x1.device());
+  // The schedule's coefficients are a few doubles per sample, computed on the host from t (B
+  // floats) and handed to the op as one small [B, 4] tensor.
+  const std::vector<float> ts = t.to_vector();
+  std::vector<float> coef(4 * size_t(B));
+  for (int64_t i = 0; i < B; ++i) {
+    const Coeffs c = coeffs(ts[size_t(i)]);
+    coef[4 * i] = float(c.a), coef[4 * i + 1] = float(c.b), coef[4 * i + 2] = float(c.da), coef[4 * i + 3] = float(c.db);
+  }
+  path_mix_(x0, x1, Tensor::from(coef, {B, 4}, x1.device()), xt, ut);
 }
 
 ProbPath::Coeffs CondOTPath::coeffs(double t) const {

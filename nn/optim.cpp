@@ -5,15 +5,14 @@
 #include <stdexcept>
 
 #include "tensor/ops.h"
-#include "tensor/cpu/parallel.h"
 #include "tensor/profile.h"
 
 namespace fm {
 
 Adam::Adam(std::vector<Param> params, AdamOptions opt) : params_(std::move(params)), opt_(opt) {
   for (const Param& p : params_) {
-    m_.push_back(Tensor::zeros(p.var.shape()));
-    v_.push_back(Tensor::zeros(p.var.shape()));
+    m_.push_back(Tensor::zeros(p.var.shape(), p.var.value().device()));
+    v_.push_back(Tensor::zeros(p.var.shape(), p.var.value().device()));
   }
 }
 
@@ -22,26 +21,15 @@ void Adam::step(double lr) {
   ++step_;
   const double bc1 = 1.0 - std::pow(opt_.beta1, double(step_));
   const double bc2 = 1.0 - std::pow(opt_.beta2, double(step_));
-  const float b1 = float(opt_.beta1), b2 = float(opt_.beta2), eps = float(opt_.eps);
-  const float step_size = float(lr / bc1), inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
-  const float wd = float(opt_.weight_decay), decay = float(1.0 - lr * opt_.weight_decay);
-  const bool l2 = !opt_.decoupled && wd != 0.0f, decoupled = opt_.decoupled && wd != 0.0f;
+  const float wd = float(opt_.weight_decay);
+  AdamStep s;
+  s.b1 = float(opt_.beta1), s.b2 = float(opt_.beta2), s.eps = float(opt_.eps);
+  s.step_size = float(lr / bc1), s.inv_sqrt_bc2 = float(1.0 / std::sqrt(bc2));
+  s.l2 = !opt_.decoupled ? wd : 0.0f;  // Adam: L2 through the gradient
+  s.decay = opt_.decoupled && wd != 0.0f ? float(1.0 - lr * opt_.weight_decay) : 1.0f;  // AdamW
   for (size_t k = 0; k < params_.size(); ++k) {
     Node& node = *params_[k].var.node();
-    if (!node.grad.defined()) continue;
-    float* p = node.value.data();
-    const float* g = node.grad.data();
-    float* m = m_[k].data();
-    float* v = v_[k].data();
-    parallel_for(node.value.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) {
-        float gi = l2 ? g[i] + wd * p[i] : g[i];
-        if (decoupled) p[i] *= decay;
-        m[i] = b1 * m[i] + (1.0f - b1) * gi;
-        v[i] = b2 * v[i] + (1.0f - b2) * gi * gi;
-        p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + eps);
-      }
-    });
+    if (node.grad.defined()) adam_update_(node.value, node.grad, m_[k], v_[k], s);
   }
 }
 
@@ -96,13 +84,7 @@ void Ema::update() {
   FM_PROFILE("ema");
   const float d = float(std::min(decay_, double(1 + updates_) / double(10 + updates_)));
   ++updates_;
-  for (size_t k = 0; k < params_.size(); ++k) {
-    const float* p = params_[k].var.value().data();
-    float* s = shadow_[k].data();
-    parallel_for(shadow_[k].numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) s[i] = d * s[i] + (1.0f - d) * p[i];
-    });
-  }
+  for (size_t k = 0; k < params_.size(); ++k) ema_update_(shadow_[k], params_[k].var.value(), d);
 }
 
 std::vector<NamedTensor> Ema::weights() const {

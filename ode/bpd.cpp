@@ -5,19 +5,17 @@
 #include <stdexcept>
 #include <string>
 
-#include "tensor/cpu/parallel.h"
+#include "tensor/ops.h"
 
 namespace fm {
 
 Tensor dequantize(const Tensor& pixels, Rng& rng) {
-  Tensor y = Tensor::empty(pixels.shape());
-  rng.uniform(y);  // u ~ U[0, 1)
-  const float* x = pixels.data();
-  float* p = y.data();
-  parallel_for(y.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) p[i] = 2.0f * (x[i] + p[i]) / 256.0f - 1.0f;
-  });
-  return y;
+  Tensor u = Tensor::empty(pixels.shape(), pixels.device());
+  rng.uniform(u);  // u ~ U[0, 1)
+  // 2 (x + u) / 256 = (x + u) / 128 exactly (powers of two), so these are the bits of the formula.
+  add_(u, pixels);
+  scale_(u, 1.0f / 128.0f);
+  return add_scalar(u, -1.0f);
 }
 
 double bits_per_dim(double logp_y, int64_t dims) { return -logp_y / (double(dims) * std::log(2.0)) + 7.0; }

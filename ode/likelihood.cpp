@@ -2,11 +2,9 @@
 #include "ode/likelihood.h"
 
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 
 #include "tensor/ops.h"
-#include "tensor/cpu/parallel.h"
 
 namespace fm {
 
@@ -23,15 +21,10 @@ Probe parse_probe(const std::string& name) {
 }
 
 std::vector<double> gaussian_log_density(const Tensor& x, double s) {
-  int64_t B = x.dim(0), D = B ? x.numel() / B : 0;
-  std::vector<double> out(B);
-  const float* p = x.data();
-  double norm = -0.5 * double(D) * std::log(2.0 * M_PI * s * s);
-  for (int64_t i = 0; i < B; ++i) {
-    double sq = 0.0;
-    for (int64_t j = 0; j < D; ++j) sq += double(p[i * D + j]) * p[i * D + j];
-    out[i] = norm - 0.5 * sq / (s * s);
-  }
+  const int64_t B = x.dim(0), D = B ? x.numel() / B : 0;
+  std::vector<double> out = row_sum_squares(x);
+  const double norm = -0.5 * double(D) * std::log(2.0 * M_PI * s * s);
+  for (double& sq : out) sq = norm - 0.5 * sq / (s * s);
   return out;
 }
 
@@ -46,26 +39,15 @@ MeanStderr mean_stderr(const std::vector<double>& v) {
 
 namespace {
 
-// div[b] += scale * sum_j a[b, j] * c[b, j]   (per-sample dot product of two [B, D] tensors)
-void add_rowwise_dot(const Tensor& a, const Tensor& c, float scale, float* div, int64_t B) {
-  int64_t D = a.numel() / B;
-  const float *pa = a.data(), *pc = c.data();
-  parallel_for(B, 64, [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b) {
-      float s = 0.0f;
-      for (int64_t j = 0; j < D; ++j) s += pa[b * D + j] * pc[b * D + j];
-      div[b] += scale * s;
-    }
-  });
-}
-
-// Integrates the augmented state [x, L] from t0 to t1 with dL/dt = div v (when tracking).
+// Integrates the augmented state [x, L] from t0 to t1 with dL/dt = div v (when tracking). The
+// state is one flat tensor on x's device; x and L are views into it (rows), never copies.
 FlowSolveResult solve(const FieldFn& v, const Tensor& x_start, double t0, double t1, const FlowSolveOptions& opt,
                       Rng& rng, bool track) {
   const Shape shape = x_start.shape();
+  const Device device = x_start.device();
   const int64_t B = shape[0], n = x_start.numel(), D = B ? n / B : 0;
-  std::vector<float> y(n + (track ? B : 0), 0.0f);
-  std::memcpy(y.data(), x_start.data(), n * sizeof(float));
+  Tensor y = Tensor::zeros({n + (track ? B : 0)}, device);
+  y.rows(0, n).copy_from(x_start);
 
   // Hutchinson probes: drawn once per solve and held fixed (a fixed z makes the integrand a
   // smooth function of t, which the adaptive solver needs).
@@ -73,19 +55,19 @@ FlowSolveResult solve(const FieldFn& v, const Tensor& x_start, double t0, double
   if (track && opt.divergence == Divergence::Hutchinson) {
     if (opt.probes < 1) throw std::runtime_error("need at least one Hutchinson probe");
     for (int k = 0; k < opt.probes; ++k) {
-      Tensor z = Tensor::empty(shape);
+      Tensor z = Tensor::empty(shape, device);
       if (opt.probe == Probe::Rademacher) rng.rademacher(z); else rng.normal(z);
       probes.push_back(z);
     }
   }
-  Tensor tvec = Tensor::empty({B});
-  Tensor onehot;  // exact divergence: e_i for every sample
-  if (track && opt.divergence == Divergence::Exact) onehot = Tensor::zeros(shape);
+  Tensor tvec = Tensor::empty({B}, device);
+  Tensor onehot;  // exact divergence: e_i for every sample, as [B, D]
+  if (track && opt.divergence == Divergence::Exact) onehot = Tensor::zeros({B, D}, device);
 
-  OdeRhs rhs = [&](double t, const float* yin, float* dy) {
+  OdeRhs rhs = [&](double t, const Tensor& yin, Tensor& dy) {
     tvec.fill(static_cast<float>(t));
-    Tensor xin = Tensor::wrap(const_cast<float*>(yin), shape);
-    Tensor dx = Tensor::wrap(dy, shape);
+    const Tensor xin = yin.rows(0, n).reshape(shape);
+    Tensor dx = dy.rows(0, n);
     if (!track) {
       NoGradGuard no_grad;
       dx.copy_from(v(Var(xin), tvec).value());
@@ -94,23 +76,20 @@ FlowSolveResult solve(const FieldFn& v, const Tensor& x_start, double t0, double
     Var x(xin, /*requires_grad=*/true);
     Var out = v(x, tvec);
     dx.copy_from(out.value());
-    float* div = dy + n;
-    std::fill(div, div + B, 0.0f);
+    Tensor div = dy.rows(n, n + B);
+    div.fill(0.0f);
     if (opt.divergence == Divergence::Exact) {
       // div = sum_i (e_i^T dv/dx)_i: one VJP per dimension, reading back the diagonal entry.
-      float* e = onehot.data();
       for (int64_t i = 0; i < D; ++i) {
-        for (int64_t b = 0; b < B; ++b) e[b * D + i] = 1.0f;
-        Tensor g = vjp(out, {x}, onehot, /*retain_graph=*/i + 1 < D)[0];
-        for (int64_t b = 0; b < B; ++b) {
-          e[b * D + i] = 0.0f;
-          div[b] += g.data()[b * D + i];
-        }
+        slice_fill_(onehot, 1, i, i + 1, 1.0f);
+        Tensor g = vjp(out, {x}, onehot.reshape(shape), /*retain_graph=*/i + 1 < D)[0];
+        slice_fill_(onehot, 1, i, i + 1, 0.0f);
+        add_column_(div, g, i);
       }
     } else {
       for (size_t k = 0; k < probes.size(); ++k) {
         Tensor g = vjp(out, {x}, probes[k], /*retain_graph=*/k + 1 < probes.size())[0];
-        add_rowwise_dot(g, probes[k], 1.0f / float(probes.size()), div, B);
+        row_dot_add_(div, g, probes[k], 1.0f / float(probes.size()));
       }
     }
   };
@@ -118,15 +97,16 @@ FlowSolveResult solve(const FieldFn& v, const Tensor& x_start, double t0, double
   std::vector<int64_t> parts{n};
   if (track) parts.push_back(B);  // torchdiffeq's mixed norm over the tuple (x, L)
   FlowSolveResult res;
-  res.stats = odeint(rhs, y.data(), int64_t(y.size()), t0, t1, opt.ode, parts);
-  res.x = Tensor::from(std::vector<float>(y.begin(), y.begin() + n), shape);
+  res.stats = odeint(rhs, y, t0, t1, opt.ode, parts);
+  res.x = y.rows(0, n).reshape(shape).clone();
   if (track) {
     // L_end = int_{t0}^{t1} div dt; log p1(x1) = log p0(x0) - int_0^1 div dt.
     const Tensor& x0 = t1 < t0 ? res.x : x_start;
     std::vector<double> lp0 = gaussian_log_density(x0, opt.prior_std);
+    const std::vector<float> L = y.rows(n, n + B).to_vector();
     double sign = t1 < t0 ? -1.0 : 1.0;  // int_0^1 = -int_1^0
     res.logp.resize(B);
-    for (int64_t b = 0; b < B; ++b) res.logp[b] = lp0[b] - sign * double(y[n + b]);
+    for (int64_t b = 0; b < B; ++b) res.logp[b] = lp0[b] - sign * double(L[b]);
   }
   return res;
 }

@@ -1,26 +1,26 @@
 // ode/solver.cpp: the explicit Runge–Kutta solvers declared in ode/solver.h.
 //
-// Every method is a Butcher tableau driven by the same two kernels: `combine` forms
-// y0 + h * sum_j w_j k_j (a stage input or the new solution) and `error_ratio` forms dopri5's
-// mixed norm. Arithmetic: the state and the stages k_j are float32 (as torchdiffeq with float32
-// tensors); each element's combination is accumulated in double and rounded to float once. Time
-// and step sizes are double. Each output element depends only on the same element of the inputs,
-// and norms go through parallel_sum's fixed chunks, so the results do not depend on the number of
-// threads. Scratch buffers are allocated once per odeint call, never inside the step loop.
+// Every method is a Butcher tableau driven by two ops of the op list (tensor/ops.h): rk_combine_
+// forms y0 + h * sum_j w_j k_j (a stage input or the new solution) and rk_error_ratio forms
+// dopri5's mixed norm. Arithmetic: the state and the stages k_j are float32 tensors on the
+// state's device (as torchdiffeq with float32 tensors); each element's combination is accumulated
+// in double and rounded to float once. Time and step sizes are double, on the host. The results
+// do not depend on the number of threads. Scratch tensors are allocated once per odeint call,
+// never inside the step loop.
 #include "ode/solver.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <span>
 #include <stdexcept>
 #include <utility>
 
-#include "tensor/cpu/parallel.h"
+#include "tensor/ops.h"
 
 namespace fm {
 namespace {
 
-constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk for the vector updates
 constexpr int kMaxStages = 7;
 
 // c: stage times; a: stage weights (row i uses k_0..k_{i-1}); b: solution weights;
@@ -73,92 +73,66 @@ double stage_time(double t, double h, double c, double t_end) {
   return c == 1.0 ? t_end : t + c * h;
 }
 
-// out = y0 + h * sum_{j<m} w[j] k[j], per element in double. out may alias y0.
-void combine(float* out, const float* y0, double h, const double* w, const float* const* k, int m,
-             int64_t n) {
-  double hw[kMaxStages];
-  const float* kk[kMaxStages];
-  int terms = 0;
-  for (int j = 0; j < m; ++j)
-    if (w[j] != 0.0) hw[terms] = h * w[j], kk[terms++] = k[j];
-  parallel_for(n, kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      double acc = 0.0;
-      for (int j = 0; j < terms; ++j) acc += hw[j] * double(kk[j][i]);
-      out[i] = float(double(y0[i]) + acc);
-    }
-  });
+// The first `m` weights of a tableau row and the first `m` stages, as the combination op wants.
+std::span<const double> first(const double* w, int m) { return {w, size_t(m)}; }
+std::span<const Tensor* const> first(const Tensor* const* k, int m) { return {k, size_t(m)}; }
+
+[[noreturn]] void nonfinite(const char* method, double t) {
+  char msg[128];
+  std::snprintf(msg, sizeof msg, "%s: the vector field returned NaN/Inf at t=%.6g", method, t);
+  throw std::runtime_error(msg);
 }
 
-bool all_finite(const float* v, int64_t n) {
-  double bad = parallel_sum(n, [&](int64_t lo, int64_t hi) {
-    double count = 0.0;
-    for (int64_t i = lo; i < hi; ++i) count += std::isfinite(v[i]) ? 0.0 : 1.0;
-    return count;
-  });
-  return bad == 0.0;
-}
-
-// torchdiffeq's mixed norm: the max over parts of sqrt(mean(v_i^2)), v_i = value(i).
-template <class Value>
-double mixed_norm(const std::vector<int64_t>& parts, const Value& value) {
-  double norm = 0.0;
-  int64_t offset = 0;
-  for (int64_t size : parts) {
-    double sq = parallel_sum(size, [&](int64_t lo, int64_t hi) {
-      double s = 0.0;
-      for (int64_t i = offset + lo; i < offset + hi; ++i) {
-        double v = value(i);
-        s += v * v;
-      }
-      return s;
-    });
-    if (std::isnan(sq)) return sq;  // std::max would drop a NaN
-    if (size > 0) norm = std::max(norm, std::sqrt(sq / double(size)));
-    offset += size;
-  }
-  return norm;
-}
-
-// Calls f, counts the call and rejects NaN/Inf in its output.
+// Calls f and counts the calls. Whether f returned NaN/Inf is asked once per step for all its
+// stages (check), not after every call: each question is a device-to-host transfer.
 struct CountedRhs {
   const OdeRhs& f;
-  int64_t n;
   const char* method;
   int64_t nfe = 0;
-  void operator()(double t, const float* y, float* dydt) {
+  void operator()(double t, const Tensor& y, Tensor& dydt) {
     f(t, y, dydt);
     ++nfe;
-    if (!all_finite(dydt, n)) {
-      char msg[128];
-      std::snprintf(msg, sizeof msg, "%s: the vector field returned NaN/Inf at t=%.6g", method, t);
-      throw std::runtime_error(msg);
-    }
+  }
+  // Throws naming the time of the first stage that holds a NaN/Inf.
+  void check(const Tensor* const* k, const double* times, int m) const {
+    const int bad = first_nonfinite(first(k, m));
+    if (bad >= 0) nonfinite(method, times[bad]);
+  }
+};
+
+// The state's scratch buffers for one solve: `count` tensors shaped and placed like y, allocated
+// once per odeint call and never inside the step loop.
+struct Stages {
+  std::vector<Tensor> buf;
+  Tensor* k[kMaxStages];
+  Stages(const Tensor& y, int count) {
+    for (int j = 0; j < count; ++j) buf.push_back(Tensor::empty(y.shape(), y.device()));
+    for (int j = 0; j < count; ++j) k[j] = &buf[size_t(j)];
   }
 };
 
 // Fixed grid t_k = t0 + k h, h = (t1 - t0) / steps, the last point forced to t1 (torchdiffeq).
-OdeStats integrate_fixed(CountedRhs& f, const Tableau& tab, float* y, int64_t n, double t0,
-                         double t1, int64_t steps) {
-  const size_t len = size_t(n);
-  std::vector<float> kbuf(size_t(tab.stages) * len), ytmp(len);
-  float* k[kMaxStages];
-  for (int j = 0; j < tab.stages; ++j) k[j] = kbuf.data() + size_t(j) * len;
+OdeStats integrate_fixed(CountedRhs& f, const Tableau& tab, Tensor& y, double t0, double t1, int64_t steps) {
+  Stages st(y, tab.stages);
+  Tensor** k = st.k;
+  Tensor ytmp = Tensor::empty(y.shape(), y.device());
+  double times[kMaxStages];
   const double dt = (t1 - t0) / double(steps);
   for (int64_t s = 0; s < steps; ++s) {
     double ta = t0 + double(s) * dt, tb = s + 1 == steps ? t1 : t0 + double(s + 1) * dt;
     double h = tb - ta;
-    f(ta, y, k[0]);
+    f(times[0] = ta, y, *k[0]);
     for (int i = 1; i < tab.stages; ++i) {
-      combine(ytmp.data(), y, h, tab.a[i], k, i, n);
-      f(stage_time(ta, h, tab.c[i], tb), ytmp.data(), k[i]);
+      rk_combine_(ytmp, y, h, first(tab.a[i], i), first(k, i));
+      f(times[i] = stage_time(ta, h, tab.c[i], tb), ytmp, *k[i]);
     }
-    combine(y, y, h, tab.b, k, tab.stages, n);  // in place: element i reads only y[i]
+    f.check(k, times, tab.stages);
+    rk_combine_(y, y, h, first(tab.b, tab.stages), first(k, tab.stages));  // in place: element i reads only y[i]
   }
-  OdeStats st;
-  st.nfe = f.nfe;
-  st.accepted = steps;
-  return st;
+  OdeStats stats;
+  stats.nfe = f.nfe;
+  stats.accepted = steps;
+  return stats;
 }
 
 // Hairer & Wanner II.4 starting step, as torchdiffeq's _select_initial_step with order 4:
@@ -167,34 +141,22 @@ OdeStats integrate_fixed(CountedRhs& f, const Tableau& tab, float* y, int64_t n,
 //   d2 = ||(f1 - f0) / scale|| / h0
 //   h1 = (0.01 / max(d1, d2))^(1/5) (max(1e-6, 1e-3 h0) if both are <= 1e-15); h = min(100 h0, h1)
 // Returns the magnitude; dir = +-1 is the direction of time. ytmp and f1 are scratch.
-double initial_step(CountedRhs& f, const float* y0, const float* f0, float* ytmp, float* f1,
-                    int64_t n, double t0, double dir, const OdeOptions& opt,
-                    const std::vector<int64_t>& parts) {
-  auto scale = [&](int64_t i) { return opt.atol + opt.rtol * std::fabs(double(y0[i])); };
-  double d0 = mixed_norm(parts, [&](int64_t i) { return y0[i] / scale(i); });
-  double d1 = mixed_norm(parts, [&](int64_t i) { return f0[i] / scale(i); });
+double initial_step(CountedRhs& f, const Tensor& y0, const Tensor& f0, Tensor& ytmp, Tensor& f1, double t0, double dir,
+                    const OdeOptions& opt, std::span<const int64_t> parts) {
+  double d0 = scaled_norm(y0, nullptr, y0, opt.atol, opt.rtol, parts);
+  double d1 = scaled_norm(f0, nullptr, y0, opt.atol, opt.rtol, parts);
   double h0 = (d0 < 1e-5 || d1 < 1e-5) ? 1e-6 : 0.01 * d0 / d1;
   const double one = 1.0;
-  const float* k0[1] = {f0};
-  combine(ytmp, y0, dir * h0, &one, k0, 1, n);  // y0 + h0 f0, with the sign of time
-  f(t0 + dir * h0, ytmp, f1);
-  double d2 = mixed_norm(parts, [&](int64_t i) { return (double(f1[i]) - f0[i]) / scale(i); }) / h0;
+  const Tensor* k0 = &f0;
+  rk_combine_(ytmp, y0, dir * h0, first(&one, 1), first(&k0, 1));  // y0 + h0 f0, with the sign of time
+  const double t = t0 + dir * h0;
+  f(t, ytmp, f1);
+  const Tensor* k1 = &f1;
+  f.check(&k1, &t, 1);
+  double d2 = scaled_norm(f1, &f0, y0, opt.atol, opt.rtol, parts) / h0;
   double h1 = (d1 <= 1e-15 && d2 <= 1e-15) ? std::max(1e-6, h0 * 1e-3)
                                            : std::pow(0.01 / std::max(d1, d2), 1.0 / 5.0);
   return std::min(100.0 * h0, h1);
-}
-
-// dopri5's error ratio: mixed norm of err / (atol + rtol max(|y0|, |y1|)), err = h sum e_j k_j.
-double error_ratio(const float* y0, const float* y1, float* const* k, double h,
-                   const OdeOptions& opt, const std::vector<int64_t>& parts) {
-  double he[kMaxStages];
-  for (int j = 0; j < kMaxStages; ++j) he[j] = h * kDopri5.e[j];
-  return mixed_norm(parts, [&](int64_t i) {
-    double err = 0.0;
-    for (int j = 0; j < kMaxStages; ++j) err += he[j] * double(k[j][i]);
-    double tol = opt.atol + opt.rtol * std::max(std::fabs(double(y0[i])), std::fabs(double(y1[i])));
-    return err / tol;
-  });
 }
 
 // torchdiffeq's _optimal_step_size with safety 0.9, ifactor 10, dfactor 0.2, order 5. Like
@@ -213,26 +175,28 @@ double next_step(double h, double ratio) {
   throw std::runtime_error(msg);
 }
 
+// One device-to-host scalar per attempted step: the error ratio (dopri5's accept/reject). A NaN
+// from f makes the ratio NaN (every stage enters the error with its weight, zeros included), and
+// only then are the stages asked which one it was.
 // Deviation from torchdiffeq: it steps past t1 and interpolates back (4th-order dense output);
 // here the last step is clipped to land exactly on t1, so y(t1) is a 5th-order step result.
-OdeStats integrate_dopri5(CountedRhs& f, float* y, int64_t n, double t0, double t1,
-                          const OdeOptions& opt, const std::vector<int64_t>& parts) {
+OdeStats integrate_dopri5(CountedRhs& f, Tensor& y, double t0, double t1, const OdeOptions& opt,
+                          std::span<const int64_t> parts) {
   const Tableau& tab = kDopri5;
-  const size_t len = size_t(n);
-  std::vector<float> kbuf(size_t(kMaxStages) * len), ya(y, y + n), yb(len), ytmp(len);
-  float* k[kMaxStages];
-  for (int j = 0; j < kMaxStages; ++j) k[j] = kbuf.data() + size_t(j) * len;
-  float *y0 = ya.data(), *y1 = yb.data();
+  Stages st(y, kMaxStages);
+  Tensor** k = st.k;
+  Tensor ya = y.clone(), yb = Tensor::empty(y.shape(), y.device()), ytmp = Tensor::empty(y.shape(), y.device());
+  Tensor *y0 = &ya, *y1 = &yb;
   const double dir = t1 > t0 ? 1.0 : -1.0;
+  double times[kMaxStages];
 
-  f(t0, y0, k[0]);
-  double h = opt.first_step > 0
-                 ? opt.first_step
-                 : initial_step(f, y0, k[0], ytmp.data(), k[1], n, t0, dir, opt, parts);
-  OdeStats st;
+  f(times[0] = t0, *y0, *k[0]);
+  f.check(k, times, 1);
+  double h = opt.first_step > 0 ? opt.first_step : initial_step(f, *y0, *k[0], ytmp, *k[1], t0, dir, opt, parts);
+  OdeStats stats;
   double t = t0;
   while (t != t1) {
-    if (st.accepted + st.rejected >= opt.max_steps)
+    if (stats.accepted + stats.rejected >= opt.max_steps)
       fail("max_steps exceeded (raise max_steps or loosen rtol/atol)", t, dir * h);
     if (!(h > 0.0) || !std::isfinite(h)) fail("invalid step size", t, dir * h);
     // Clip the last step onto t1; the 1e-9 slack avoids a sliver step left over by rounding.
@@ -242,26 +206,28 @@ OdeStats integrate_dopri5(CountedRhs& f, float* y, int64_t n, double t0, double 
     double t_end = last ? t1 : t + hs;
     if (t_end == t) fail("step size underflow", t, hs);
 
+    times[0] = t;
     for (int i = 1; i < 6; ++i) {
-      combine(ytmp.data(), y0, hs, tab.a[i], k, i, n);
-      f(stage_time(t, hs, tab.c[i], t_end), ytmp.data(), k[i]);
+      rk_combine_(ytmp, *y0, hs, first(tab.a[i], i), first(k, i));
+      f(times[i] = stage_time(t, hs, tab.c[i], t_end), ytmp, *k[i]);
     }
-    combine(y1, y0, hs, tab.b, k, 6, n);  // the 5th-order solution
-    f(t_end, y1, k[6]);
-    double ratio = error_ratio(y0, y1, k, hs, opt, parts);
+    rk_combine_(*y1, *y0, hs, first(tab.b, 6), first(k, 6));  // the 5th-order solution
+    f(times[6] = t_end, *y1, *k[6]);
+    double ratio = rk_error_ratio(*y0, *y1, first(k, kMaxStages), hs, first(tab.e, kMaxStages), opt.atol, opt.rtol, parts);
+    if (!std::isfinite(ratio)) f.check(k, times, kMaxStages);
     if (ratio <= 1.0) {
       t = t_end;
       std::swap(y0, y1);
       std::swap(k[0], k[6]);  // FSAL: f(t_end, y1) is the next step's first stage
-      ++st.accepted;
+      ++stats.accepted;
     } else {
-      ++st.rejected;
+      ++stats.rejected;
     }
     h = next_step(std::fabs(hs), ratio);
   }
-  std::copy(y0, y0 + n, y);
-  st.nfe = f.nfe;
-  return st;
+  y.copy_from(*y0);
+  stats.nfe = f.nfe;
+  return stats;
 }
 
 }  // namespace
@@ -286,13 +252,14 @@ const char* method_name(Method m) {
 
 bool is_adaptive(Method m) { return m == Method::Dopri5; }
 
-OdeStats odeint(const OdeRhs& f, float* y, int64_t n, double t0, double t1, const OdeOptions& opt,
+OdeStats odeint(const OdeRhs& f, Tensor& y, double t0, double t1, const OdeOptions& opt,
                 const std::vector<int64_t>& parts) {
   const char* name = method_name(opt.method);
   auto invalid = [&](const std::string& why) {
     throw std::runtime_error(std::string("odeint (") + name + "): " + why);
   };
-  if (n < 0) invalid("negative state size");
+  if (!y.defined()) invalid("undefined state");
+  const int64_t n = y.numel();
   if (!std::isfinite(t0) || !std::isfinite(t1)) invalid("t0 and t1 must be finite");
   std::vector<int64_t> blocks = parts.empty() ? std::vector<int64_t>{n} : parts;
   int64_t total = 0;
@@ -303,16 +270,16 @@ OdeStats odeint(const OdeRhs& f, float* y, int64_t n, double t0, double t1, cons
   if (total != n)
     invalid("part sizes sum to " + std::to_string(total) + ", not n = " + std::to_string(n));
 
-  CountedRhs counted{f, n, name};
+  CountedRhs counted{f, name};
   if (t0 == t1) return {};  // nothing to integrate (torchdiffeq would still spend 2 NFE on dopri5)
   if (!is_adaptive(opt.method)) {
     if (opt.steps < 1) invalid("steps must be >= 1");
-    return integrate_fixed(counted, tableau(opt.method), y, n, t0, t1, opt.steps);
+    return integrate_fixed(counted, tableau(opt.method), y, t0, t1, opt.steps);
   }
   if (opt.rtol < 0 || opt.atol < 0 || (opt.rtol == 0 && opt.atol == 0))
     invalid("rtol and atol must be >= 0 and not both 0");
   if (opt.max_steps < 1) invalid("max_steps must be >= 1");
-  return integrate_dopri5(counted, y, n, t0, t1, opt, blocks);
+  return integrate_dopri5(counted, y, t0, t1, opt, blocks);
 }
 
 }  // namespace fm

@@ -1,6 +1,6 @@
 // ode/solver.h: explicit Runge–Kutta ODE solvers with torchdiffeq's semantics.
 //
-// Solves dy/dt = f(t, y) for a flat float32 state y (time is double). Five methods:
+// Solves dy/dt = f(t, y) for a float32 tensor state y on any device (time is double). Five methods:
 //   euler     1 eval/step   y1 = y0 + h f(t, y0)
 //   midpoint  2 evals/step  y1 = y0 + h f(t + h/2, y0 + h/2 f0)
 //   heun      2 evals/step  explicit trapezoid (torchdiffeq "heun2"): y1 = y0 + h (k1 + k2) / 2
@@ -25,18 +25,21 @@
 // first stage of the next one); 1 + 6 * (accepted + rejected) when first_step is given.
 // Fixed-step methods: NFE = steps * evals/step.
 //
-// Errors (std::runtime_error): NaN/Inf from f, more than max_steps attempts, step-size underflow.
-// Results do not depend on the number of OpenMP threads.
+// Errors (std::runtime_error): NaN/Inf from f (checked once per step for all its stages: each check
+// is a device-to-host scalar, and dopri5 asks only when its error ratio is not finite), more than
+// max_steps attempts, step-size underflow. Results do not depend on the number of OpenMP threads.
 #pragma once
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "tensor/tensor.h"
+
 namespace fm {
 
-// dy/dt = f(t, y) over a flat float32 state of length n; f writes dydt (length n).
-using OdeRhs = std::function<void(double t, const float* y, float* dydt)>;
+// dy/dt = f(t, y): f writes dydt, a tensor shaped and placed like y (it must not keep y or dydt).
+using OdeRhs = std::function<void(double t, const Tensor& y, Tensor& dydt)>;
 
 enum class Method { Euler, Midpoint, Heun, RK4, Dopri5 };
 
@@ -61,11 +64,11 @@ struct OdeStats {
   int64_t rejected = 0;  // dopri5 steps thrown away by the error test
 };
 
-// Integrates y (length n, in/out) from t0 to t1. t1 < t0 integrates backward in time.
-// `parts` splits the state into consecutive blocks (sizes summing to n) for the error norm:
+// Integrates y (in/out, any shape; n = y.numel()) from t0 to t1. t1 < t0 integrates backward in
+// time. `parts` splits the state into consecutive blocks (sizes summing to n) for the error norm:
 // the norm is the max over parts of each part's RMS (torchdiffeq's mixed norm for tuple
 // states); empty = the whole state is one part.
-OdeStats odeint(const OdeRhs& f, float* y, int64_t n, double t0, double t1, const OdeOptions& opt,
+OdeStats odeint(const OdeRhs& f, Tensor& y, double t0, double t1, const OdeOptions& opt,
                 const std::vector<int64_t>& parts = {});
 
 }  // namespace fm

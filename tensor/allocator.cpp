@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "cuda/device.h"
+
 namespace fm {
 
 namespace {
@@ -44,16 +46,14 @@ void* system_alloc(size_t bytes) {
   return p;
 }
 
-}  // namespace
-
-HostBlock alloc_block(int64_t floats) {
+Block host_alloc(int64_t floats) {
   const size_t bytes = rounded_bytes(floats);
   Cache& c = cache();
   std::unique_lock lock(c.mu);
   if (c.enabled) {
     auto it = c.free_blocks.lower_bound(bytes);  // the smallest cached block that is big enough
     if (it != c.free_blocks.end() && it->first <= bytes + bytes / 4) {
-      HostBlock b{static_cast<float*>(it->second), it->first};
+      Block b{static_cast<float*>(it->second), it->first};
       c.free_blocks.erase(it);
       c.stats.cached_bytes -= int64_t(b.bytes);
       c.stats.in_use_bytes += int64_t(b.bytes);
@@ -68,8 +68,7 @@ HostBlock alloc_block(int64_t floats) {
   return {static_cast<float*>(system_alloc(bytes)), bytes};
 }
 
-void free_block(const HostBlock& block) {
-  if (!block.data) return;
+void host_free(const Block& block) {
   Cache& c = cache();
   std::unique_lock lock(c.mu);
   c.stats.in_use_bytes -= int64_t(block.bytes);
@@ -80,6 +79,20 @@ void free_block(const HostBlock& block) {
   }
   lock.unlock();
   std::free(block.data);
+}
+
+}  // namespace
+
+Block alloc_block(Device device, int64_t floats) {
+  if (device == Device::CPU) return host_alloc(floats);
+  const size_t bytes = rounded_bytes(floats);
+  return {static_cast<float*>(cuda::alloc(bytes)), bytes};
+}
+
+void free_block(Device device, const Block& block) {
+  if (!block.data) return;
+  if (device == Device::CPU) host_free(block);
+  else cuda::free(block.data);
 }
 
 AllocatorStats allocator_stats() {

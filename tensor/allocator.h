@@ -1,4 +1,6 @@
-// tensor/allocator.h: host memory for tensor storage, with a cache of released blocks.
+// tensor/allocator.h: the allocator interface of tensor storage: one block of memory on a device.
+// Host memory comes from a cache of released blocks (below); CUDA memory from the CUDA backend
+// (cuda/device.h), which a later issue gives a cache of its own.
 //
 // Why a cache: a training step (or a likelihood evaluation) allocates the same few hundred
 // activation and gradient buffers every time, most of them far above malloc's mmap threshold.
@@ -13,16 +15,21 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/device.h"
+
 namespace fm {
 
-// A block of host memory: 64-byte aligned (one cache line, one AVX-512 register), room for at
-// least the floats asked for. `bytes` is its true size, which free_block needs back.
-struct HostBlock {
+// A block of memory on `device`, room for at least the floats asked for (host blocks are 64-byte
+// aligned: one cache line, one AVX-512 register). `bytes` is its true size, which free_block
+// needs back.
+struct Block {
   float* data = nullptr;
   size_t bytes = 0;
 };
-HostBlock alloc_block(int64_t floats);  // throws std::runtime_error when out of memory
-void free_block(const HostBlock& block);
+Block alloc_block(Device device, int64_t floats);  // throws std::runtime_error when it cannot
+void free_block(Device device, const Block& block);
+
+// Host allocations only (the cache below):
 
 struct AllocatorStats {
   int64_t in_use_bytes;   // handed out and not yet freed

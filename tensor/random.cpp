@@ -4,7 +4,7 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "tensor/cpu/parallel.h"
+#include "tensor/dispatch.h"
 
 namespace fm {
 
@@ -41,63 +41,26 @@ uint64_t Rng::reserve(int64_t n_words) {
   return base;
 }
 
-// Calls fill(i, words) for each group of 4 outputs, with the 4 Philox words of counter base + i.
-template <class Fill>
-static void philox_blocks(uint64_t seed, uint64_t base, int64_t n, const Fill& fill) {
-  int64_t blocks = (n + 3) / 4;
-  parallel_for(blocks, 1024, [&](int64_t lo, int64_t hi) {
-    for (int64_t b = lo; b < hi; ++b) {
-      uint64_t ctr = base + b;
-      auto w = philox4x32({uint32_t(ctr), uint32_t(ctr >> 32), 0u, 0u}, {uint32_t(seed), uint32_t(seed >> 32)});
-      fill(b, w);
-    }
-  });
-}
-
+// The tensor fills run on the tensor's device (tensor/cpu/random_fill.cpp for host memory); each
+// reserves its block of the stream here, so the numbers do not depend on the device either.
 void Rng::uniform(Tensor& t, float lo, float hi) {
-  int64_t n = t.numel();
-  float* d = t.data();
-  philox_blocks(seed_, reserve(n), n, [&](int64_t b, const std::array<uint32_t, 4>& w) {
-    for (int j = 0; j < 4 && 4 * b + j < n; ++j) d[4 * b + j] = lo + (hi - lo) * u32_to_unit(w[j]);
-  });
+  const uint64_t base = reserve(t.numel());
+  FM_DISPATCH("Rng::uniform", philox_uniform(t, seed_, base, lo, hi), t);
 }
 
-// Box-Muller: two uniforms (u1 in (0, 1], u2 in [0, 1)) give two independent N(0, 1) values,
-// r cos(2 pi u2) and r sin(2 pi u2) with r = sqrt(-2 log u1).
 void Rng::normal(Tensor& t, float mean, float stddev) {
-  int64_t n = t.numel();
-  float* d = t.data();
-  philox_blocks(seed_, reserve(n), n, [&](int64_t b, const std::array<uint32_t, 4>& w) {
-    for (int pair = 0; pair < 2; ++pair) {
-      double u1 = 1.0 - u32_to_unit(w[2 * pair]), u2 = u32_to_unit(w[2 * pair + 1]);
-      double r = std::sqrt(-2.0 * std::log(u1)), a = 2.0 * M_PI * u2;
-      int64_t i = 4 * b + 2 * pair;
-      if (i < n) d[i] = mean + stddev * static_cast<float>(r * std::cos(a));
-      if (i + 1 < n) d[i + 1] = mean + stddev * static_cast<float>(r * std::sin(a));
-    }
-  });
+  const uint64_t base = reserve(t.numel());
+  FM_DISPATCH("Rng::normal", philox_normal(t, seed_, base, mean, stddev), t);
 }
 
 void Rng::rademacher(Tensor& t) {
-  int64_t n = t.numel();
-  float* d = t.data();
-  philox_blocks(seed_, reserve(n), n, [&](int64_t b, const std::array<uint32_t, 4>& w) {
-    for (int j = 0; j < 4 && 4 * b + j < n; ++j) d[4 * b + j] = (w[j] >> 31) ? 1.0f : -1.0f;
-  });
+  const uint64_t base = reserve(t.numel());
+  FM_DISPATCH("Rng::rademacher", philox_rademacher(t, seed_, base), t);
 }
 
-// Lemire's multiply-shift maps a 64-bit word (two Philox words) to [0, bound) with negligible bias.
 void Rng::integers(int64_t* out, int64_t n, int64_t bound) {
   if (bound <= 0) throw std::runtime_error("Rng::integers: bound must be positive");
-  uint64_t base = reserve(2 * n);
-  philox_blocks(seed_, base, 2 * n, [&](int64_t b, const std::array<uint32_t, 4>& w) {
-    for (int pair = 0; pair < 2; ++pair) {
-      int64_t i = 2 * b + pair;
-      if (i >= n) break;
-      uint64_t x = (uint64_t(w[2 * pair]) << 32) | w[2 * pair + 1];
-      out[i] = static_cast<int64_t>((static_cast<unsigned __int128>(x) * uint64_t(bound)) >> 64);
-    }
-  });
+  cpu::philox_integers(out, n, bound, seed_, reserve(2 * n));
 }
 
 float Rng::uniform1() { return u32_to_unit(philox_word(seed_, reserve(4), 0)); }

@@ -1,10 +1,10 @@
-// tensor/tensor.cpp: storage allocation, views and copies.
+// tensor/tensor.cpp: storage allocation, views and copies, within a device and between devices.
 #include "tensor/tensor.h"
 
-#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 
+#include "cuda/device.h"
 #include "tensor/allocator.h"
 #include "tensor/cpu/parallel.h"
 
@@ -22,53 +22,95 @@ std::string shape_str(const Shape& shape) {
   return s + "]";
 }
 
-Storage::~Storage() {
-  if (owned) free_block({data, bytes});
+Storage::~Storage() { free_block(device, {data, bytes}); }
+
+namespace {
+
+// n floats from src to dst, each on its device. Host to host runs in parallel chunks.
+void copy_floats(float* dst, Device dst_dev, const float* src, Device src_dev, int64_t n) {
+  if (n <= 0 || dst == src) return;
+  if (dst_dev == Device::CPU && src_dev == Device::CPU) {
+    parallel_for(n, 1 << 16, [&](int64_t lo, int64_t hi) { std::memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float)); });
+    return;
+  }
+  const cuda::Copy kind = src_dev == Device::CPU   ? cuda::Copy::HostToDevice
+                          : dst_dev == Device::CPU ? cuda::Copy::DeviceToHost
+                                                   : cuda::Copy::DeviceToDevice;
+  cuda::copy(dst, src, size_t(n) * sizeof(float), kind);
 }
 
-Tensor Tensor::empty(const Shape& shape) {
+}  // namespace
+
+Tensor Tensor::empty(const Shape& shape, Device device) {
   for (int64_t d : shape)
     if (d < 0) throw std::runtime_error("negative dimension in shape " + shape_str(shape));
   Tensor t;
   t.storage_ = std::make_shared<Storage>();
   t.storage_->numel = shape_numel(shape);
-  const HostBlock block = alloc_block(t.storage_->numel);
+  const Block block = alloc_block(device, t.storage_->numel);
   t.storage_->data = block.data;
   t.storage_->bytes = block.bytes;
+  t.storage_->device = device;
   t.shape_ = shape;
   return t;
 }
 
-Tensor Tensor::zeros(const Shape& shape) { return full(shape, 0.0f); }
+Tensor Tensor::zeros(const Shape& shape, Device device) { return full(shape, 0.0f, device); }
 
-Tensor Tensor::full(const Shape& shape, float value) {
-  Tensor t = empty(shape);
+Tensor Tensor::full(const Shape& shape, float value, Device device) {
+  Tensor t = empty(shape, device);
   t.fill(value);
   return t;
 }
 
-Tensor Tensor::from(const std::vector<float>& values, const Shape& shape) {
+Tensor Tensor::from(const std::vector<float>& values, const Shape& shape, Device device) {
   if (static_cast<int64_t>(values.size()) != shape_numel(shape))
     throw std::runtime_error("Tensor::from: " + std::to_string(values.size()) +
                              " values do not fill shape " + shape_str(shape));
-  Tensor t = empty(shape);
-  std::memcpy(t.data(), values.data(), values.size() * sizeof(float));
+  Tensor t = empty(shape, device);
+  copy_floats(t.raw(), device, values.data(), Device::CPU, int64_t(values.size()));
   return t;
 }
 
-Tensor Tensor::wrap(float* data, const Shape& shape) {
-  Tensor t;
-  t.storage_ = std::make_shared<Storage>();
-  t.storage_->data = data;
-  t.storage_->numel = shape_numel(shape);
-  t.storage_->owned = false;
-  t.shape_ = shape;
-  return t;
+float* Tensor::data() {
+  if (device() != Device::CPU)
+    throw std::runtime_error(std::string("data(): the tensor ") + shape_str(shape_) + " is in " + device_name(device()) +
+                             " memory, not host memory (copy it with .to(Device::CPU) first)");
+  return raw();
 }
+
+const float* Tensor::data() const { return const_cast<Tensor*>(this)->data(); }
 
 float Tensor::item() const {
   if (numel() != 1) throw std::runtime_error("item() needs one element, shape is " + shape_str(shape_));
-  return data()[0];
+  return at(0);
+}
+
+float Tensor::at(int64_t i) const {
+  if (i < 0 || i >= numel())
+    throw std::runtime_error("at(" + std::to_string(i) + ") out of range for shape " + shape_str(shape_));
+  float v;
+  copy_floats(&v, Device::CPU, raw() + i, device(), 1);
+  return v;
+}
+
+void Tensor::set_at(int64_t i, float value) {
+  if (i < 0 || i >= numel())
+    throw std::runtime_error("set_at(" + std::to_string(i) + ") out of range for shape " + shape_str(shape_));
+  copy_floats(raw() + i, device(), &value, Device::CPU, 1);
+}
+
+std::vector<float> Tensor::to_vector() const {
+  std::vector<float> out(static_cast<size_t>(numel()));
+  copy_floats(out.data(), Device::CPU, raw(), device(), numel());
+  return out;
+}
+
+Tensor Tensor::to(Device target) const {
+  if (target == device()) return *this;
+  Tensor t = empty(shape_, target);
+  t.copy_from(*this);
+  return t;
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
@@ -102,7 +144,7 @@ Tensor Tensor::rows(int64_t begin, int64_t end) const {
 }
 
 Tensor Tensor::clone() const {
-  Tensor t = empty(shape_);
+  Tensor t = empty(shape_, device());
   t.copy_from(*this);
   return t;
 }
@@ -110,16 +152,12 @@ Tensor Tensor::clone() const {
 void Tensor::copy_from(const Tensor& src) {
   if (src.numel() != numel())
     throw std::runtime_error("copy_from: " + shape_str(src.shape_) + " into " + shape_str(shape_));
-  const float* s = src.data();
-  float* d = data();
-  if (s == d) return;
-  parallel_for(numel(), 1 << 16, [&](int64_t lo, int64_t hi) {
-    std::memcpy(d + lo, s + lo, (hi - lo) * sizeof(float));
-  });
+  copy_floats(raw(), device(), src.raw(), src.device(), numel());
 }
 
 void Tensor::fill(float value) {
-  float* d = data();
+  if (device() != Device::CPU) return cuda::fill(raw(), value, size_t(numel()));
+  float* d = raw();
   parallel_for(numel(), 1 << 16, [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) d[i] = value;
   });

@@ -1,33 +1,36 @@
-// tensor/tensor.h: a float32, N-dimensional, contiguous tensor.
+// tensor/tensor.h: a float32, N-dimensional, contiguous tensor on a device.
 //
-// A Tensor is a shape plus a window (offset, numel) into a reference-counted Storage. Reshaping
-// and taking a block of leading rows give views that share the storage; copies are always
-// explicit (clone, copy_from). Every tensor is row-major (C order) and contiguous, which keeps
-// every kernel a plain loop over a float pointer.
+// A Tensor is a shape plus a window (offset, numel) into a reference-counted Storage, which owns
+// one block of memory on one device (tensor/device.h). Reshaping and taking a block of leading
+// rows give views that share the storage; copies are always explicit (clone, copy_from, to).
+// Every tensor is row-major (C order) and contiguous, which keeps every kernel a plain loop over
+// a float pointer.
+//
+// Raw pointers are for the backends' kernels and the data readers only: data() refuses a tensor
+// that is not in host memory. Code above the tensor layer goes through the op list (tensor/ops.h)
+// and the element accessors here, which work on any device.
 #pragma once
 #include <cstdint>
-#include <initializer_list>
 #include <memory>
 #include <string>
 #include <vector>
 
-namespace fm {
+#include "tensor/device.h"
 
-enum class Device { CPU, CUDA };
+namespace fm {
 
 using Shape = std::vector<int64_t>;
 
 int64_t shape_numel(const Shape& shape);
-std::string shape_str(const Shape& shape);  // "[4096, 2]"
+std::string shape_str(const Shape& shape);  // "[4096, 2]": the one shape printer
 
-// One allocation (tensor/allocator.h). `owned` is false for a view over memory someone else
-// manages (Tensor::wrap).
+// One block from the allocator of its device (tensor/allocator.h), released with the last
+// tensor that refers to it.
 struct Storage {
   float* data = nullptr;
   int64_t numel = 0;
   size_t bytes = 0;  // the allocator's block size
   Device device = Device::CPU;
-  bool owned = true;
   ~Storage();
 };
 
@@ -35,14 +38,12 @@ class Tensor {
  public:
   Tensor() = default;
 
-  // Creation. `empty` leaves the values uninitialised.
-  static Tensor empty(const Shape& shape);
-  static Tensor zeros(const Shape& shape);
-  static Tensor full(const Shape& shape, float value);
-  static Tensor from(const std::vector<float>& values, const Shape& shape);
-  static Tensor scalar(float value) { return full({}, value); }
-  // A non-owning view of external memory: the caller keeps `data` alive.
-  static Tensor wrap(float* data, const Shape& shape);
+  // Creation on `device` (default: host memory). `empty` leaves the values uninitialised.
+  static Tensor empty(const Shape& shape, Device device = Device::CPU);
+  static Tensor zeros(const Shape& shape, Device device = Device::CPU);
+  static Tensor full(const Shape& shape, float value, Device device = Device::CPU);
+  static Tensor from(const std::vector<float>& values, const Shape& shape, Device device = Device::CPU);
+  static Tensor scalar(float value, Device device = Device::CPU) { return full({}, value, device); }
 
   bool defined() const { return storage_ != nullptr; }
   const Shape& shape() const { return shape_; }
@@ -51,15 +52,25 @@ class Tensor {
   int64_t numel() const { return shape_numel(shape_); }
   Device device() const { return storage_ ? storage_->device : Device::CPU; }
 
-  float* data() { return storage_->data + offset_; }
-  const float* data() const { return storage_->data + offset_; }
-  float item() const;  // the value of a one-element tensor
+  // Host memory of a CPU tensor; throws std::runtime_error for a tensor on another device.
+  float* data();
+  const float* data() const;
+
+  // Element access on any device (one small copy for device memory): for scalars the host needs
+  // and for tests, not for loops over a tensor.
+  float item() const;                    // the value of a one-element tensor
+  float at(int64_t flat_index) const;    // element i of the row-major order
+  void set_at(int64_t flat_index, float value);
+  std::vector<float> to_vector() const;  // all elements, copied to the host
+
+  // A copy on `device` (the same tensor when it is already there).
+  Tensor to(Device device) const;
 
   // Views (share storage). reshape accepts one -1 dimension to be inferred.
   Tensor reshape(const Shape& shape) const;
   Tensor rows(int64_t begin, int64_t end) const;  // leading-axis block [begin, end)
 
-  // Copies.
+  // Copies, on the tensor's own device (copy_from also across devices).
   Tensor clone() const;
   void copy_from(const Tensor& src);  // same numel required
   void fill(float value);
@@ -67,6 +78,7 @@ class Tensor {
   bool shares_storage(const Tensor& other) const { return storage_ == other.storage_; }
 
  private:
+  float* raw() const { return storage_->data + offset_; }  // any device: for the copies above
   std::shared_ptr<Storage> storage_;
   int64_t offset_ = 0;
   Shape shape_;

@@ -57,7 +57,7 @@ struct Problem {
   }
   std::vector<float> run(float alpha, float beta) const {
     std::vector<float> out = C;
-    fm::sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out.data(), ldc);
+    fm::cpu::sgemm(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, out.data(), ldc);
     return out;
   }
 };
@@ -74,12 +74,12 @@ void check_against_reference(bool ta, bool tb, Shape3 s, float alpha, float beta
   Problem p(ta, tb, s, beta, 1234 + uint64_t(s.M * 31 + s.N * 7 + s.K));
   const std::vector<float> got = p.run(alpha, beta);
   std::vector<float> want = p.C;
-  fm::sgemm_reference(ta, tb, p.M, p.N, p.K, alpha, p.A.data(), p.lda, p.B.data(), p.ldb, beta,
+  fm::cpu::sgemm_reference(ta, tb, p.M, p.N, p.K, alpha, p.A.data(), p.lda, p.B.data(), p.ldb, beta,
                       want.data(), p.ldc);
   std::vector<float> absA(p.A.size()), absB(p.B.size()), scale(p.C.size());
   for (size_t i = 0; i < absA.size(); ++i) absA[i] = std::fabs(p.A[i]);
   for (size_t i = 0; i < absB.size(); ++i) absB[i] = std::fabs(p.B[i]);
-  fm::sgemm_reference(ta, tb, p.M, p.N, p.K, std::fabs(alpha), absA.data(), p.lda, absB.data(),
+  fm::cpu::sgemm_reference(ta, tb, p.M, p.N, p.K, std::fabs(alpha), absA.data(), p.lda, absB.data(),
                       p.ldb, 0.0f, scale.data(), p.ldc);
 
   int64_t bad = 0, pad_touched = 0;
@@ -111,8 +111,8 @@ struct Restore {
   int threads = omp_get_max_threads();
   ~Restore() {
     omp_set_num_threads(threads);
-    fm::gemm_detail::force_kernels(nullptr);
-    fm::gemm_detail::force_tile(-1);
+    fm::cpu::gemm_detail::force_kernels(nullptr);
+    fm::cpu::gemm_detail::force_tile(-1);
   }
 };
 
@@ -135,9 +135,9 @@ TEST_CASE("sgemm at the MLP's shapes") {
 }
 
 TEST_CASE("the tile choice avoids padding at a convolution's channel counts") {
-  const fm::gemm_detail::KernelSet& ks = fm::gemm_detail::active_kernels();
+  const fm::cpu::gemm_detail::KernelSet& ks = fm::cpu::gemm_detail::active_kernels();
   for (int64_t M : {16, 32, 64, 96}) {
-    const fm::gemm_detail::Tile& t = fm::gemm_detail::tile_for(ks, M, 784);
+    const fm::cpu::gemm_detail::Tile& t = fm::cpu::gemm_detail::tile_for(ks, M, 784);
     CAPTURE(M);
     CAPTURE(t.mr);
     CHECK((M + t.mr - 1) / t.mr * t.mr - M <= M / 16);  // at most 1/16 of the rows are padding
@@ -158,7 +158,7 @@ TEST_CASE("sgemm with K = 0 or alpha = 0 only scales C") {
 TEST_CASE("sgemm results are bitwise identical for 1, 2 and 3 threads") {
   Restore restore;
   for (const char* name : {"portable", "avx2", "avx512"}) {
-    if (!fm::gemm_detail::force_kernels(name)) continue;
+    if (!fm::cpu::gemm_detail::force_kernels(name)) continue;
     for (Shape3 s : {Shape3{513, 511, 257}, Shape3{2000, 100, 300}, Shape3{37, 900, 401},
                      Shape3{4096, 2, 512}, Shape3{512, 3, 4096}, Shape3{2, 512, 4096},
                      Shape3{4096, 64, 3}})
@@ -182,24 +182,24 @@ TEST_CASE("sgemm results are bitwise identical for 1, 2 and 3 threads") {
 
 TEST_CASE("every kernel set this CPU supports matches the reference") {
   Restore restore;
-  CHECK(std::string(fm::sgemm_kernel_name()).size() > 0);
+  CHECK(std::string(fm::cpu::sgemm_kernel_name()).size() > 0);
   for (const char* name : {"portable", "avx2", "avx512"}) {
     CAPTURE(name);
-    if (!fm::gemm_detail::force_kernels(name)) {
+    if (!fm::cpu::gemm_detail::force_kernels(name)) {
       MESSAGE("kernel " << name << " is not supported on this CPU; skipped");
       continue;
     }
-    CHECK(std::string(fm::sgemm_kernel_name()) == name);
-    const fm::gemm_detail::KernelSet& ks = fm::gemm_detail::active_kernels();
+    CHECK(std::string(fm::cpu::sgemm_kernel_name()) == name);
+    const fm::cpu::gemm_detail::KernelSet& ks = fm::cpu::gemm_detail::active_kernels();
     for (int t = 0; t < ks.ntiles; ++t) {  // each register tile, whatever shape it would be picked for
       CAPTURE(ks.tiles[t].mr);
       CAPTURE(ks.tiles[t].nr);
-      fm::gemm_detail::force_tile(t);
+      fm::cpu::gemm_detail::force_tile(t);
       check_all_shapes({0.0f, 0.5f});
     }
-    fm::gemm_detail::force_tile(-1);
+    fm::cpu::gemm_detail::force_tile(-1);
   }
-  CHECK_FALSE(fm::gemm_detail::force_kernels("no-such-kernel"));
+  CHECK_FALSE(fm::cpu::gemm_detail::force_kernels("no-such-kernel"));
 }
 
 }  // TEST_SUITE

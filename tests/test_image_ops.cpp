@@ -9,7 +9,7 @@
 
 #include "autodiff/gradcheck.h"
 #include "autodiff/ops_image.h"
-#include "tensor/cpu/conv.h"
+#include "tensor/cpu/kernels.h"
 #include "tensor/cpu/conv_direct.h"
 #include "tensor/cpu/gemm_kernels.h"
 #include "tensor/random.h"
@@ -76,14 +76,14 @@ TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
     INFO("B " << c.B << " C " << c.C << " " << c.H << "x" << c.W << " O " << c.O << " k " << c.k << " s " << c.stride
               << " p " << c.pad);
     Tensor x = randu({c.B, c.C, c.H, c.W}, 11), w = randu({c.O, c.C, c.k, c.k}, 12), b = randu({c.O}, 13);
-    Tensor y = conv2d_forward(x, w, b, c.stride, c.pad), yr = conv2d_reference(x, w, b, c.stride, c.pad);
+    Tensor y = conv2d_forward(x, w, b, c.stride, c.pad), yr = cpu::conv2d_reference(x, w, b, c.stride, c.pad);
     CHECK(y.dim(2) == (c.H + 2 * c.pad - c.k) / c.stride + 1);
     CHECK(rel_err(y, yr) < 1e-5);
-    CHECK(rel_err(conv2d_forward(x, w, Tensor(), c.stride, c.pad), conv2d_reference(x, w, Tensor(), c.stride, c.pad)) < 1e-5);
+    CHECK(rel_err(conv2d_forward(x, w, Tensor(), c.stride, c.pad), cpu::conv2d_reference(x, w, Tensor(), c.stride, c.pad)) < 1e-5);
 
     Tensor dy = randu(y.shape(), 14);
     Tensor dxr = Tensor::empty(x.shape()), dwr = Tensor::empty(w.shape()), dbr = Tensor::empty(b.shape());
-    conv2d_backward_reference(x, w, dy, c.stride, c.pad, &dxr, &dwr, &dbr);
+    cpu::conv2d_backward_reference(x, w, dy, c.stride, c.pad, &dxr, &dwr, &dbr);
     Tensor dx = Tensor::full(x.shape(), NAN), dw = Tensor::full(w.shape(), NAN), db = Tensor::full(b.shape(), NAN);
     conv2d_backward(x, w, dy, c.stride, c.pad, &dx, 0.0f, &dw, 0.0f, &db, 0.0f);  // beta 0 never reads
     CHECK(rel_err(dx, dxr) < 1e-5);
@@ -105,19 +105,19 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
   struct Case { int64_t B, C, H, W, O; int k, pad; };
   struct Restore {
     ~Restore() {
-      gemm_detail::force_kernels(nullptr);
-      gemm_detail::force_tile(-1);
-      DirectConv::force(-1);
+      cpu::gemm_detail::force_kernels(nullptr);
+      cpu::gemm_detail::force_tile(-1);
+      cpu::DirectConv::force(-1);
     }
   } restore;
   for (const char* set : {"portable", "avx2", "avx512"}) {
-    if (!gemm_detail::force_kernels(set)) continue;
-    const gemm_detail::KernelSet& ks = gemm_detail::active_kernels();
+    if (!cpu::gemm_detail::force_kernels(set)) continue;
+    const cpu::gemm_detail::KernelSet& ks = cpu::gemm_detail::active_kernels();
     for (int tile = -1; tile < ks.ntiles; ++tile) {
       // tile -1: the direct kernels where available; 0, 1, ...: the implicit GEMM with that tile
-      DirectConv::force(tile < 0 ? 1 : 0);
-      if (tile < 0 && !DirectConv::available(1, 1)) continue;
-      gemm_detail::force_tile(std::max(tile, 0));
+      cpu::DirectConv::force(tile < 0 ? 1 : 0);
+      if (tile < 0 && !cpu::DirectConv::available(1, 1)) continue;
+      cpu::gemm_detail::force_tile(std::max(tile, 0));
       // With AVX-512 the direct kernels (conv_direct.h) run these; the shapes pick each of their
       // tiles: forward 8 x 48 (O 5, 63 pixels), 8 x 32 (O 4, 784 pixels), 16 x 16 (O 16, 16
       // pixels); weight gradient 8 or 16 rows by 16, 32 or 48 channels (C 16, 32, 48), with a
@@ -131,10 +131,10 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
                  << c.H << "x" << c.W << " O " << c.O << " k " << c.k);
         Tensor x = randu({c.B, c.C, c.H, c.W}, 21), w = randu({c.O, c.C, c.k, c.k}, 22), b = randu({c.O}, 23);
         Tensor y = conv2d_forward(x, w, b, 1, c.pad);
-        CHECK(rel_err(y, conv2d_reference(x, w, b, 1, c.pad)) < 1e-5);
+        CHECK(rel_err(y, cpu::conv2d_reference(x, w, b, 1, c.pad)) < 1e-5);
         Tensor dy = randu(y.shape(), 24);
         Tensor dxr = Tensor::empty(x.shape()), dwr = Tensor::empty(w.shape()), dbr = Tensor::empty(b.shape());
-        conv2d_backward_reference(x, w, dy, 1, c.pad, &dxr, &dwr, &dbr);
+        cpu::conv2d_backward_reference(x, w, dy, 1, c.pad, &dxr, &dwr, &dbr);
         Tensor dx = Tensor::full(x.shape(), NAN), dw = Tensor::full(w.shape(), NAN), db = Tensor::full(b.shape(), NAN);
         conv2d_backward(x, w, dy, 1, c.pad, &dx, 0.0f, &dw, 0.0f, &db, 0.0f);
         CHECK(rel_err(dx, dxr) < 1e-5);

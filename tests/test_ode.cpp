@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <functional>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -14,6 +15,18 @@
 #include "ode/solver.h"
 
 using namespace fm;
+
+namespace {
+// The solver on a host array: the state as a tensor, the right-hand side on its host floats.
+// (odeint works on tensors of any device; these analytic test problems are easiest as arrays.)
+OdeStats odeint_host(const std::function<void(double, const float*, float*)>& f, float* y, int64_t n, double t0,
+                     double t1, const OdeOptions& o, const std::vector<int64_t>& parts = {}) {
+  Tensor state = Tensor::from(std::vector<float>(y, y + n), {n});
+  OdeStats st = odeint([&](double t, const Tensor& yin, Tensor& dy) { f(t, yin.data(), dy.data()); }, state, t0, t1, o, parts);
+  std::copy(state.data(), state.data() + n, y);
+  return st;
+}
+}  // namespace
 
 namespace {
 
@@ -41,7 +54,7 @@ OdeOptions dopri5(double tol) {
 // Relative error of y(T) for the decay, from y(0) = 1.
 double decay_error(const OdeOptions& o, double T, OdeStats* st = nullptr) {
   float y = 1.0f;
-  OdeStats s = odeint(decay, &y, 1, 0.0, T, o);
+  OdeStats s = odeint_host(decay, &y, 1, 0.0, T, o);
   if (st) *st = s;
   return std::fabs(y - std::exp(kLambda * T)) / std::exp(kLambda * T);
 }
@@ -49,7 +62,7 @@ double decay_error(const OdeOptions& o, double T, OdeStats* st = nullptr) {
 // Euclidean error of y(T) for the rotation, from y(0) = (1, 0).
 double rotation_error(const OdeOptions& o, double T, OdeStats* st = nullptr) {
   float y[2] = {1.0f, 0.0f};
-  OdeStats s = odeint(rotation, y, 2, 0.0, T, o);
+  OdeStats s = odeint_host(rotation, y, 2, 0.0, T, o);
   if (st) *st = s;
   return std::hypot(y[0] - std::cos(T), y[1] - std::sin(T));
 }
@@ -135,7 +148,7 @@ TEST_CASE("ode: one fixed step matches the method's formula (rk4 is the 3/8 rule
     std::string name = method_name(c.m);
     CAPTURE(name);
     float yf = float(y);
-    OdeStats st = odeint([&](double tt, const float* v, float* d) { d[0] = float(g(tt, v[0])); },
+    OdeStats st = odeint_host([&](double tt, const float* v, float* d) { d[0] = float(g(tt, v[0])); },
                          &yf, 1, t, t + h, fixed(c.m, 1));
     CHECK(std::fabs(yf - c.expect) < 1e-6);
     CHECK(st.nfe == c.nfe);
@@ -152,7 +165,7 @@ TEST_CASE("ode: dopri5 meets its tolerance and counts NFE as torchdiffeq") {
     CHECK(decay_error(dopri5(tol), 1.0, &st[0]) < 5 * tol);
     CHECK(rotation_error(dopri5(tol), kTwoPi, &st[1]) < 10 * tol);
     float y = 0.1f;
-    st[2] = odeint(logistic, &y, 1, 0.0, 5.0, dopri5(tol));
+    st[2] = odeint_host(logistic, &y, 1, 0.0, 5.0, dopri5(tol));
     CHECK(std::fabs(y - logistic_exact(0.1, 5.0)) < 5 * tol);
     for (int p = 0; p < 3; ++p) CHECK(nfe_is_fsal(st[p]));
   }
@@ -206,7 +219,7 @@ TEST_CASE("ode: dopri5 first step is Hairer's heuristic and steps follow the con
     std::vector<double> calls;
     auto f = [&](double t, const float* y, float* d) { calls.push_back(t), decay(t, y, d); };
     float y = 1.0f;
-    odeint(f, &y, 1, 0.0, 3.0 * dir, dopri5(tol));
+    odeint_host(f, &y, 1, 0.0, 3.0 * dir, dopri5(tol));
     CHECK(calls[1] == doctest::Approx(dir * h0).epsilon(1e-9));
     CHECK(calls[2] == doctest::Approx(dir * h_first / 5).epsilon(1e-4));
   }
@@ -220,7 +233,7 @@ TEST_CASE("ode: dopri5 first step is Hairer's heuristic and steps follow the con
   float y[2] = {2.5f, 0.0f};
   OdeOptions o = dopri5(1e-6);
   o.first_step = 1.0;
-  OdeStats st = odeint(pendulum, y, 2, 0.0, 10.0, o);
+  OdeStats st = odeint_host(pendulum, y, 2, 0.0, 10.0, o);
   std::vector<Attempt> att = read_attempts(calls, 1, 0.0);
   REQUIRE(int64_t(att.size()) == st.accepted + st.rejected);
   int64_t rejected = 0;
@@ -256,7 +269,7 @@ TEST_CASE("ode: dopri5 error ratio on y' = λy matches the tableau's error polyn
   float y = 1.0f;
   OdeOptions o = dopri5(tol);
   o.first_step = h;
-  odeint(f, &y, 1, 0.0, 1.0, o);
+  odeint_host(f, &y, 1, 0.0, 1.0, o);
   std::vector<Attempt> att = read_attempts(calls, 1, 0.0);
   REQUIRE(att.size() >= 2);
   REQUIRE(att[0].accepted);
@@ -268,7 +281,7 @@ TEST_CASE("ode: dopri5 error ratio on y' = λy matches the tableau's error polyn
   calls.clear();
   y = 1.0f;
   o.first_step = 1e-4;
-  odeint(f, &y, 1, 0.0, 1.0, o);
+  odeint_host(f, &y, 1, 0.0, 1.0, o);
   att = read_attempts(calls, 1, 0.0);
   REQUIRE(att.size() >= 2);
   CHECK(att[1].h / att[0].h == doctest::Approx(10).epsilon(1e-6));
@@ -281,7 +294,7 @@ TEST_CASE("ode: dopri5 with a zero error grows the step tenfold") {
   std::vector<double> calls;
   auto f = [&](double t, const float*, float* d) { calls.push_back(t), d[0] = d[1] = 0.0f; };
   float y[2] = {1.0f, 2.0f};
-  OdeStats st = odeint(f, y, 2, 0.0, 1.0, dopri5(1e-5));
+  OdeStats st = odeint_host(f, y, 2, 0.0, 1.0, dopri5(1e-5));
   CHECK(st.accepted == 7);  // six steps 1e-6 ... 0.1, then the clipped one
   CHECK(st.rejected == 0);
   CHECK(st.nfe == 2 + 6 * 7);
@@ -300,7 +313,7 @@ TEST_CASE("ode: backward in time") {
     std::string name = method_name(o.method);
     CAPTURE(name);
     float y = 1.0f;
-    OdeStats st = odeint(decay, &y, 1, 1.0, 0.0, o);
+    OdeStats st = odeint_host(decay, &y, 1, 1.0, 0.0, o);
     CHECK(std::fabs(y - std::exp(-kLambda)) / std::exp(-kLambda) < 5e-5);
     if (is_adaptive(o.method)) CHECK(nfe_is_fsal(st));
   }
@@ -309,10 +322,10 @@ TEST_CASE("ode: backward in time") {
   const float start[2] = {1.0f, 0.3f};
   float y[2] = {start[0], start[1]};
   OdeOptions o = dopri5(1e-6);
-  odeint(pendulum, y, 2, 0.0, 3.0, o);
+  odeint_host(pendulum, y, 2, 0.0, 3.0, o);
   CHECK(std::hypot(y[0] - start[0], y[1] - start[1]) > 0.5);  // it really moved
   o.first_step = 0.01;  // a positive size is taken in the direction of time
-  odeint(pendulum, y, 2, 3.0, 0.0, o);
+  odeint_host(pendulum, y, 2, 3.0, 0.0, o);
   CHECK(std::hypot(y[0] - start[0], y[1] - start[1]) < 2e-5);
 }
 
@@ -329,7 +342,7 @@ TEST_CASE("ode: the mixed norm keeps a small part's error under control") {
   auto run = [&](const std::vector<int64_t>& parts, OdeStats& st) {
     std::vector<float> y(n, 1e6f);
     y[nx] = 1.0f, y[nx + 1] = 0.0f;
-    st = odeint(f, y.data(), n, 0.0, T, dopri5(tol), parts);
+    st = odeint_host(f, y.data(), n, 0.0, T, dopri5(tol), parts);
     return std::hypot(y[nx] - std::cos(T), y[nx + 1] - std::sin(T));
   };
   OdeStats whole, split;
@@ -349,15 +362,15 @@ TEST_CASE("ode: NaN/Inf from the vector field and step limits throw") {
     OdeOptions o = dopri5(1e-5);
     o.method = m;
     float y = 1.0f;
-    std::string msg = thrown_message([&] { odeint(bad, &y, 1, 0.0, 1.0, o); });
+    std::string msg = thrown_message([&] { odeint_host(bad, &y, 1, 0.0, 1.0, o); });
     CHECK(msg.find(std::string(method_name(m)) + ": the vector field returned NaN/Inf at t=") == 0);
     y = 1.0f;
-    CHECK(!thrown_message([&] { odeint(inf, &y, 1, 0.0, 1.0, o); }).empty());
+    CHECK(!thrown_message([&] { odeint_host(inf, &y, 1, 0.0, 1.0, o); }).empty());
   }
   OdeOptions o = dopri5(1e-9);
   o.max_steps = 5;
   float y[2] = {1.0f, 0.0f};
-  CHECK(thrown_message([&] { odeint(rotation, y, 2, 0.0, 10.0, o); }).find("max_steps") !=
+  CHECK(thrown_message([&] { odeint_host(rotation, y, 2, 0.0, 10.0, o); }).find("max_steps") !=
         std::string::npos);
 }
 
@@ -378,7 +391,7 @@ TEST_CASE("ode: results do not depend on the number of threads") {
       std::vector<float>& y = out[threads - 1];
       y.resize(n);
       for (int64_t i = 0; i < n; ++i) y[i] = float(std::cos(0.01 * double(i)));
-      st[threads - 1] = odeint(f, y.data(), n, 0.0, 1.0, o, {n - 1, 1});
+      st[threads - 1] = odeint_host(f, y.data(), n, 0.0, 1.0, o, {n - 1, 1});
     }
     CHECK(std::memcmp(out[0].data(), out[1].data(), n * sizeof(float)) == 0);
     CHECK(st[0].nfe == st[1].nfe);
@@ -389,7 +402,7 @@ TEST_CASE("ode: results do not depend on the number of threads") {
 
 TEST_CASE("ode: an empty interval leaves the state alone") {
   float y[2] = {1.0f, 2.0f};
-  OdeStats st = odeint(rotation, y, 2, 0.5, 0.5, dopri5(1e-5));
+  OdeStats st = odeint_host(rotation, y, 2, 0.5, 0.5, dopri5(1e-5));
   CHECK(st.nfe == 0);
   CHECK(y[0] == 1.0f);
   CHECK(y[1] == 2.0f);

@@ -12,7 +12,7 @@
 
 #define FM_AVX512 __attribute__((target("avx512f")))
 
-namespace fm {
+namespace fm::cpu {
 
 // A mask of the first n of 16 lanes (n clamped to [0, 16]).
 FM_AVX512 inline __mmask16 first_lanes(int64_t n) {
@@ -67,4 +67,4 @@ FM_AVX512 inline __attribute__((always_inline)) void rank1_update(__m512 (&acc)[
   }
 }
 
-}  // namespace fm
+}  // namespace fm::cpu

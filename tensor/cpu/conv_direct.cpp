@@ -9,7 +9,7 @@
 #include "tensor/cpu/avx512.h"
 #include "tensor/cpu/gemm_kernels.h"
 
-namespace fm {
+namespace fm::cpu {
 
 namespace {
 
@@ -236,4 +236,4 @@ void DirectWeightGrad::accumulate(const float* x, const float* dy, float* part, 
     }
 }
 
-}  // namespace fm
+}  // namespace fm::cpu

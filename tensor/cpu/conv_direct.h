@@ -21,7 +21,7 @@
 
 #include "tensor/cpu/conv_pack.h"
 
-namespace fm {
+namespace fm::cpu {
 
 class DirectConv {
  public:
@@ -75,4 +75,4 @@ class DirectWeightGrad {
   int mr_, nv_;
 };
 
-}  // namespace fm
+}  // namespace fm::cpu

@@ -5,7 +5,7 @@
 
 #include "tensor/cpu/avx512.h"
 
-namespace fm {
+namespace fm::cpu {
 
 Im2colPacker::Im2colPacker(const Conv2dShape& s) : taps_(s.k * s.k), P_(s.Ho * s.Wo) {
   // Enough groups for the last panel of any tile up to 48 columns wide (zero past P).
@@ -104,4 +104,4 @@ void Im2colPacker::pack_transposed(const float* x, int64_t k0, int64_t kc, int64
       }
 }
 
-}  // namespace fm
+}  // namespace fm::cpu

@@ -15,9 +15,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/cpu/conv.h"
+#include "tensor/cpu/kernels.h"
 
-namespace fm {
+namespace fm::cpu {
 
 class Im2colPacker {
  public:
@@ -48,4 +48,4 @@ class Im2colPacker {
   std::vector<uint16_t> masks_;  // [taps, groups]: bit l of group g = valid(tap, 16 g + l)
 };
 
-}  // namespace fm
+}  // namespace fm::cpu

@@ -10,11 +10,11 @@
 #include <stdexcept>
 
 #include "tensor/cpu/activation.h"
-#include "tensor/ops.h"
+#include "tensor/cpu/kernels.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/simd.h"
 
-namespace fm {
+namespace fm::cpu {
 
 namespace {
 
@@ -121,21 +121,6 @@ void broadcast_loop(const Tensor& a, const Tensor& b, Tensor& out) {
 
 }  // namespace
 
-const char* unary_name(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::Neg: return "neg";
-    case UnaryOp::Exp: return "exp";
-    case UnaryOp::Log: return "log";
-    case UnaryOp::Sqrt: return "sqrt";
-    case UnaryOp::Square: return "square";
-    case UnaryOp::Tanh: return "tanh";
-    case UnaryOp::Sigmoid: return "sigmoid";
-    case UnaryOp::Silu: return "silu";
-    case UnaryOp::Abs: return "abs";
-  }
-  return "?";
-}
-
 Tensor unary(UnaryOp op, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape());
   dispatch_unary(op, [&](auto f) { unary_loop<decltype(f)>(x.data(), y.data(), x.numel()); });
@@ -148,19 +133,6 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
     unary_backward_loop<decltype(f)>(x.data(), y.data(), dy.data(), dx.data(), x.numel());
   });
   return dx;
-}
-
-Shape broadcast_shape(const Shape& a, const Shape& b) {
-  size_t nd = std::max(a.size(), b.size());
-  Shape out(nd);
-  for (size_t i = 0; i < nd; ++i) {
-    int64_t da = i < nd - a.size() ? 1 : a[i - (nd - a.size())];
-    int64_t db = i < nd - b.size() ? 1 : b[i - (nd - b.size())];
-    if (da != db && da != 1 && db != 1)
-      throw std::runtime_error("shapes " + shape_str(a) + " and " + shape_str(b) + " do not broadcast");
-    out[i] = da == 1 ? db : da;
-  }
-  return out;
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
@@ -191,8 +163,6 @@ void scale_(Tensor& x, float s) {
   });
 }
 
-void add_(Tensor& y, const Tensor& x) { axpy_(1.0f, x, y); }
-
 void axpy_(float alpha, const Tensor& x, Tensor& y) {
   if (x.numel() != y.numel())
     throw std::runtime_error("axpy_: " + shape_str(x.shape()) + " into " + shape_str(y.shape()));
@@ -203,4 +173,37 @@ void axpy_(float alpha, const Tensor& x, Tensor& y) {
   });
 }
 
-}  // namespace fm
+Tensor add_scalar(const Tensor& x, float s) {
+  Tensor y = Tensor::empty(x.shape());
+  const float* px = x.data();
+  float* py = y.data();
+  parallel_for(x.numel(), kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) py[i] = px[i] + s;
+  });
+  return y;
+}
+
+void dropout_mask_(Tensor& u, float p) {
+  const float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  float* pm = u.data();
+  parallel_for(u.numel(), kGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) pm[i] = pm[i] >= p ? keep : 0.0f;
+  });
+}
+
+void path_mix_(const Tensor& x0, const Tensor& x1, const Tensor& coef, Tensor& xt, Tensor& ut) {
+  const int64_t B = x1.dim(0), row = B ? x1.numel() / B : 0;
+  const float *p0 = x0.data(), *p1 = x1.data(), *pc = coef.data();
+  float *pxt = xt.data(), *put = ut.data();
+  parallel_for(B, 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float a = pc[4 * i], b = pc[4 * i + 1], da = pc[4 * i + 2], db = pc[4 * i + 3];
+      for (int64_t j = i * row; j < (i + 1) * row; ++j) {
+        pxt[j] = a * p0[j] + b * p1[j];
+        put[j] = da * p0[j] + db * p1[j];
+      }
+    }
+  });
+}
+
+}  // namespace fm::cpu

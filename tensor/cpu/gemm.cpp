@@ -42,7 +42,7 @@
 
 #include "tensor/cpu/gemm_kernels.h"
 
-namespace fm {
+namespace fm::cpu {
 
 using gemm_detail::KernelSet;
 using gemm_detail::SmallGemm;
@@ -301,4 +301,4 @@ void sgemm_implicit_b(bool ta, int64_t M, int64_t N, int64_t K, float alpha, con
   gemm_dispatch(gemm_detail::active_kernels(), ta, M, N, K, alpha, A, lda, pack_b, beta, C, ldc);
 }
 
-}  // namespace fm
+}  // namespace fm::cpu

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <functional>
 
-namespace fm {
+namespace fm::cpu {
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
            const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
@@ -31,4 +31,4 @@ void sgemm_reference(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K
 // Which micro-kernel the run-time CPU detection picked: "avx512", "avx2" or "portable".
 const char* sgemm_kernel_name();
 
-}  // namespace fm
+}  // namespace fm::cpu

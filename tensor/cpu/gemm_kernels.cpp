@@ -15,7 +15,7 @@
 #define FM_INLINE inline __attribute__((always_inline))
 #define FM_AVX2 __attribute__((target("avx2,fma")))
 
-namespace fm::gemm_detail {
+namespace fm::cpu::gemm_detail {
 namespace {
 
 // C[0:m, 0:n] = alpha * T + beta * C for a tile T with row stride ldt: the scalar epilogue that
@@ -390,4 +390,4 @@ bool force_kernels(const char* name) {
   return true;
 }
 
-}  // namespace fm::gemm_detail
+}  // namespace fm::cpu::gemm_detail

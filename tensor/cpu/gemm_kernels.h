@@ -6,7 +6,7 @@
 #pragma once
 #include <cstdint>
 
-namespace fm::gemm_detail {
+namespace fm::cpu::gemm_detail {
 
 // C[0:m, 0:n] = alpha * (Ap @ Bp) + beta * C over one MR x NR tile (m <= MR, n <= NR).
 // Ap is a packed MR-row panel (Ap[k * MR + r]), Bp a packed NR-column panel (Bp[k * NR + j]),
@@ -68,4 +68,4 @@ void force_tile(int index);
 // name is unknown or the CPU lacks that instruction set.
 bool force_kernels(const char* name);
 
-}  // namespace fm::gemm_detail
+}  // namespace fm::cpu::gemm_detail

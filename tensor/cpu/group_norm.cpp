@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "tensor/cpu/activation.h"
-#include "tensor/cpu/conv.h"
+#include "tensor/cpu/kernels.h"
 #include "tensor/cpu/lanes.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/simd.h"
 
-namespace fm {
+namespace fm::cpu {
 
 namespace {
 
@@ -171,4 +171,4 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
   }
 }
 
-}  // namespace fm
+}  // namespace fm::cpu

@@ -5,7 +5,7 @@
 
 #include "tensor/cpu/simd.h"
 
-namespace fm {
+namespace fm::cpu {
 
 constexpr int kLanes = 16;
 
@@ -56,4 +56,4 @@ FM_SIMD_CLONES float lane_max(const float* a, int64_t n) {
   return m;
 }
 
-}  // namespace fm
+}  // namespace fm::cpu

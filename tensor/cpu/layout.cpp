@@ -1,12 +1,13 @@
 // tensor/cpu/layout.cpp: concat, slice and gathers. A tensor viewed as [outer, size(axis), inner]
 // makes every one of these a loop of memcpy's over contiguous runs.
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
-#include "tensor/ops.h"
+#include "tensor/cpu/kernels.h"
 #include "tensor/cpu/parallel.h"
 
-namespace fm {
+namespace fm::cpu {
 
 namespace {
 int norm_axis(int axis, int nd, const char* what) {
@@ -40,7 +41,7 @@ Tensor concat(const std::vector<Tensor>& parts, int axis) {
   Tensor out = Tensor::empty(os);
   int64_t begin = 0;
   for (const Tensor& p : parts) {
-    slice_assign_(out, p, axis, begin);
+    cpu::slice_assign_(out, p, axis, begin);
     begin += p.dim(axis);
   }
   return out;
@@ -91,6 +92,36 @@ Tensor transpose2d(const Tensor& x) {
   return out;
 }
 
+void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value) {
+  axis = norm_axis(axis, out.ndim(), "slice_fill_");
+  const int64_t size = out.dim(axis);
+  if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice_fill_: range out of bounds");
+  int64_t outer, inner;
+  outer_inner(out.shape(), axis, outer, inner);
+  float* dst = out.data();
+  parallel_for(outer, 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o)
+      std::fill(dst + (o * size + begin) * inner, dst + (o * size + end) * inner, value);
+  });
+}
+
+// out[i] (+)= x[i]^T for each [rows, cols] matrix of the batch.
+void transpose_last2_into(const Tensor& x, float beta, Tensor& out) {
+  const int64_t rows = x.dim(-2), cols = x.dim(-1), batch = x.numel() / std::max<int64_t>(1, rows * cols);
+  if (out.numel() != x.numel() || out.dim(-2) != cols || out.dim(-1) != rows)
+    throw std::runtime_error("transpose_last2_into: " + shape_str(x.shape()) + " into " + shape_str(out.shape()));
+  const float* in = x.data();
+  float* po = out.data();
+  parallel_for(batch * rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, cols)), [&](int64_t lo, int64_t hi) {
+    for (int64_t br = lo; br < hi; ++br) {
+      const int64_t i = br / rows, r = br % rows;
+      const float* src = in + br * cols;
+      float* dst = po + i * rows * cols + r;
+      for (int64_t c = 0; c < cols; ++c) dst[c * rows] = beta == 0.0f ? src[c] : dst[c * rows] + src[c];
+    }
+  });
+}
+
 Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
   int64_t n = x.dim(0), row = n ? x.numel() / n : 0;
   Shape os = x.shape();
@@ -106,4 +137,4 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
   return out;
 }
 
-}  // namespace fm
+}  // namespace fm::cpu

@@ -1,41 +1,102 @@
-// tensor/cpu/linalg.cpp: matmul and batched matmul on tensors, both thin wrappers over sgemm.
+// tensor/cpu/linalg.cpp: matmul, batched matmul and linear on host tensors, thin wrappers over
+// sgemm (tensor/cpu/gemm.h) whose beta accumulates a gradient in place.
 #include <stdexcept>
 
 #include "tensor/cpu/gemm.h"
-#include "tensor/ops.h"
+#include "tensor/cpu/kernels.h"
+#include "tensor/cpu/parallel.h"
 
-namespace fm {
+namespace fm::cpu {
+
+namespace {
+
+// Sizes of a (batched) product op(a) [M, K] @ op(b) [K, N] over `batch` leading entries; lda and
+// ldb are the row strides of a and b (their last dims).
+struct ProductShape {
+  int64_t batch, M, K, N, lda, ldb;
+};
+ProductShape product_shape(const char* op, const Shape& a, const Shape& b, bool ta, bool tb, size_t min_rank) {
+  auto fail = [&](const char* why) {
+    throw std::runtime_error(std::string(op) + ": " + why + ", " + shape_str(a) + (ta ? "^T" : "") + " @ " +
+                             shape_str(b) + (tb ? "^T" : ""));
+  };
+  if (a.size() < min_rank || a.size() != b.size() || (min_rank == 2 && a.size() != 2))
+    fail(min_rank == 2 ? "expected 2-D tensors" : "expected [..., M, K] and [..., K, N] of equal rank >= 3");
+  ProductShape s{1, 0, 0, 0, a.back(), b.back()};
+  for (size_t d = 0; d + 2 < a.size(); ++d) {
+    if (a[d] != b[d]) fail("batch dimensions differ");
+    s.batch *= a[d];
+  }
+  const int64_t ar = a[a.size() - 2], br = b[b.size() - 2];
+  s.M = ta ? s.lda : ar, s.K = ta ? ar : s.lda, s.N = tb ? br : s.ldb;
+  if ((tb ? s.ldb : br) != s.K) fail("inner dimensions differ");
+  return s;
+}
+
+Shape product_out(const Shape& a, const ProductShape& s) {
+  Shape out(a.begin(), a.end() - 2);
+  out.push_back(s.M);
+  out.push_back(s.N);
+  return out;
+}
+
+void check_out(const char* op, const Tensor& c, const Shape& want) {
+  if (c.shape() != want) throw std::runtime_error(std::string(op) + ": output " + shape_str(c.shape()) + ", expected " + shape_str(want));
+}
+
+}  // namespace
+
+void matmul_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
+  check_out("matmul_into", c, {s.M, s.N});
+  sgemm(ta, tb, s.M, s.N, s.K, 1.0f, a.data(), s.lda, b.data(), s.ldb, beta, c.data(), s.N);
+}
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  if (a.ndim() != 2 || b.ndim() != 2)
-    throw std::runtime_error("matmul: expected 2-D tensors, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
-  int64_t M = ta ? a.dim(1) : a.dim(0), K = ta ? a.dim(0) : a.dim(1);
-  int64_t Kb = tb ? b.dim(1) : b.dim(0), N = tb ? b.dim(0) : b.dim(1);
-  if (K != Kb) throw std::runtime_error("matmul: inner dimensions differ, " + shape_str(a.shape()) + " @ " + shape_str(b.shape()));
-  Tensor c = Tensor::empty({M, N});
-  sgemm(ta, tb, M, N, K, 1.0f, a.data(), a.dim(1), b.data(), b.dim(1), 0.0f, c.data(), N);
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
+  Tensor c = Tensor::empty({s.M, s.N});
+  sgemm(ta, tb, s.M, s.N, s.K, 1.0f, a.data(), s.lda, b.data(), s.ldb, 0.0f, c.data(), s.N);
   return c;
+}
+
+// C_i = op(A_i) op(B_i) (+ beta C_i) for each batch entry i, entries in parallel. Each product is
+// computed whole by one sgemm call, so the bits do not depend on the thread count.
+void bmm_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
+  check_out("bmm_into", c, product_out(a.shape(), s));
+  const int64_t sa = s.M * s.K, sb = s.K * s.N, sc = s.M * s.N;  // per-entry strides
+  const float *A = a.data(), *B = b.data();
+  float* C = c.data();
+  parallel_for(s.batch, grain_for(s.M * s.N * s.K), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      sgemm(ta, tb, s.M, s.N, s.K, 1.0f, A + i * sa, s.lda, B + i * sb, s.ldb, beta, C + i * sc, s.N);
+  });
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  if (a.ndim() < 3 || a.ndim() != b.ndim())
-    throw std::runtime_error("bmm: expected matching batched shapes, got " + shape_str(a.shape()) + " and " + shape_str(b.shape()));
-  int64_t batch = 1;
-  for (int d = 0; d < a.ndim() - 2; ++d) {
-    if (a.dim(d) != b.dim(d)) throw std::runtime_error("bmm: batch dimensions differ");
-    batch *= a.dim(d);
-  }
-  int64_t ar = a.dim(-2), ac = a.dim(-1), br = b.dim(-2), bc = b.dim(-1);
-  int64_t M = ta ? ac : ar, K = ta ? ar : ac, N = tb ? br : bc;
-  if ((tb ? bc : br) != K) throw std::runtime_error("bmm: inner dimensions differ");
-  Shape os(a.shape().begin(), a.shape().end() - 2);
-  os.push_back(M);
-  os.push_back(N);
-  Tensor c = Tensor::empty(os);
-  for (int64_t i = 0; i < batch; ++i)
-    sgemm(ta, tb, M, N, K, 1.0f, a.data() + i * ar * ac, ac, b.data() + i * br * bc, bc, 0.0f,
-          c.data() + i * M * N, N);
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
+  Tensor c = Tensor::empty(product_out(a.shape(), s));
+  cpu::bmm_into(a, b, ta, tb, 0.0f, c);
   return c;
 }
 
-}  // namespace fm
+// y = x W^T + b: y starts from the bias rows, then sgemm accumulates x W^T onto it (beta = 1).
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+  if (x.ndim() != 2 || W.ndim() != 2 || x.dim(1) != W.dim(1) || (b.defined() && b.numel() != W.dim(0)))
+    throw std::runtime_error("linear: input " + shape_str(x.shape()) + " does not match weight " + shape_str(W.shape()) +
+                             (b.defined() ? " and bias " + shape_str(b.shape()) : std::string()));
+  const int64_t B = x.dim(0), in = x.dim(1), out = W.dim(0);
+  Tensor y = Tensor::empty({B, out});
+  float* py = y.data();
+  if (b.defined()) {
+    const float* pb = b.data();
+    parallel_for(B, 256, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i)
+        for (int64_t j = 0; j < out; ++j) py[i * out + j] = pb[j];
+    });
+  }
+  sgemm(false, true, B, out, in, 1.0f, x.data(), in, W.data(), in, b.defined() ? 1.0f : 0.0f, py, out);
+  return y;
+}
+
+}  // namespace fm::cpu

@@ -3,10 +3,11 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "tensor/ops.h"
+#include "tensor/cpu/kernels.h"
+#include "tensor/cpu/lanes.h"
 #include "tensor/cpu/parallel.h"
 
-namespace fm {
+namespace fm::cpu {
 
 double sum_all(const Tensor& x) {
   const float* p = x.data();
@@ -78,9 +79,21 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     int64_t want = d < lead ? 1 : shape[d - lead];
     if (want == y.shape()[d]) continue;
     if (want != 1) throw std::runtime_error("sum_to: cannot reduce " + shape_str(x.shape()) + " to " + shape_str(shape));
-    y = sum(y, d, /*keepdim=*/true);
+    y = cpu::sum(y, d, /*keepdim=*/true);
   }
   return y.reshape(shape);
 }
 
-}  // namespace fm
+Tensor sum_trailing(const Tensor& x, int keep) {
+  const Shape os(x.shape().begin(), x.shape().begin() + keep);
+  const int64_t rows = shape_numel(os), n = rows ? x.numel() / rows : 0;
+  Tensor out = Tensor::empty(os);
+  const float* px = x.data();
+  float* po = out.data();
+  parallel_for(rows, 64, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) po[i] = float(lane_sum(px + i * n, n));
+  });
+  return out;
+}
+
+}  // namespace fm::cpu
