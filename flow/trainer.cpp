@@ -126,8 +126,9 @@ template <class T>
 T meta_parse(const std::map<std::string, std::string>& meta, const std::string& key) {
   const std::string& s = meta_str(meta, key);
   T out{};
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  if (s.empty() || ec != std::errc() || end != s.data() + s.size())
+  const char* first = s.c_str();
+  auto [end, ec] = std::from_chars(first, first + s.size(), out);
+  if (s.empty() || ec != std::errc() || end != first + s.size())
     throw std::runtime_error("train state: bad '" + key + "' ('" + s + "')");
   return out;
 }
