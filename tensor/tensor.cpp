@@ -1,12 +1,11 @@
 // tensor/tensor.cpp: storage allocation, views and copies, within a device and between devices.
 #include "tensor/tensor.h"
 
-#include <cstring>
 #include <stdexcept>
 
 #include "cuda/device.h"
 #include "tensor/allocator.h"
-#include "tensor/cpu/parallel.h"
+#include "tensor/cpu/kernels.h"
 
 namespace fm {
 
@@ -29,10 +28,7 @@ namespace {
 // n floats from src to dst, each on its device. Host to host runs in parallel chunks.
 void copy_floats(float* dst, Device dst_dev, const float* src, Device src_dev, int64_t n) {
   if (n <= 0 || dst == src) return;
-  if (dst_dev == Device::CPU && src_dev == Device::CPU) {
-    parallel_for(n, 1 << 16, [&](int64_t lo, int64_t hi) { std::memcpy(dst + lo, src + lo, (hi - lo) * sizeof(float)); });
-    return;
-  }
+  if (dst_dev == Device::CPU && src_dev == Device::CPU) return cpu::copy_floats(dst, src, n);
   const cuda::Copy kind = src_dev == Device::CPU   ? cuda::Copy::HostToDevice
                           : dst_dev == Device::CPU ? cuda::Copy::DeviceToHost
                                                    : cuda::Copy::DeviceToDevice;
@@ -157,10 +153,7 @@ void Tensor::copy_from(const Tensor& src) {
 
 void Tensor::fill(float value) {
   if (device() != Device::CPU) return cuda::fill(raw(), value, size_t(numel()));
-  float* d = raw();
-  parallel_for(numel(), 1 << 16, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) d[i] = value;
-  });
+  cpu::fill_floats(raw(), value, numel());
 }
 
 void check_same_shape(const Tensor& a, const Tensor& b, const char* what) {

@@ -20,7 +20,7 @@ namespace {
 
 using namespace act;  // the functors of tensor/cpu/activation.h
 
-constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk: below this, threads cost more
+const int64_t kGrain = grain_for(1);  // elements per parallel chunk
 
 // The leaf loops, compiled for AVX-512 / AVX2 / baseline (tensor/cpu/simd.h).
 template <class F>
@@ -101,7 +101,7 @@ void broadcast_loop(const Tensor& a, const Tensor& b, Tensor& out) {
   int64_t inner = nd ? os[nd - 1] : 1;
   int64_t outer = inner ? n / inner : 0;
   int64_t ia_step = nd ? sa[nd - 1] : 0, ib_step = nd ? sb[nd - 1] : 0;
-  parallel_for(outer, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)), [&](int64_t lo, int64_t hi) {
+  parallel_for(outer, grain_for(inner), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       // Decompose the row index into the output's leading coordinates.
       int64_t rem = r, oa = 0, ob = 0;
@@ -195,7 +195,7 @@ void path_mix_(const Tensor& x0, const Tensor& x1, const Tensor& coef, Tensor& x
   const int64_t B = x1.dim(0), row = B ? x1.numel() / B : 0;
   const float *p0 = x0.data(), *p1 = x1.data(), *pc = coef.data();
   float *pxt = xt.data(), *put = ut.data();
-  parallel_for(B, 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(B, grain_for(4 * row), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       const float a = pc[4 * i], b = pc[4 * i + 1], da = pc[4 * i + 2], db = pc[4 * i + 3];
       for (int64_t j = i * row; j < (i + 1) * row; ++j) {

@@ -13,6 +13,10 @@
 
 namespace fm::cpu {
 
+// ---- memory (memory.cpp): n floats of host memory, for Tensor's copies and fills ------------
+void copy_floats(float* dst, const float* src, int64_t n);
+void fill_floats(float* dst, float value, int64_t n);
+
 // ---- elementwise (elementwise.cpp) ----------------------------------------------------------
 Tensor unary(UnaryOp op, const Tensor& x);
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy);

@@ -59,7 +59,7 @@ Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
   int64_t run = (end - begin) * inner;
   const float* src = x.data();
   float* dst = out.data();
-  parallel_for(outer, 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(outer, grain_for(run), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) std::memcpy(dst + o * run, src + (o * size + begin) * inner, run * sizeof(float));
   });
   return out;
@@ -74,7 +74,7 @@ void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
   int64_t run = len * inner;
   const float* src = part.data();
   float* dst = out.data();
-  parallel_for(outer, 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(outer, grain_for(run), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) std::memcpy(dst + (o * size + begin) * inner, src + o * run, run * sizeof(float));
   });
 }
@@ -85,7 +85,7 @@ Tensor transpose2d(const Tensor& x) {
   Tensor out = Tensor::empty({C, R});
   const float* s = x.data();
   float* d = out.data();
-  parallel_for(C, 16, [&](int64_t lo, int64_t hi) {
+  parallel_for(C, grain_for(R), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c)
       for (int64_t r = 0; r < R; ++r) d[c * R + r] = s[r * C + c];
   });
@@ -99,7 +99,7 @@ void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value)
   int64_t outer, inner;
   outer_inner(out.shape(), axis, outer, inner);
   float* dst = out.data();
-  parallel_for(outer, 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(outer, grain_for((end - begin) * inner), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o)
       std::fill(dst + (o * size + begin) * inner, dst + (o * size + end) * inner, value);
   });
@@ -112,7 +112,7 @@ void transpose_last2_into(const Tensor& x, float beta, Tensor& out) {
     throw std::runtime_error("transpose_last2_into: " + shape_str(x.shape()) + " into " + shape_str(out.shape()));
   const float* in = x.data();
   float* po = out.data();
-  parallel_for(batch * rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(1, cols)), [&](int64_t lo, int64_t hi) {
+  parallel_for(batch * rows, grain_for(cols), [&](int64_t lo, int64_t hi) {
     for (int64_t br = lo; br < hi; ++br) {
       const int64_t i = br / rows, r = br % rows;
       const float* src = in + br * cols;
@@ -131,7 +131,7 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
   float* d = out.data();
   for (int64_t i : index)
     if (i < 0 || i >= n) throw std::runtime_error("take_rows: index " + std::to_string(i) + " out of range");
-  parallel_for(static_cast<int64_t>(index.size()), 256, [&](int64_t lo, int64_t hi) {
+  parallel_for(static_cast<int64_t>(index.size()), grain_for(row), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) std::memcpy(d + i * row, s + index[i] * row, row * sizeof(float));
   });
   return out;

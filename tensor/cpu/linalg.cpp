@@ -90,7 +90,7 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   float* py = y.data();
   if (b.defined()) {
     const float* pb = b.data();
-    parallel_for(B, 256, [&](int64_t lo, int64_t hi) {
+    parallel_for(B, grain_for(out), [&](int64_t lo, int64_t hi) {
       for (int64_t i = lo; i < hi; ++i)
         for (int64_t j = 0; j < out; ++j) py[i * out + j] = pb[j];
     });

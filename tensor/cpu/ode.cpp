@@ -14,7 +14,6 @@ namespace fm::cpu {
 
 namespace {
 
-constexpr int64_t kGrain = 1 << 14;  // elements per parallel chunk for the vector updates
 constexpr int kMaxTerms = 8;         // stages of the largest tableau (dopri5: 7) fit
 
 // The max over consecutive parts of sqrt(mean(v_i^2)), v_i = value(i); NaN stays NaN.
@@ -53,7 +52,7 @@ void rk_combine_(Tensor& out, const Tensor& y0, double h, std::span<const double
     if (w[j] != 0.0) hw[terms] = h * w[j], kk[terms++] = k[j]->data();
   const float* py0 = y0.data();
   float* po = out.data();
-  parallel_for(out.numel(), kGrain, [&](int64_t lo, int64_t hi) {
+  parallel_for(out.numel(), grain_for(terms + 1), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       double acc = 0.0;
       for (int j = 0; j < terms; ++j) acc += hw[j] * double(kk[j][i]);
@@ -97,7 +96,7 @@ void row_dot_add_(Tensor& acc, const Tensor& a, const Tensor& c, float scale) {
   const int64_t B = acc.numel(), D = B ? a.numel() / B : 0;
   const float *pa = a.data(), *pc = c.data();
   float* out = acc.data();
-  parallel_for(B, 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(B, grain_for(2 * D), [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b) {
       float s = 0.0f;
       for (int64_t j = 0; j < D; ++j) s += pa[b * D + j] * pc[b * D + j];

@@ -18,7 +18,7 @@ void adam_update_(Tensor& param, const Tensor& grad, Tensor& m1, Tensor& m2, con
   float* m = m1.data();
   float* v = m2.data();
   const bool l2 = s.l2 != 0.0f, decoupled = s.decay != 1.0f;
-  parallel_for(n, 1 << 14, [&](int64_t lo, int64_t hi) {
+  parallel_for(n, grain_for(2), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) {
       float gi = l2 ? g[i] + s.l2 * p[i] : g[i];
       if (decoupled) p[i] *= s.decay;
@@ -34,7 +34,7 @@ void ema_update_(Tensor& shadow, const Tensor& param, float d) {
     throw std::runtime_error("ema_update_: shadow " + shape_str(shadow.shape()) + " vs parameter " + shape_str(param.shape()));
   float* s = shadow.data();
   const float* p = param.data();
-  parallel_for(shadow.numel(), 1 << 14, [&](int64_t lo, int64_t hi) {
+  parallel_for(shadow.numel(), grain_for(2), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) s[i] = d * s[i] + (1.0f - d) * p[i];
   });
 }

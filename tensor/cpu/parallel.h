@@ -31,9 +31,12 @@ void parallel_for(int64_t n, int64_t grain, const Body& body) {
   for (int64_t c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
 }
 
-// A parallel_for grain for items that each cost `work` multiply-adds (or elements): at least
-// ~32k per chunk, below which a parallel region costs more than it saves.
-inline int64_t grain_for(int64_t work) { return std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, work)); }
+// The one grain rule: a chunk of a parallel_for does at least kChunkWork units of work (a
+// multiply-add, or an element read and written), below which a parallel region costs more than it
+// saves. grain_for(w) is the number of items of w units each that make up one chunk; every
+// parallel_for in the CPU backend takes its grain from it.
+constexpr int64_t kChunkWork = int64_t(1) << 15;
+inline int64_t grain_for(int64_t work_per_item) { return std::max<int64_t>(1, kChunkWork / std::max<int64_t>(1, work_per_item)); }
 
 // Deterministic sum of f(lo, hi) partial results over fixed-size chunks of [0, n).
 // The chunk size is a constant, so the order of floating-point additions never changes.

@@ -14,7 +14,7 @@ namespace {
 template <class Fill>
 void philox_blocks(uint64_t seed, uint64_t base, int64_t n, const Fill& fill) {
   int64_t blocks = (n + 3) / 4;
-  parallel_for(blocks, 1024, [&](int64_t lo, int64_t hi) {
+  parallel_for(blocks, grain_for(32), [&](int64_t lo, int64_t hi) {
     for (int64_t b = lo; b < hi; ++b) {
       uint64_t ctr = base + b;
       auto w = philox4x32({uint32_t(ctr), uint32_t(ctr >> 32), 0u, 0u}, {uint32_t(seed), uint32_t(seed >> 32)});

@@ -55,7 +55,7 @@ Tensor sum(const Tensor& x, int axis, bool keepdim) {
   float* po = out.data();
   constexpr int64_t kBlock = 512;
   int64_t blocks = (inner + kBlock - 1) / kBlock;
-  parallel_for(outer * blocks, std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(r * kBlock, 1)),
+  parallel_for(outer * blocks, grain_for(r * kBlock),
                [&](int64_t lo, int64_t hi) {
     for (int64_t w = lo; w < hi; ++w) {
       int64_t o = w / blocks, i0 = (w % blocks) * kBlock, i1 = std::min(inner, i0 + kBlock);
@@ -90,7 +90,7 @@ Tensor sum_trailing(const Tensor& x, int keep) {
   Tensor out = Tensor::empty(os);
   const float* px = x.data();
   float* po = out.data();
-  parallel_for(rows, 64, [&](int64_t lo, int64_t hi) {
+  parallel_for(rows, grain_for(n), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) po[i] = float(lane_sum(px + i * n, n));
   });
   return out;
