@@ -7,11 +7,11 @@
 namespace fm::cuda {
 
 namespace {
-[[noreturn]] void not_built() { throw std::runtime_error("built without CUDA support (nvcc was not found at configure time)"); }
+[[noreturn]] void not_built() { throw std::runtime_error("built without CUDA support (reconfigure with -Dcuda=enabled where the CUDA Toolkit is installed)"); }
 }  // namespace
 
 bool available() { return false; }
-std::string describe() { return "CUDA backend not built (nvcc not found at configure time)"; }
+std::string describe() { return "CUDA backend not built (-Dcuda=disabled, or nvcc not found at configure time)"; }
 
 void* alloc(size_t) { not_built(); }
 void free(void*) {}
