@@ -1,70 +1,86 @@
-// cuda/device.cu: device discovery and device memory for the CUDA backend. Every CUDA call's
+// cuda/device.cu: device discovery, the stream and cuBLAS handle, and copies. Every CUDA call's
 // status is checked; a failure becomes one std::runtime_error line naming the call.
-#include <cuda_runtime.h>
-
 #include <stdexcept>
 #include <string>
 
+#include "cuda/common.cuh"
 #include "cuda/device.h"
 
 namespace fm::cuda {
-
-namespace {
 
 void check(cudaError_t status, const char* what) {
   if (status != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(status));
 }
 
-void require_device() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0)
-    throw std::runtime_error("no CUDA device found (this binary has CUDA support, but the machine has no usable GPU)");
+void check_blas(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw std::runtime_error(std::string(what) + ": cuBLAS status " + std::to_string(int(status)));
 }
 
-// dst[i] = value: the one kernel this file needs (Tensor::fill on a CUDA tensor).
-__global__ void fill_kernel(float* dst, float value, size_t count) {
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < count; i += size_t(gridDim.x) * blockDim.x)
-    dst[i] = value;
+namespace {
+
+// Any error from cudaGetDeviceCount (no device, no driver, driver too old) means "no device".
+int device_count(cudaError_t* why = nullptr) {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (why) *why = status;
+  return status == cudaSuccess ? count : 0;
+}
+
+__global__ void fill_kernel(float* dst, float value, int64_t count) {
+  FM_CUDA_LOOP(i, count) dst[i] = value;
 }
 
 }  // namespace
 
-bool available() {
-  int count = 0;
-  return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
-}
+bool available() { return device_count() > 0; }
 
 std::string describe() {
-  int count = 0;
-  if (cudaGetDeviceCount(&count) != cudaSuccess || count == 0) return "CUDA built, but no device found";
+  cudaError_t why = cudaSuccess;
+  if (device_count(&why) == 0)
+    return std::string("CUDA built, but no device found (") + (why == cudaSuccess ? "no GPU" : cudaGetErrorString(why)) + ")";
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  return std::string("CUDA device 0: ") + prop.name;
+  return std::string("CUDA device 0: ") + prop.name + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ", " +
+         std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
 }
 
-void* alloc(size_t bytes) {
-  require_device();
-  void* p = nullptr;
-  check(cudaMalloc(&p, bytes), ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
-  return p;
+cudaStream_t stream() {
+  static cudaStream_t s = [] {
+    cudaStream_t created = nullptr;
+    check(cudaStreamCreateWithFlags(&created, cudaStreamNonBlocking), "cudaStreamCreate");
+    return created;
+  }();
+  return s;
 }
 
-void free(void* p) {
-  if (p) cudaFree(p);  // never throws: called from destructors
+cublasHandle_t blas() {
+  static cublasHandle_t h = [] {
+    cublasHandle_t created = nullptr;
+    check_blas(cublasCreate(&created), "cublasCreate");
+    check_blas(cublasSetStream(created, stream()), "cublasSetStream");
+    check_blas(cublasSetMathMode(created, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");  // no TF32
+    check_blas(cublasSetAtomicsMode(created, CUBLAS_ATOMICS_NOT_ALLOWED), "cublasSetAtomicsMode");
+    return created;
+  }();
+  return h;
 }
 
 void copy(void* dst, const void* src, size_t bytes, Copy kind) {
+  if (bytes == 0) return;
   const cudaMemcpyKind k = kind == Copy::HostToDevice   ? cudaMemcpyHostToDevice
                            : kind == Copy::DeviceToHost ? cudaMemcpyDeviceToHost
                                                         : cudaMemcpyDeviceToDevice;
-  check(cudaMemcpy(dst, src, bytes, k), "cudaMemcpy");
+  check(cudaMemcpyAsync(dst, src, bytes, k, stream()), "cudaMemcpyAsync");
+  // The host buffer of a download is read right after; an upload from pageable memory is staged
+  // by the driver before the call returns, so only downloads wait.
+  if (kind == Copy::DeviceToHost) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
 
 void fill(float* dst, float value, size_t count) {
   if (count == 0) return;
-  const unsigned blocks = unsigned(std::min<size_t>((count + 255) / 256, 65535));
-  fill_kernel<<<blocks, 256>>>(dst, value, count);
-  check(cudaGetLastError(), "fill kernel launch");
+  fill_kernel<<<grid_for(int64_t(count)), kThreads, 0, stream()>>>(dst, value, int64_t(count));
+  launched("fill");
 }
 
 }  // namespace fm::cuda

@@ -14,12 +14,22 @@ bool available();
 // One line naming the device (or why there is none), for `fm bench` and the tests.
 std::string describe();
 
-// Device memory. alloc throws std::runtime_error with one line ("no CUDA device found", "built
-// without CUDA support", out of memory) instead of returning null. The copies are synchronous.
-void* alloc(size_t bytes);
-void free(void* p);
+// Device memory from a caching allocator (cuda/allocator.cu): released blocks are kept and handed
+// out again to the next request that fits, so a training step or a likelihood solve in the steady
+// state calls cudaMalloc never (FM_ALLOCATOR=system bypasses the cache, as on the host). alloc
+// throws std::runtime_error with one line ("no CUDA device found", "built without CUDA support",
+// out of memory) instead of returning null; it returns the block's true size in `bytes`.
+void* alloc(size_t& bytes);
+void free(void* p, size_t bytes);
+struct MemoryStats {
+  int64_t in_use_bytes, peak_bytes, cached_bytes, system_allocs;
+};
+MemoryStats memory_stats();
+void release_cached_memory();
+
+// Copies, in stream order; a copy to the host waits for it. fill: dst[i] = value.
 enum class Copy { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, size_t bytes, Copy kind);
-void fill(float* dst, float value, size_t count);  // dst[i] = value on the device
+void fill(float* dst, float value, size_t count);
 
 }  // namespace fm::cuda

@@ -85,14 +85,15 @@ void host_free(const Block& block) {
 
 Block alloc_block(Device device, int64_t floats) {
   if (device == Device::CPU) return host_alloc(floats);
-  const size_t bytes = rounded_bytes(floats);
-  return {static_cast<float*>(cuda::alloc(bytes)), bytes};
+  size_t bytes = rounded_bytes(floats);
+  float* p = static_cast<float*>(cuda::alloc(bytes));
+  return {p, bytes};
 }
 
 void free_block(Device device, const Block& block) {
   if (!block.data) return;
   if (device == Device::CPU) host_free(block);
-  else cuda::free(block.data);
+  else cuda::free(block.data, block.bytes);
 }
 
 AllocatorStats allocator_stats() {

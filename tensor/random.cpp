@@ -1,4 +1,4 @@
-// tensor/random.cpp: Philox4x32-10 and the distributions built on it.
+// tensor/random.cpp: seeded streams over Philox4x32-10 (tensor/philox.h) and the fills built on it.
 #include "tensor/random.h"
 
 #include <cmath>
@@ -8,25 +8,12 @@
 
 namespace fm {
 
-// The round function multiplies two counter words by constants, swaps and xors in the key;
-// the key is bumped by the Weyl constants between rounds. Constants from the Random123 paper.
 std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> c, std::array<uint32_t, 2> k) {
-  constexpr uint32_t M0 = 0xD2511F53u, M1 = 0xCD9E8D57u, W0 = 0x9E3779B9u, W1 = 0xBB67AE85u;
-  for (int round = 0; round < 10; ++round) {
-    uint64_t p0 = uint64_t(M0) * c[0], p1 = uint64_t(M1) * c[2];
-    uint32_t hi0 = uint32_t(p0 >> 32), lo0 = uint32_t(p0), hi1 = uint32_t(p1 >> 32), lo1 = uint32_t(p1);
-    c = {hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0};
-    k[0] += W0;
-    k[1] += W1;
-  }
-  return c;
+  const PhiloxWords r = philox4x32_10(c[0], c[1], c[2], c[3], k[0], k[1]);  // tensor/philox.h
+  return {r.w[0], r.w[1], r.w[2], r.w[3]};
 }
 
-uint32_t philox_word(uint64_t seed, uint64_t base, uint64_t i) {
-  uint64_t ctr = base + i / 4;
-  auto r = philox4x32({uint32_t(ctr), uint32_t(ctr >> 32), 0u, 0u}, {uint32_t(seed), uint32_t(seed >> 32)});
-  return r[i % 4];
-}
+uint32_t philox_word(uint64_t seed, uint64_t base, uint64_t i) { return philox_block(seed, base + i / 4).w[i % 4]; }
 
 uint64_t derive_seed(uint64_t seed, uint64_t stream) {
   uint64_t z = seed + 0x9E3779B97F4A7C15ull * (stream + 1);

@@ -8,6 +8,7 @@
 #include <array>
 #include <cstdint>
 
+#include "tensor/philox.h"  // the generator itself, and u32_to_unit
 #include "tensor/tensor.h"
 
 namespace fm {
@@ -47,7 +48,5 @@ uint64_t derive_seed(uint64_t seed, uint64_t stream);
 // Raw 32-bit word `i` of the block starting at counter `base` (4 words per Philox call).
 uint32_t philox_word(uint64_t seed, uint64_t base, uint64_t i);
 
-// Maps a 32-bit word to a float in [0, 1) with 24 bits of precision.
-inline float u32_to_unit(uint32_t w) { return static_cast<float>(w >> 8) * (1.0f / 16777216.0f); }
 
 }  // namespace fm

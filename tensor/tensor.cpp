@@ -77,6 +77,15 @@ float* Tensor::data() {
 
 const float* Tensor::data() const { return const_cast<Tensor*>(this)->data(); }
 
+float* Tensor::device_data() {
+  if (device() != Device::CUDA)
+    throw std::runtime_error(std::string("device_data(): the tensor ") + shape_str(shape_) + " is in " +
+                             device_name(device()) + " memory, not CUDA memory");
+  return raw();
+}
+
+const float* Tensor::device_data() const { return const_cast<Tensor*>(this)->device_data(); }
+
 float Tensor::item() const {
   if (numel() != 1) throw std::runtime_error("item() needs one element, shape is " + shape_str(shape_));
   return at(0);

@@ -55,6 +55,9 @@ class Tensor {
   // Host memory of a CPU tensor; throws std::runtime_error for a tensor on another device.
   float* data();
   const float* data() const;
+  // Device memory of a CUDA tensor, for the CUDA backend's kernels; throws for a host tensor.
+  float* device_data();
+  const float* device_data() const;
 
   // Element access on any device (one small copy for device memory): for scalars the host needs
   // and for tests, not for loops over a tensor.

@@ -24,7 +24,7 @@ namespace {
 const std::vector<std::string> kLayers = {"tensor", "autodiff", "nn", "flow", "ode", "apps"};
 
 // The raw-memory and kernel calls the op list exists to hide.
-const std::vector<std::string> kKernelCalls = {".data()", "sgemm(", "parallel_for(", "parallel_sum(", "thread_scratch(",
+const std::vector<std::string> kKernelCalls = {".data()", "device_data()", "sgemm(", "parallel_for(", "parallel_sum(", "thread_scratch(",
                                                "cpu::", "\"tensor/cpu/", "\"tensor/dispatch.h\""};
 // flow/'s data readers fill host tensors from files and generators: the one place above the
 // tensor layer where .data() is fine.

@@ -1,0 +1,41 @@
+// cuda/common.cuh: what every kernel file of the CUDA backend shares: status checks, the one
+// stream and cuBLAS handle, and the launch shape. Included only by cuda/*.cu.
+#pragma once
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "tensor/tensor.h"
+
+namespace fm::cuda {
+
+// Throw std::runtime_error "<what>: <CUDA's message>" on failure.
+void check(cudaError_t status, const char* what);
+void check_blas(cublasStatus_t status, const char* what);
+
+// Every kernel, copy and cuBLAS call runs on this one stream, in order: a block the caching
+// allocator hands out again is only touched after the kernels that used it.
+cudaStream_t stream();
+// cuBLAS on stream() in CUBLAS_DEFAULT_MATH (full fp32: no TF32), atomics not allowed
+// (deterministic), so results match the CPU's sgemm to fp32 accuracy and repeat bit for bit.
+cublasHandle_t blas();
+
+// Launch shape of the elementwise kernels: 256 threads, a grid-stride loop over at most 4096
+// blocks. Reductions use a fixed grid instead (reduce.cu), so their order never changes.
+constexpr int kThreads = 256;
+inline unsigned grid_for(int64_t n) { return unsigned(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 4096)); }
+
+// The kernel just launched, checked (a launch error would otherwise surface at a later call).
+inline void launched(const char* name) { check(cudaGetLastError(), name); }
+
+// Device pointers of tensors (shorthand for the kernels' argument lists).
+inline float* ptr(Tensor& t) { return t.device_data(); }
+inline const float* ptr(const Tensor& t) { return t.device_data(); }
+
+// A grid-stride loop over [0, n).
+#define FM_CUDA_LOOP(i, n) \
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < (n); i += int64_t(gridDim.x) * blockDim.x)
+
+}  // namespace fm::cuda

@@ -1,0 +1,145 @@
+// cuda/layout.cu: concat, slice and gathers. A tensor viewed as [outer, size(axis), inner] makes a
+// slice a strided 2-D copy (cudaMemcpy2DAsync: `outer` rows of run = len * inner floats).
+#include <stdexcept>
+
+#include "cuda/common.cuh"
+#include "cuda/device.h"
+#include "cuda/kernels.h"
+
+namespace fm::cuda {
+
+namespace {
+
+int norm_axis(int axis, int nd, const char* what) {
+  if (axis < 0) axis += nd;
+  if (axis < 0 || axis >= nd) throw std::runtime_error(std::string(what) + ": axis out of range");
+  return axis;
+}
+
+void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
+  outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= s[d];
+  for (size_t d = size_t(axis) + 1; d < s.size(); ++d) inner *= s[d];
+}
+
+// `rows` runs of `run` floats from src (row pitch src_pitch floats) to dst (pitch dst_pitch).
+void copy_rows(float* dst, int64_t dst_pitch, const float* src, int64_t src_pitch, int64_t run, int64_t rows) {
+  if (run == 0 || rows == 0) return;
+  check(cudaMemcpy2DAsync(dst, size_t(dst_pitch) * sizeof(float), src, size_t(src_pitch) * sizeof(float),
+                          size_t(run) * sizeof(float), size_t(rows), cudaMemcpyDeviceToDevice, stream()),
+        "cudaMemcpy2DAsync");
+}
+
+__global__ void fill_rows_kernel(float* dst, int64_t pitch, int64_t run, int64_t rows, float value) {
+  FM_CUDA_LOOP(w, rows * run) dst[(w / run) * pitch + w % run] = value;
+}
+
+// out[b][c, r] (+)= x[b][r, c] for each [rows, cols] matrix b.
+__global__ void transpose_kernel(const float* x, float* out, int64_t batch, int64_t rows, int64_t cols, float beta) {
+  FM_CUDA_LOOP(w, batch * rows * cols) {
+    const int64_t b = w / (rows * cols), rc = w % (rows * cols), r = rc / cols, c = rc % cols;
+    float* o = out + b * rows * cols + c * rows + r;
+    *o = beta == 0.0f ? x[w] : *o + x[w];
+  }
+}
+
+__global__ void take_rows_kernel(const float* x, const int64_t* index, float* out, int64_t row, int64_t n) {
+  FM_CUDA_LOOP(w, n) out[w] = x[index[w / row] * row + w % row];
+}
+
+}  // namespace
+
+Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
+  axis = norm_axis(axis, x.ndim(), "slice");
+  const int64_t size = x.dim(axis);
+  if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice: range out of bounds");
+  int64_t outer, inner;
+  outer_inner(x.shape(), axis, outer, inner);
+  Shape os = x.shape();
+  os[axis] = end - begin;
+  Tensor out = Tensor::empty(os, Device::CUDA);
+  const int64_t run = (end - begin) * inner;
+  copy_rows(ptr(out), run, ptr(x) + begin * inner, size * inner, run, outer);
+  return out;
+}
+
+void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
+  axis = norm_axis(axis, out.ndim(), "slice_assign_");
+  const int64_t size = out.dim(axis), len = part.dim(axis);
+  if (begin < 0 || begin + len > size) throw std::runtime_error("slice_assign_: range out of bounds");
+  int64_t outer, inner;
+  outer_inner(out.shape(), axis, outer, inner);
+  const int64_t run = len * inner;
+  copy_rows(ptr(out) + begin * inner, size * inner, ptr(part), run, run, outer);
+}
+
+Tensor concat(const std::vector<Tensor>& parts, int axis) {
+  const int nd = parts[0].ndim();
+  axis = norm_axis(axis, nd, "concat");
+  Shape os = parts[0].shape();
+  os[axis] = 0;
+  for (const Tensor& p : parts) {
+    Shape s = p.shape(), ref = os;
+    if (p.ndim() != nd) throw std::runtime_error("concat: ranks differ");
+    s[axis] = 0, ref[axis] = 0;
+    if (s != ref)
+      throw std::runtime_error("concat: shapes " + shape_str(parts[0].shape()) + " and " + shape_str(p.shape()) + " differ off the axis");
+    os[axis] += p.dim(axis);
+  }
+  Tensor out = Tensor::empty(os, Device::CUDA);
+  int64_t begin = 0;
+  for (const Tensor& p : parts) {
+    cuda::slice_assign_(out, p, axis, begin);
+    begin += p.dim(axis);
+  }
+  return out;
+}
+
+void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value) {
+  axis = norm_axis(axis, out.ndim(), "slice_fill_");
+  const int64_t size = out.dim(axis);
+  if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice_fill_: range out of bounds");
+  int64_t outer, inner;
+  outer_inner(out.shape(), axis, outer, inner);
+  const int64_t run = (end - begin) * inner;
+  if (run * outer == 0) return;
+  fill_rows_kernel<<<grid_for(run * outer), kThreads, 0, stream()>>>(ptr(out) + begin * inner, size * inner, run, outer, value);
+  launched("slice_fill_");
+}
+
+Tensor transpose2d(const Tensor& x) {
+  if (x.ndim() != 2) throw std::runtime_error("transpose2d: expected a 2-D tensor");
+  Tensor out = Tensor::empty({x.dim(1), x.dim(0)}, Device::CUDA);
+  cuda::transpose_last2_into(x, 0.0f, out);
+  return out;
+}
+
+void transpose_last2_into(const Tensor& x, float beta, Tensor& out) {
+  const int64_t rows = x.dim(-2), cols = x.dim(-1), batch = x.numel() / std::max<int64_t>(1, rows * cols);
+  if (out.numel() != x.numel() || out.dim(-2) != cols || out.dim(-1) != rows)
+    throw std::runtime_error("transpose_last2_into: " + shape_str(x.shape()) + " into " + shape_str(out.shape()));
+  if (x.numel() == 0) return;
+  transpose_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(ptr(x), ptr(out), batch, rows, cols, beta);
+  launched("transpose_last2_into");
+}
+
+Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
+  const int64_t n = x.dim(0), row = n ? x.numel() / n : 0;
+  for (int64_t i : index)
+    if (i < 0 || i >= n) throw std::runtime_error("take_rows: index " + std::to_string(i) + " out of range");
+  Shape os = x.shape();
+  os[0] = int64_t(index.size());
+  Tensor out = Tensor::empty(os, Device::CUDA);
+  if (out.numel() == 0) return out;
+  // The indices go up through a cached block; released at once, reused only in stream order.
+  size_t bytes = index.size() * sizeof(int64_t);
+  void* dev = cuda::alloc(bytes);
+  cuda::copy(dev, index.data(), index.size() * sizeof(int64_t), Copy::HostToDevice);
+  take_rows_kernel<<<grid_for(out.numel()), kThreads, 0, stream()>>>(ptr(x), static_cast<const int64_t*>(dev), ptr(out), row,
+                                                                     out.numel());
+  launched("take_rows");
+  cuda::free(dev, bytes);
+  return out;
+}
+
+}  // namespace fm::cuda

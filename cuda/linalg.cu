@@ -1,0 +1,117 @@
+// cuda/linalg.cu: matmul, batched matmul and linear through cuBLAS (fp32, no TF32: see blas()).
+//
+// cuBLAS is column-major; a row-major matrix is its transpose seen column-major. So the row-major
+// C [M, N] = op(A) op(B) is computed as the column-major C^T = op(B)^T op(A)^T: cublasSgemm with
+// the operands swapped, (N, M, K), and the row-major leading dimensions (each tensor's last dim).
+#include <stdexcept>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/kernels.h"
+
+namespace fm::cuda {
+
+namespace {
+
+struct ProductShape {
+  int64_t batch, M, K, N, lda, ldb;
+};
+
+// The same shape rule as the CPU backend (tensor/cpu/linalg.cpp).
+ProductShape product_shape(const char* op, const Shape& a, const Shape& b, bool ta, bool tb, size_t min_rank) {
+  auto fail = [&](const char* why) {
+    throw std::runtime_error(std::string(op) + ": " + why + ", " + shape_str(a) + (ta ? "^T" : "") + " @ " + shape_str(b) +
+                             (tb ? "^T" : ""));
+  };
+  if (a.size() < min_rank || a.size() != b.size() || (min_rank == 2 && a.size() != 2))
+    fail(min_rank == 2 ? "expected 2-D tensors" : "expected [..., M, K] and [..., K, N] of equal rank >= 3");
+  ProductShape s{1, 0, 0, 0, a.back(), b.back()};
+  for (size_t d = 0; d + 2 < a.size(); ++d) {
+    if (a[d] != b[d]) fail("batch dimensions differ");
+    s.batch *= a[d];
+  }
+  const int64_t ar = a[a.size() - 2], br = b[b.size() - 2];
+  s.M = ta ? s.lda : ar, s.K = ta ? ar : s.lda, s.N = tb ? br : s.ldb;
+  if ((tb ? s.ldb : br) != s.K) fail("inner dimensions differ");
+  return s;
+}
+
+Shape product_out(const Shape& a, const ProductShape& s) {
+  Shape out(a.begin(), a.end() - 2);
+  out.push_back(s.M);
+  out.push_back(s.N);
+  return out;
+}
+
+int as_int(int64_t v, const char* what) {
+  if (v > 2147483647) throw std::runtime_error(std::string(what) + ": dimension too large for cuBLAS");
+  return int(v);
+}
+
+void gemm(const ProductShape& s, bool ta, bool tb, const float* A, const float* B, float beta, float* C) {
+  if (s.M == 0 || s.N == 0) return;
+  const float alpha = 1.0f;
+  const cublasOperation_t opA = ta ? CUBLAS_OP_T : CUBLAS_OP_N, opB = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const int M = as_int(s.M, "matmul"), N = as_int(s.N, "matmul"), K = as_int(s.K, "matmul");
+  const int lda = as_int(s.lda, "matmul"), ldb = as_int(s.ldb, "matmul");
+  if (s.K == 0) {  // an empty sum: C = beta C
+    if (beta == 0.0f) check(cudaMemsetAsync(C, 0, size_t(s.batch * s.M * s.N) * sizeof(float), stream()), "cudaMemsetAsync");
+    return;
+  }
+  if (s.batch == 1)
+    check_blas(cublasSgemm(blas(), opB, opA, N, M, K, &alpha, B, ldb, A, lda, &beta, C, N), "cublasSgemm");
+  else
+    check_blas(cublasSgemmStridedBatched(blas(), opB, opA, N, M, K, &alpha, B, ldb, s.K * s.N, A, lda, s.M * s.K, &beta,
+                                         C, N, s.M * s.N, as_int(s.batch, "bmm")),
+               "cublasSgemmStridedBatched");
+}
+
+// y[i, j] = b[j]: the rows that linear's product accumulates onto.
+__global__ void bias_rows_kernel(const float* b, float* y, int64_t out, int64_t n) { FM_CUDA_LOOP(w, n) y[w] = b[w % out]; }
+
+void check_out(const char* op, const Tensor& c, const Shape& want) {
+  if (c.shape() != want) throw std::runtime_error(std::string(op) + ": output " + shape_str(c.shape()) + ", expected " + shape_str(want));
+}
+
+}  // namespace
+
+void matmul_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
+  check_out("matmul_into", c, {s.M, s.N});
+  gemm(s, ta, tb, ptr(a), ptr(b), beta, ptr(c));
+}
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
+  Tensor c = Tensor::empty({s.M, s.N}, Device::CUDA);
+  gemm(s, ta, tb, ptr(a), ptr(b), 0.0f, ptr(c));
+  return c;
+}
+
+void bmm_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
+  check_out("bmm_into", c, product_out(a.shape(), s));
+  gemm(s, ta, tb, ptr(a), ptr(b), beta, ptr(c));
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
+  Tensor c = Tensor::empty(product_out(a.shape(), s), Device::CUDA);
+  gemm(s, ta, tb, ptr(a), ptr(b), 0.0f, ptr(c));
+  return c;
+}
+
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+  if (x.ndim() != 2 || W.ndim() != 2 || x.dim(1) != W.dim(1) || (b.defined() && b.numel() != W.dim(0)))
+    throw std::runtime_error("linear: input " + shape_str(x.shape()) + " does not match weight " + shape_str(W.shape()) +
+                             (b.defined() ? " and bias " + shape_str(b.shape()) : std::string()));
+  Tensor y = Tensor::empty({x.dim(0), W.dim(0)}, Device::CUDA);
+  if (b.defined() && y.numel()) {
+    bias_rows_kernel<<<grid_for(y.numel()), kThreads, 0, stream()>>>(ptr(b), ptr(y), W.dim(0), y.numel());
+    launched("linear bias");
+  }
+  cuda::matmul_into(x, W, false, true, b.defined() ? 1.0f : 0.0f, y);
+  return y;
+}
+
+}  // namespace fm::cuda

@@ -1,0 +1,109 @@
+// cuda/reduce.cu: reductions. Whole-tensor sums go through the fixed-order sum of reduce.cuh;
+// sums over an axis give each output element to one thread, which adds its inputs in the same
+// order as the CPU kernel (so those are bit for bit the CPU's).
+#include <cmath>
+#include <stdexcept>
+
+#include "cuda/kernels.h"
+#include "cuda/reduce.cuh"
+
+namespace fm::cuda {
+
+double* reduce_scratch() {
+  static double* scratch = [] {
+    void* p = nullptr;
+    check(cudaMalloc(&p, kReduceScratch * sizeof(double)), "cudaMalloc (reduction scratch)");
+    return static_cast<double*>(p);
+  }();
+  return scratch;
+}
+
+namespace {
+
+struct Value {
+  const float* p;
+  __device__ double operator()(int64_t i) const { return p[i]; }
+};
+struct Product {
+  const float *a, *b;
+  __device__ double operator()(int64_t i) const { return double(a[i]) * b[i]; }
+};
+struct NonFinite {
+  const float* p;
+  __device__ double operator()(int64_t i) const { return isfinite(p[i]) ? 0.0 : 1.0; }
+};
+
+// x as [outer, r, inner]: out[o, i] = sum_k x[o, k, i], k ascending, in float (as the CPU).
+__global__ void sum_axis_kernel(const float* x, float* out, int64_t outer, int64_t r, int64_t inner) {
+  FM_CUDA_LOOP(w, outer * inner) {
+    const int64_t o = w / inner, i = w % inner;
+    float acc = 0.0f;
+    for (int64_t k = 0; k < r; ++k) acc += x[(o * r + k) * inner + i];
+    out[w] = acc;
+  }
+}
+
+// One block per row of n: a double sum in a fixed tree.
+__global__ void row_sums_kernel(const float* x, float* out, int64_t n) {
+  __shared__ double shared[kThreads];
+  const float* row = x + blockIdx.x * n;
+  double acc = 0.0;
+  for (int64_t j = threadIdx.x; j < n; j += kThreads) acc += row[j];
+  shared[threadIdx.x] = acc;
+  fold_block(shared);
+  if (threadIdx.x == 0) out[blockIdx.x] = float(shared[0]);
+}
+
+}  // namespace
+
+double sum_all(const Tensor& x) { return x.numel() ? reduce_sum(Value{ptr(x)}, x.numel()) : 0.0; }
+
+double dot(const Tensor& a, const Tensor& b) {
+  if (a.numel() != b.numel()) throw std::runtime_error("dot: sizes differ");
+  return a.numel() ? reduce_sum(Product{ptr(a), ptr(b)}, a.numel()) : 0.0;
+}
+
+bool all_finite(const Tensor& x) { return x.numel() == 0 || reduce_sum(NonFinite{ptr(x)}, x.numel()) == 0.0; }
+
+Tensor sum(const Tensor& x, int axis, bool keepdim) {
+  const int nd = x.ndim();
+  if (axis < 0) axis += nd;
+  if (axis < 0 || axis >= nd) throw std::runtime_error("sum: axis out of range for " + shape_str(x.shape()));
+  int64_t outer = 1, inner = 1, r = x.shape()[axis];
+  for (int d = 0; d < axis; ++d) outer *= x.shape()[d];
+  for (int d = axis + 1; d < nd; ++d) inner *= x.shape()[d];
+  Shape os = x.shape();
+  if (keepdim) os[axis] = 1; else os.erase(os.begin() + axis);
+  Tensor out = Tensor::empty(os, Device::CUDA);
+  if (out.numel() == 0) return out;
+  sum_axis_kernel<<<grid_for(outer * inner), kThreads, 0, stream()>>>(ptr(x), ptr(out), outer, r, inner);
+  launched("sum");
+  return out;
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int nd = x.ndim(), lead = nd - int(shape.size());
+  if (lead < 0) throw std::runtime_error("sum_to: cannot reduce " + shape_str(x.shape()) + " to " + shape_str(shape));
+  Tensor y = x;
+  for (int d = 0; d < nd; ++d) {
+    const int64_t want = d < lead ? 1 : shape[d - lead];
+    if (want == y.shape()[d]) continue;
+    if (want != 1) throw std::runtime_error("sum_to: cannot reduce " + shape_str(x.shape()) + " to " + shape_str(shape));
+    y = cuda::sum(y, d, /*keepdim=*/true);
+  }
+  return y.reshape(shape);
+}
+
+Tensor sum_trailing(const Tensor& x, int keep) {
+  const Shape os(x.shape().begin(), x.shape().begin() + keep);
+  const int64_t rows = shape_numel(os), n = rows ? x.numel() / rows : 0;
+  Tensor out = Tensor::empty(os, Device::CUDA);
+  if (rows == 0) return out;
+  if (rows > 2147483647) throw std::runtime_error("sum_trailing: too many rows for one grid");
+  row_sums_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(ptr(x), ptr(out), n);
+  launched("sum_trailing");
+  return out;
+}
+
+}  // namespace fm::cuda
