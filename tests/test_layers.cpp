@@ -11,7 +11,9 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -113,4 +115,37 @@ TEST_CASE("layers: above tensor/, only the op list; no layer includes a higher o
   const std::vector<std::string> found = scan(root);
   for (const std::string& f : found) MESSAGE(f);
   CHECK(found.empty());
+}
+
+// The op list's functions, read from tensor/ops.h: every declaration at the start of a line.
+std::set<std::string> declared_ops(const fs::path& ops_h) {
+  std::ifstream in(ops_h);
+  const std::regex decl(R"(^(?:inline )?[A-Za-z_][\w:<>]*[ *&]+([a-z_0-9]+)\()");
+  std::set<std::string> names;
+  std::string line;
+  std::smatch m;
+  while (std::getline(in, line))
+    if (std::regex_search(line, m, decl)) names.insert(m[1]);
+  return names;
+}
+
+TEST_CASE("layers: every op of the op list is in the backend test's table") {
+  const char* root = std::getenv("FM_SOURCE_ROOT");
+  if (!root) {
+    MESSAGE("FM_SOURCE_ROOT is not set (run through meson test); skipping");
+    return;
+  }
+  const std::set<std::string> ops = declared_ops(fs::path(root) / "tensor/ops.h");
+  REQUIRE(ops.count("conv2d_forward") == 1);  // the parser reads the header
+  REQUIRE(ops.size() > 40);
+  std::ifstream in(fs::path(root) / "tests/test_backend_ops.cpp");
+  std::stringstream table;
+  table << in.rdbuf();
+  // Not ops: shape rules and names that every backend shares, and the inline spellings of binary.
+  const std::set<std::string> not_ops = {"unary_name", "broadcast_shape", "conv2d_shape", "add", "sub", "mul", "div"};
+  for (const std::string& op : ops) {
+    if (not_ops.count(op)) continue;
+    CAPTURE(op);
+    CHECK(table.str().find("{\"" + op + "\"") != std::string::npos);
+  }
 }
