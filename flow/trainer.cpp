@@ -35,7 +35,8 @@ Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const T
 }
 
 StepStats Trainer::step() {
-  Tensor x1 = data_.batch(opt_.batch, data_rng_);
+  Tensor x1 = data_.batch(opt_.batch, data_rng_);  // host memory, from the data reader
+  if (!params_.empty() && x1.device() != params_[0].var.value().device()) x1 = x1.to(params_[0].var.value().device());
   make_flow_batch(path_, x1, noise_rng_, batch_);
   Var loss = cfm_loss(model_, batch_);
   StepStats s{loss.value().item(), 0.0, scheduled_lr(opt_, done_)};

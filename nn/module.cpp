@@ -15,6 +15,19 @@ int64_t Module::num_parameters() const {
   return n;
 }
 
+void Module::to(Device device) {
+  for (const Param& p : parameters()) {
+    Node& node = *p.var.node();
+    node.value = node.value.to(device);
+    node.grad = Tensor();
+  }
+}
+
+Device Module::device() const {
+  const std::vector<Param> params = parameters();
+  return params.empty() ? Device::CPU : params[0].var.value().device();
+}
+
 void zero_grad(const std::vector<Param>& params) {
   for (const Param& p : params) p.var.node()->grad = Tensor();
 }

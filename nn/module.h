@@ -25,6 +25,10 @@ class Module {
   virtual void collect(const std::string& prefix, std::vector<Param>& out) const = 0;
   std::vector<Param> parameters() const;
   int64_t num_parameters() const;
+  // Moves every parameter to `device` (gradients are dropped); create optimizers afterwards.
+  void to(Device device);
+  // Where the parameters live (CPU for a module without any).
+  Device device() const;
 };
 
 // A learned vector field v(x, t): x is a batch [B, ...data dims], t holds one time per sample [B].

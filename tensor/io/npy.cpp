@@ -291,7 +291,8 @@ void save_npy(const std::string& path, const Tensor& t) {
   AtomicFileWriter w(path);
   w.write(prefix);
   w.write(header);
-  w.write(t.data(), size_t(t.numel()) * sizeof(float));
+  const Tensor host = t.to(Device::CPU);  // files are device-independent
+  w.write(host.data(), size_t(host.numel()) * sizeof(float));
   w.commit();
 }
 

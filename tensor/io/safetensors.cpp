@@ -54,7 +54,10 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   AtomicFileWriter w(path);
   w.write(len, 8);
   w.write(text);
-  for (const NamedTensor& nt : tensors) w.write(nt.tensor.data(), size_t(nt.tensor.numel()) * sizeof(float));
+  for (const NamedTensor& nt : tensors) {  // device tensors come to the host first: files are device-independent
+    const Tensor host = nt.tensor.to(Device::CPU);
+    w.write(host.data(), size_t(host.numel()) * sizeof(float));
+  }
   w.commit();
 }
 
