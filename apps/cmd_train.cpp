@@ -402,7 +402,7 @@ void evaluate_points(Session& s, const FieldModel& model, const ProbPath& path, 
   FlowSolveOptions lopt;
   lopt.prior_std = path.prior_std();
   Tensor x = s.data->batch(eval_n, eval_rng);
-  NllRun run = evaluate_logp(model, x, lopt, eval_batch, eval_rng, "nll");
+  NllRun run = evaluate_logp_with_bar(model, x, lopt, eval_batch, eval_rng, "nll");
   std::vector<double> nll(run.logp.size());
   for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
   MeanStderr m = mean_stderr(nll);
