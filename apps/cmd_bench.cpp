@@ -30,6 +30,7 @@
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/unet.h"
+#include "ode/evaluate.h"
 #include "ode/likelihood.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/parallel.h"

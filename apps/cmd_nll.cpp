@@ -131,7 +131,7 @@ int cmd_nll(int argc, char** argv) {
   Tensor x = data->size() > 0 ? data->head(std::min(n, data->size())) : data->batch(n, rng);
   n = x.dim(0);
 
-  NllRun run = evaluate_logp(*lm.model, x, opt, batch, rng, "nll");
+  NllRun run = evaluate_logp_with_bar(*lm.model, x, opt, batch, rng, "nll");
   if (args.given("--out")) {
     std::vector<float> lp(run.logp.begin(), run.logp.end());
     save_npy(args.str("--out"), Tensor::from(lp, {int64_t(lp.size())}));

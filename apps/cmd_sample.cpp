@@ -11,6 +11,7 @@
 #include "apps/progress.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
+#include "ode/evaluate.h"
 #include "tensor/io/npy.h"
 
 namespace fm {

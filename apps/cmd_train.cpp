@@ -1,20 +1,14 @@
-// apps/cmd_train.cpp: `fm train`, conditional flow matching end to end.
+// apps/cmd_train.cpp: `fm train`, conditional flow matching end to end, from the command line.
 //
-// Each step: draw data x1 and noise x0, a time t ~ U[0, 1], build x_t and the path's target
-// u_t, regress v(x_t, t) onto u_t (MSE), backpropagate, clip, take an Adam step, update the EMA.
-// The model follows the data: flat samples (N x D) train the MLP, images [C, H, W] the U-Net,
-// with defaults suited to each (kKindDefaults).
-// Every --ckpt-every steps and at the end it writes DIR/model.safetensors (the EMA weights) and
-// DIR/train_state.safetensors (everything the next step depends on, and the run's options), from
-// which `--resume DIR` continues bitwise as if the run had never stopped. Also loss.csv, and at
-// the end: for points a picture of model samples beside data samples and, for 2-D data, the
-// exact NLL of fresh data next to the true entropy; for images an 8x8 grid of samples (also
-// drawn every --sample-every steps while training).
-#include <charconv>
-#include <cmath>
+// The run itself lives in flow/run.h (the model follows the data: flat samples train the MLP,
+// images the U-Net; checkpoints, loss.csv, exact resume). This file turns flags into a RunSpec,
+// with defaults that depend on the kind of data (kKindDefaults), refuses flags that do not
+// apply, and wires the hooks: the progress bar, the image grids of apps/train_images.h and, at
+// the end, for points a picture of model samples beside data samples and, for 2-D data, the
+// exact NLL of fresh data next to the true entropy (ode/evaluate.h); for images a final 8x8 grid.
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <memory>
 #include <stdexcept>
 
 #include "apps/commands.h"
@@ -22,11 +16,9 @@
 #include "apps/progress.h"
 #include "apps/train_images.h"
 #include "flow/dataset.h"
+#include "flow/run.h"
 #include "flow/toy2d.h"
-#include "flow/trainer.h"
-#include "nn/checkpoint.h"
-#include "nn/mlp.h"
-#include "nn/model.h"
+#include "ode/evaluate.h"
 
 namespace fm {
 
@@ -122,43 +114,6 @@ void reject_given(const Args& a, const std::vector<std::string>& flags, const st
     if (a.given(f)) throw UsageError(f + " " + why);
 }
 
-// A run as train_state.safetensors stores it: what defines the training besides the trainer's
-// own options and counters (Trainer::state_metadata), so that --resume needs no other flags.
-struct RunSpec {
-  std::string data_spec;
-  DataOptions data;
-  std::string path;
-  double sigma_min = 1e-4;
-  Json model;  // the model's config (nn/model.h)
-  TrainOptions train;
-  int64_t log_every = 10;
-};
-
-std::map<std::string, std::string> run_metadata(const RunSpec& r) {
-  return {{"data", r.data_spec},
-          {"split", r.data.split},
-          {"data_dir", r.data.data_dir},
-          {"hflip", r.data.hflip ? "true" : "false"},
-          {"path", r.path},
-          {"sigma_min", meta_number(r.sigma_min)},
-          {"config", to_json(r.model)},
-          {"log_every", std::to_string(r.log_every)}};
-}
-
-RunSpec run_from_metadata(const std::map<std::string, std::string>& m) {
-  RunSpec r;
-  r.data_spec = meta_str(m, "data");
-  r.data.split = meta_str(m, "split");
-  r.data.data_dir = meta_str(m, "data_dir");
-  r.data.hflip = meta_str(m, "hflip") == "true";
-  r.path = meta_str(m, "path");
-  r.sigma_min = meta_f64(m, "sigma_min");
-  r.model = parse_json(meta_str(m, "config"));
-  r.train = train_options_from_metadata(m);
-  r.log_every = meta_i64(m, "log_every");
-  return r;
-}
-
 DataOptions data_options(const Args& a) {
   DataOptions d;
   d.split = a.str("--split");
@@ -175,7 +130,14 @@ RunSpec run_from_args(const Args& a, const Dataset& data, bool images) {
   r.path = a.str("--path");
   r.sigma_min = a.f64("--sigma-min");
   const Shape shape = data.sample_shape();
-  r.model = images ? unet_config_json(unet_config_from_args(a, shape)) : mlp_config(shape[0], a.i64("--width"), a.i64("--depth"));
+  ModelChoice choice;
+  if (images) {
+    choice.unet = unet_config_from_args(a, shape);
+  } else {
+    choice.width = a.i64("--width");
+    choice.depth = a.i64("--depth");
+  }
+  r.model = model_for_data(shape, choice);
   r.log_every = std::max<int64_t>(1, a.i64("--log-every"));
 
   TrainOptions& t = r.train;
@@ -198,119 +160,22 @@ RunSpec run_from_args(const Args& a, const Dataset& data, bool images) {
   return r;
 }
 
-// --resume DIR: the run and its saved state. Flags that define the run are refused (they come
-// from the checkpoint); a larger --steps extends it.
-struct Resumed {
-  RunSpec run;
-  SafetensorsFile state;
-  int64_t step = 0;
-};
-
-Resumed load_resume(const Args& a, const std::string& dir) {
-  reject_given(a, kRunFlags, "comes from the checkpoint in " + dir + " and cannot be changed with --resume");
-  reject_given(a, kUNetFlags, "comes from the checkpoint in " + dir + " and cannot be changed with --resume");
-  const std::string file = dir + "/train_state.safetensors";
-  if (!std::filesystem::exists(file))
-    throw std::runtime_error(file + " not found: --resume needs the train state that fm train writes with each checkpoint");
-  Resumed r;
-  r.state = load_safetensors(file);
+// --resume DIR: the run and its saved state (flow/run.h). The flags that define the run are
+// refused, since they come from the checkpoint; a larger --steps extends it.
+ResumedRun resume_from_args(const Args& a, const std::string& dir) {
+  ResumeRequest req;
+  req.dir = dir;
+  for (const std::vector<std::string>* flags : {&kRunFlags, &kUNetFlags})
+    for (const std::string& f : *flags)
+      if (a.given(f)) req.run_options_given.push_back(f);
+  if (a.given("--steps")) req.steps = a.i64("--steps");
+  if (a.given("--log-every")) req.log_every = a.i64("--log-every");
   try {
-    r.run = run_from_metadata(r.state.metadata);
-    r.step = meta_i64(r.state.metadata, "step");
-  } catch (const std::exception& e) {
-    throw std::runtime_error(file + ": " + e.what());
+    return load_resume(req);
+  } catch (const RunOptionError& e) {
+    throw UsageError(e.what());
   }
-  if (a.given("--steps")) {
-    int64_t steps = a.i64("--steps");
-    if (steps < r.run.train.steps)
-      throw UsageError("--steps " + std::to_string(steps) + " is below the run's " + std::to_string(r.run.train.steps) +
-                       "; --resume can only extend a run");
-    if (steps != r.run.train.steps && r.run.train.schedule == "cosine")
-      std::fprintf(stderr, "note: the cosine schedule now decays to zero at step %lld instead of %lld\n", (long long)steps,
-                   (long long)r.run.train.steps);
-    r.run.train.steps = steps;
-  }
-  if (r.step >= r.run.train.steps)
-    throw UsageError(dir + " is already trained to " + std::to_string(r.step) + " steps; pass a larger --steps to extend it");
-  if (a.given("--log-every")) r.run.log_every = std::max<int64_t>(1, a.i64("--log-every"));
-  return r;
 }
-
-// loss.csv: one row per `every` steps with the window's mean loss and gradient norm. The open
-// window and the training time so far are saved with the train state, so after a resume the rows
-// continue as in an uninterrupted run (apart from the clock).
-class LossLog {
- public:
-  // A fresh file, or on resume the rows up to `start` (a run that died after its last checkpoint
-  // may have logged further), appended to from there.
-  LossLog(const std::string& path, int64_t every, int64_t start, const std::map<std::string, std::string>* saved)
-      : every_(every) {
-    if (!saved) {
-      f_ = std::fopen(path.c_str(), "w");
-      if (!f_) throw std::runtime_error("cannot write " + path);
-      std::fprintf(f_, "step,loss,lr,grad_norm,seconds\n");
-      return;
-    }
-    loss_ = meta_f64(*saved, "log.loss");
-    norm_ = meta_f64(*saved, "log.grad_norm");
-    count_ = meta_i64(*saved, "log.count");
-    seconds_before_ = meta_f64(*saved, "log.seconds");
-    keep_rows_until(path, start);
-    f_ = std::fopen(path.c_str(), "a");
-    if (!f_) throw std::runtime_error("cannot append to " + path);
-  }
-  ~LossLog() { close(); }
-  void close() {
-    if (f_) std::fclose(f_);
-    f_ = nullptr;
-  }
-
-  // After 1-based step `step`; a row every `every` steps and at the last one.
-  void add(int64_t step, const StepStats& s, bool last, double session_seconds) {
-    loss_ += s.loss;
-    norm_ += s.grad_norm;
-    ++count_;
-    if (step % every_ != 0 && !last) return;
-    last_loss_ = loss_ / double(count_);
-    std::fprintf(f_, "%lld,%.6f,%.6g,%.4f,%.3f\n", (long long)step, last_loss_, s.lr, norm_ / double(count_),
-                 seconds_before_ + session_seconds);
-    std::fflush(f_);
-    loss_ = norm_ = 0.0;
-    count_ = 0;
-  }
-  double last_loss() const { return last_loss_; }
-
-  std::map<std::string, std::string> state(double session_seconds) const {
-    return {{"log.loss", meta_number(loss_)},
-            {"log.grad_norm", meta_number(norm_)},
-            {"log.count", std::to_string(count_)},
-            {"log.seconds", meta_number(seconds_before_ + session_seconds)}};
-  }
-
- private:
-  static void keep_rows_until(const std::string& path, int64_t step) {
-    std::ifstream in(path);
-    std::string line, kept = "step,loss,lr,grad_norm,seconds\n";
-    if (in && std::getline(in, line))  // skip the header
-      while (std::getline(in, line)) {
-        int64_t row_step = 0;
-        auto [end, ec] = std::from_chars(line.data(), line.data() + line.size(), row_step);
-        if (ec == std::errc() && end != line.data() && *end == ',' && row_step <= step) kept += line + "\n";
-      }
-    in.close();
-    std::string tmp = path + ".tmp";
-    std::ofstream out(tmp, std::ios::trunc);
-    out << kept;
-    out.close();
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-    std::filesystem::rename(tmp, path);
-  }
-
-  FILE* f_ = nullptr;
-  int64_t every_;
-  double loss_ = 0.0, norm_ = 0.0, last_loss_ = 0.0, seconds_before_ = 0.0;
-  int64_t count_ = 0;
-};
 
 std::string shape_text(const Shape& s) {
   std::string out;
@@ -321,36 +186,29 @@ std::string shape_text(const Shape& s) {
   return out;
 }
 
-// What `fm train` works on: the run's definition, its data, where it writes, and when resuming
-// the saved state.
+// What `fm train` hands to train_run: the run's options and its data.
 struct Session {
-  RunSpec run;
+  TrainRunOptions run;
   std::unique_ptr<Dataset> data;
   bool images = false;
-  std::string out_dir;
-  bool resume = false;
-  SafetensorsFile state;
 };
 
 // From the flags, or from the checkpoint being resumed; refuses flags that do not apply.
 Session open_session(const Args& args) {
   Session s;
-  s.resume = args.given("--resume");
-  if (s.resume) {
-    s.out_dir = args.str("--resume");
-    Resumed r = load_resume(args, s.out_dir);
-    s.run = std::move(r.run);
-    s.state = std::move(r.state);
-    s.data = open_dataset(s.run.data_spec, s.run.data);
+  const bool resume = args.given("--resume");
+  if (resume) {
+    s.run.out_dir = args.str("--resume");
+    ResumedRun r = resume_from_args(args, s.run.out_dir);
+    if (!r.note.empty()) std::fprintf(stderr, "%s\n", r.note.c_str());
+    s.run.spec = std::move(r.spec);
+    s.run.resume_state = std::move(r.state);
+    s.data = open_dataset(s.run.spec.data_spec, s.run.spec.data);
   } else {
     s.data = open_dataset(args.str("--data"), data_options(args));
   }
-  const Shape shape = s.data->sample_shape();
   const std::string name = s.data->name();
-  s.images = shape.size() == 3;
-  if (!s.images && shape.size() != 1)
-    throw std::runtime_error(name + ": samples of shape " + shape_str(shape) +
-                             " fit neither the MLP (flat N x D data) nor the U-Net (images [C, H, W])");
+  s.images = data_kind(*s.data) == DataKind::Images;
   if (s.images) {
     reject_given(args, kPointOnlyFlags, "applies to the MLP; " + name + " holds images (the U-Net)");
     if (args.given("--eval-n") && args.i64("--eval-n") > 0)
@@ -359,50 +217,55 @@ Session open_session(const Args& args) {
     reject_given(args, kUNetFlags, "applies to the U-Net; " + name + " holds flat samples (the MLP)");
     reject_given(args, kImageOnlyFlags, "applies to image data; " + name + " holds flat samples");
   }
-  if (!s.resume) {
-    s.run = run_from_args(args, *s.data, s.images);
-    s.out_dir = args.given("--out") ? args.str("--out") : "runs/" + std::filesystem::path(s.run.data_spec).stem().string();
+  if (!resume) {
+    s.run.spec = run_from_args(args, *s.data, s.images);
+    s.run.out_dir =
+        args.given("--out") ? args.str("--out") : "runs/" + std::filesystem::path(s.run.spec.data_spec).stem().string();
   }
+  s.run.ckpt_every = args.i64("--ckpt-every");
+  s.run.snapshot_every = s.images ? args.i64("--sample-every") : 0;
   return s;
 }
 
-void print_header(const Session& s, const FieldModel& model, const ProbPath& path, int64_t start) {
-  const Shape shape = s.data->sample_shape();
-  const TrainOptions& t = s.run.train;
-  if (s.images)
+void print_header(const RunContext& c, bool images) {
+  const Shape shape = c.data.sample_shape();
+  const RunSpec& r = c.options.spec;
+  const TrainOptions& t = r.train;
+  if (images)
     std::fprintf(stderr, "fm train: %s, %s images, %s (%lld parameters), path %s, batch %lld, %lld steps -> %s\n",
-                 s.data->name().c_str(), shape_text(shape).c_str(), describe_unet(unet_config_from_json(s.run.model)).c_str(),
-                 (long long)model.num_parameters(), path.name().c_str(), (long long)t.batch, (long long)t.steps,
-                 s.out_dir.c_str());
+                 c.data.name().c_str(), shape_text(shape).c_str(), describe_unet(unet_config_from_json(r.model)).c_str(),
+                 (long long)c.model.num_parameters(), c.path.name().c_str(), (long long)t.batch, (long long)t.steps,
+                 c.options.out_dir.c_str());
   else
     std::fprintf(stderr, "fm train: %s, %lld-dim, MLP %lld x %lld (%lld parameters), path %s, batch %lld, %lld steps -> %s\n",
-                 s.data->name().c_str(), (long long)shape[0], (long long)s.run.model.find("width")->as_number(),
-                 (long long)s.run.model.find("depth")->as_number(), (long long)model.num_parameters(), path.name().c_str(),
-                 (long long)t.batch, (long long)t.steps, s.out_dir.c_str());
-  if (s.resume) std::fprintf(stderr, "resuming at step %lld\n", (long long)start);
+                 c.data.name().c_str(), (long long)shape[0], (long long)r.model.find("width")->as_number(),
+                 (long long)r.model.find("depth")->as_number(), (long long)c.model.num_parameters(), c.path.name().c_str(),
+                 (long long)t.batch, (long long)t.steps, c.options.out_dir.c_str());
+  if (c.options.resume_state) std::fprintf(stderr, "resuming at step %lld\n", (long long)c.start);
 }
 
 // Points, after training: for 2-D data a picture of model samples beside data samples, and the
 // exact NLL of `eval_n` fresh samples (next to the true entropy for the toys that have one).
-void evaluate_points(Session& s, const FieldModel& model, const ProbPath& path, int64_t eval_n, int64_t eval_batch,
-                     std::vector<std::pair<std::string, Json>>& result) {
-  const int64_t dim = s.data->sample_shape()[0];
-  Rng eval_rng(derive_seed(s.run.train.seed, 3));
+ResultFields evaluate_points(const RunContext& c, int64_t eval_n, int64_t eval_batch) {
+  ResultFields result;
+  const int64_t dim = c.data.sample_shape()[0];
+  const std::string& out_dir = c.options.out_dir;
+  Rng eval_rng(derive_seed(c.options.spec.train.seed, 3));
   if (dim == 2) {  // a picture: model samples (left) beside data (right)
     NoGradGuard no_grad;
     Tensor x0 = Tensor::empty({20000, 2});
-    eval_rng.normal(x0, 0.0f, float(path.prior_std()));
+    eval_rng.normal(x0, 0.0f, float(c.path.prior_std()));
     FlowSolveOptions sopt;
     sopt.ode.rtol = sopt.ode.atol = 1e-4;
-    Tensor xs = sample_flow(field_of(model), x0, sopt, eval_rng, false).x;
-    write_2d_comparison_png(s.out_dir + "/samples.png", xs, s.data->batch(20000, eval_rng));
-    std::fprintf(stderr, "wrote %s/samples.png (model samples left, data right)\n", s.out_dir.c_str());
+    Tensor xs = sample_flow(field_of(c.model), x0, sopt, eval_rng, false).x;
+    write_2d_comparison_png(out_dir + "/samples.png", xs, c.data.batch(20000, eval_rng));
+    std::fprintf(stderr, "wrote %s/samples.png (model samples left, data right)\n", out_dir.c_str());
   }
-  if (eval_n <= 0) return;
+  if (eval_n <= 0) return result;
   FlowSolveOptions lopt;
-  lopt.prior_std = path.prior_std();
-  Tensor x = s.data->batch(eval_n, eval_rng);
-  NllRun run = evaluate_logp(model, x, lopt, eval_batch, eval_rng, "nll");
+  lopt.prior_std = c.path.prior_std();
+  Tensor x = c.data.batch(eval_n, eval_rng);
+  NllRun run = evaluate_logp_with_bar(c.model, x, lopt, eval_batch, eval_rng, "nll");
   std::vector<double> nll(run.logp.size());
   for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
   MeanStderr m = mean_stderr(nll);
@@ -411,12 +274,13 @@ void evaluate_points(Session& s, const FieldModel& model, const ProbPath& path, 
   result.push_back({"nll", m.mean});
   result.push_back({"nll_stderr", m.stderr_});
   result.push_back({"nfe", run.mean_nfe});
-  const std::string& spec = s.run.data_spec;
+  const std::string& spec = c.options.spec.data_spec;
   if (toy2d_has_log_density(spec)) {
     double h = toy2d_entropy(spec);
     std::fprintf(stderr, "true entropy of %s: %.4f nats (gap %.4f)\n", spec.c_str(), h, m.mean - h);
     result.push_back({"entropy", h});
   }
+  return result;
 }
 
 }  // namespace
@@ -427,90 +291,52 @@ int cmd_train(int argc, char** argv) {
   if (!args.parse(argc, argv, 2)) return 0;
 
   Session s = open_session(args);
-  const TrainOptions& topt = s.run.train;
-  const int64_t steps = topt.steps, ckpt_every = args.i64("--ckpt-every");
-  std::filesystem::create_directories(s.out_dir);
-  const std::string ckpt_path = s.out_dir + "/model.safetensors", state_path = s.out_dir + "/train_state.safetensors";
-
-  std::unique_ptr<ProbPath> path = make_path(s.run.path, s.run.sigma_min);
-  // The init stream also seeds the U-Net's dropout stream, so a resumed model is built from it too.
-  Rng init_rng(derive_seed(topt.seed, 0));
-  std::unique_ptr<FieldModel> model = make_model(s.run.model, init_rng);
-  Trainer trainer(*model, *path, *s.data, topt);
-  if (s.resume) {
-    try {
-      trainer.load_state(s.state);
-    } catch (const std::exception& e) {
-      throw std::runtime_error(state_path + ": " + e.what());
-    }
-  }
-  const int64_t start = trainer.steps_done();
-  print_header(s, *model, *path, start);
-
-  // Image runs: grids of EMA samples from fixed noise while training, on a stream of their own.
-  std::unique_ptr<SampleGrid> grid;
-  const int64_t sample_every = s.images ? args.i64("--sample-every") : 0;
-  OdeOptions grid_ode;
-  if (sample_every > 0) {
-    grid = std::make_unique<SampleGrid>(s.run.model, path->prior_std(), derive_seed(topt.seed, 6));
+  const bool images = s.images;
+  const int64_t eval_n = images ? 0 : kind_i64(args, "--eval-n", false), eval_batch = args.i64("--eval-batch");
+  OdeOptions grid_ode;  // image runs: grids of EMA samples from fixed noise while training
+  if (s.run.snapshot_every > 0) {
     grid_ode.method = parse_method(args.str("--sample-solver"));
     grid_ode.steps = args.i64("--sample-steps");
     if (grid_ode.steps < 1) throw UsageError("--sample-steps must be at least 1");
   }
 
-  LossLog log(s.out_dir + "/loss.csv", s.run.log_every, start, s.resume ? &s.state.metadata : nullptr);
-  Progress bar("train", steps - start);
-  std::map<std::string, std::string> meta{
-      {"data", s.run.data_spec}, {"path", path->name()}, {"seed", std::to_string(int64_t(topt.seed))}};
-  int64_t saved_step = s.resume ? start : -1;
-  // The train state goes first: it refuses NaN/Inf before anything is written, so a diverged
-  // run leaves both files of the last good checkpoint as they were.
-  auto save = [&](int64_t step) {
-    std::map<std::string, std::string> extra = run_metadata(s.run);
-    extra.merge(log.state(bar.elapsed()));
-    save_train_state(state_path, trainer, extra);
-    save_checkpoint(ckpt_path, *model, trainer.eval_weights(), step, meta);
-    saved_step = step;
+  std::unique_ptr<Progress> bar;
+  std::unique_ptr<SampleGrid> grid;
+  RunHooks hooks;
+  hooks.on_start = [&](const RunContext& c) {
+    print_header(c, images);
+    if (c.options.snapshot_every > 0)  // its noise comes from a stream of its own
+      grid = std::make_unique<SampleGrid>(c.options.spec.model, c.path.prior_std(), derive_seed(c.options.spec.train.seed, 6));
+    bar = std::make_unique<Progress>("train", c.options.spec.train.steps - c.start);
+  };
+  hooks.on_step = [&](const RunContext& c, int64_t step, double loss) {
+    char extra[64];
+    std::snprintf(extra, sizeof extra, "loss %.4f", loss);
+    bar->update(step - c.start, extra);
+  };
+  hooks.on_snapshot = [&](const RunContext& c, int64_t) {
+    grid->write(c.options.out_dir + "/samples.png", c.trainer.eval_weights(), grid_ode);
+  };
+  hooks.on_trained = [&](const RunContext& c, const TrainRunResult& r) {
+    bar->finish();
+    std::fprintf(stderr, "wrote %s and %s/loss.csv (%.1f s, %.1f steps/s)\n", r.checkpoint.c_str(),
+                 c.options.out_dir.c_str(), r.seconds, double(r.steps - r.start) / r.seconds);
+  };
+  hooks.evaluate = [&](const RunContext& c) -> ResultFields {
+    if (grid) {  // the final grid, solved accurately
+      OdeOptions ode;
+      ode.method = Method::Dopri5;
+      ode.rtol = ode.atol = 1e-5;
+      int64_t nfe = grid->write(c.options.out_dir + "/samples.png", c.trainer.eval_weights(), ode);
+      std::fprintf(stderr, "wrote %s/samples.png (64 samples from fixed noise, %s, %lld evaluations)\n",
+                   c.options.out_dir.c_str(), describe_solver(ode).c_str(), (long long)nfe);
+    }
+    return images ? ResultFields{} : evaluate_points(c, eval_n, eval_batch);
   };
 
-  model->set_training(true);
-  try {
-    for (int64_t step = start; step < steps; ++step) {
-      StepStats st = trainer.step();  // throws on a non-finite loss or gradient, before any update
-      log.add(step + 1, st, step + 1 == steps, bar.elapsed());
-      char extra[64];
-      std::snprintf(extra, sizeof extra, "loss %.4f", log.last_loss() > 0 ? log.last_loss() : st.loss);
-      bar.update(step + 1 - start, extra);
-      if (ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < steps) save(step + 1);
-      if (grid && (step + 1) % sample_every == 0 && step + 1 < steps)
-        grid->write(s.out_dir + "/samples.png", trainer.eval_weights(), grid_ode);
-    }
-    save(steps);
-  } catch (const std::exception& e) {
-    std::string last = saved_step < 0 ? "No checkpoint was written yet."
-                                       : "The last good checkpoint " + ckpt_path + " (step " + std::to_string(saved_step) +
-                                             ", with train_state.safetensors for --resume) is intact.";
-    throw std::runtime_error(std::string(e.what()) + "; training stopped. " + last +
-                             (s.resume ? "" : " Try a lower --lr."));
-  }
-  const double train_seconds = bar.elapsed();
-  bar.finish();
-  log.close();
-  model->set_training(false);
-  trainer.use_eval_weights();  // evaluate what was saved
-  std::fprintf(stderr, "wrote %s and %s/loss.csv (%.1f s, %.1f steps/s)\n", ckpt_path.c_str(), s.out_dir.c_str(),
-               train_seconds, double(steps - start) / train_seconds);
-
-  std::vector<std::pair<std::string, Json>> result{{"loss", log.last_loss()}, {"steps", steps}, {"seconds", train_seconds}};
-  if (grid) {  // the final grid, solved accurately
-    OdeOptions ode;
-    ode.method = Method::Dopri5;
-    ode.rtol = ode.atol = 1e-5;
-    int64_t nfe = grid->write(s.out_dir + "/samples.png", trainer.eval_weights(), ode);
-    std::fprintf(stderr, "wrote %s/samples.png (64 samples from fixed noise, %s, %lld evaluations)\n", s.out_dir.c_str(),
-                 describe_solver(ode).c_str(), (long long)nfe);
-  }
-  if (!s.images) evaluate_points(s, *model, *path, kind_i64(args, "--eval-n", false), args.i64("--eval-batch"), result);
+  TrainRunResult r = train_run(s.run, *s.data, hooks);
+  ResultFields result{{"loss", r.last_loss}, {"steps", r.steps}, {"seconds", r.seconds}};
+  result.insert(result.end(), r.evaluation.begin(), r.evaluation.end());
   if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
   return 0;
 }

@@ -1,7 +1,6 @@
 // apps/common.cpp
 #include "apps/common.h"
 
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 
@@ -38,36 +37,21 @@ std::string describe_solver(const OdeOptions& o) {
   return buf;
 }
 
-FieldFn field_of(const FieldModel& model) {
-  return [&model](const Var& x, const Tensor& t) { return model.forward(x, t); };
-}
-
 double prior_std_of(const std::map<std::string, std::string>& meta) {
   auto it = meta.find("path");
   return it == meta.end() ? 1.0 : make_path(it->second)->prior_std();
 }
 
-NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,
-                     const std::string& label) {
-  NllRun run;
-  auto start = std::chrono::steady_clock::now();
-  int64_t n = x.dim(0), chunks = (n + batch - 1) / batch;
-  Progress bar(label, n);
-  double nfe = 0.0;
-  FieldFn v = field_of(model);
-  for (int64_t c = 0; c < chunks; ++c) {
-    int64_t lo = c * batch, hi = std::min(n, lo + batch);
-    FlowSolveResult r = log_likelihood(v, x.rows(lo, hi).clone(), opt, rng);
-    run.logp.insert(run.logp.end(), r.logp.begin(), r.logp.end());
-    nfe += double(r.stats.nfe);
-    MeanStderr m = mean_stderr(run.logp);
+NllRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
+                              Rng& rng, const std::string& label) {
+  Progress bar(label, x.dim(0));
+  NllRun run = evaluate_logp(model, x, opt, batch, rng, [&](int64_t done, const NllRun& so_far, int64_t nfe) {
+    MeanStderr m = mean_stderr(so_far.logp);
     char extra[96];
-    std::snprintf(extra, sizeof extra, "nll %.4f | nfe %lld", -m.mean, static_cast<long long>(r.stats.nfe));
-    bar.update(hi, extra);
-  }
+    std::snprintf(extra, sizeof extra, "nll %.4f | nfe %lld", -m.mean, static_cast<long long>(nfe));
+    bar.update(done, extra);
+  });
   bar.finish();
-  run.mean_nfe = nfe / double(std::max<int64_t>(chunks, 1));
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run;
 }
 

@@ -1,5 +1,5 @@
-// apps/common.h: pieces the subcommands share: solver flags, chunked likelihood evaluation,
-// pictures of 2-D samples and one-line JSON results.
+// apps/common.h: pieces the subcommands share: solver flags, chunked likelihood evaluation with
+// a progress bar, pictures of 2-D samples and one-line JSON results.
 #pragma once
 #include <map>
 #include <string>
@@ -8,7 +8,7 @@
 
 #include "apps/args.h"
 #include "nn/module.h"
-#include "ode/likelihood.h"
+#include "ode/evaluate.h"
 
 namespace fm {
 
@@ -17,19 +17,12 @@ void add_solver_options(Args& args, const std::string& default_solver = "dopri5"
 OdeOptions solver_options(const Args& args);
 std::string describe_solver(const OdeOptions& ode);  // "dopri5 (rtol 1e-05, atol 1e-05)"
 
-FieldFn field_of(const FieldModel& model);
-
 // The source N(0, s^2 I) of the path a checkpoint was trained with (metadata "path").
 double prior_std_of(const std::map<std::string, std::string>& checkpoint_metadata);
 
-// Log-likelihoods of every row of `x`, solved in chunks of `batch` rows with a progress bar.
-struct NllRun {
-  std::vector<double> logp;
-  double mean_nfe = 0.0;
-  double seconds = 0.0;
-};
-NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,
-                     const std::string& label);
+// evaluate_logp (ode/evaluate.h) with a progress bar on stderr named `label`, showing the NLL so far.
+NllRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
+                              Rng& rng, const std::string& label);
 
 // Model samples beside data samples, each a size x size density picture over [-lim, lim]^2.
 void write_2d_comparison_png(const std::string& path, const Tensor& model_xy, const Tensor& data_xy, int size = 384);

@@ -8,6 +8,7 @@
 #include "apps/common.h"
 #include "apps/png.h"
 #include "nn/model.h"
+#include "ode/evaluate.h"
 
 namespace fm {
 

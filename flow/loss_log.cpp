@@ -1,0 +1,78 @@
+// flow/loss_log.cpp
+#include "flow/loss_log.h"
+
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+
+namespace fm {
+
+namespace {
+constexpr const char* kHeader = "step,loss,lr,grad_norm,seconds\n";
+}
+
+LossLog::LossLog(const std::string& path, int64_t every, int64_t start, const std::map<std::string, std::string>* saved)
+    : every_(every) {
+  if (!saved) {
+    f_ = std::fopen(path.c_str(), "w");
+    if (!f_) throw std::runtime_error("cannot write " + path);
+    std::fputs(kHeader, f_);
+    return;
+  }
+  loss_ = meta_f64(*saved, "log.loss");
+  norm_ = meta_f64(*saved, "log.grad_norm");
+  count_ = meta_i64(*saved, "log.count");
+  seconds_before_ = meta_f64(*saved, "log.seconds");
+  keep_loss_rows_until(path, start);
+  f_ = std::fopen(path.c_str(), "a");
+  if (!f_) throw std::runtime_error("cannot append to " + path);
+}
+
+LossLog::~LossLog() { close(); }
+
+void LossLog::close() {
+  if (f_) std::fclose(f_);
+  f_ = nullptr;
+}
+
+void LossLog::add(int64_t step, const StepStats& s, bool last, double session_seconds) {
+  loss_ += s.loss;
+  norm_ += s.grad_norm;
+  ++count_;
+  if (step % every_ != 0 && !last) return;
+  last_loss_ = loss_ / double(count_);
+  std::fprintf(f_, "%lld,%.6f,%.6g,%.4f,%.3f\n", (long long)step, last_loss_, s.lr, norm_ / double(count_),
+               seconds_before_ + session_seconds);
+  std::fflush(f_);  // a run that dies keeps its curve
+  loss_ = norm_ = 0.0;
+  count_ = 0;
+}
+
+std::map<std::string, std::string> LossLog::state(double session_seconds) const {
+  return {{"log.loss", meta_number(loss_)},
+          {"log.grad_norm", meta_number(norm_)},
+          {"log.count", std::to_string(count_)},
+          {"log.seconds", meta_number(seconds_before_ + session_seconds)}};
+}
+
+void keep_loss_rows_until(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  std::string line, kept = kHeader;
+  if (in && std::getline(in, line))  // skip the header
+    while (std::getline(in, line)) {
+      int64_t row_step = 0;
+      const char* first = line.c_str();
+      auto [end, ec] = std::from_chars(first, first + line.size(), row_step);
+      if (ec == std::errc() && end != first && *end == ',' && row_step <= step) kept += line + "\n";
+    }
+  in.close();
+  std::string tmp = path + ".tmp";
+  std::ofstream out(tmp, std::ios::trunc);
+  out << kept;
+  out.close();
+  if (!out) throw std::runtime_error("cannot write " + tmp);
+  std::filesystem::rename(tmp, path);
+}
+
+}  // namespace fm

@@ -1,0 +1,170 @@
+// flow/run.cpp
+#include "flow/run.h"
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+
+#include "flow/loss_log.h"
+#include "nn/checkpoint.h"
+#include "nn/mlp.h"
+#include "nn/model.h"
+
+namespace fm {
+
+std::map<std::string, std::string> run_metadata(const RunSpec& r) {
+  return {{"data", r.data_spec},
+          {"split", r.data.split},
+          {"data_dir", r.data.data_dir},
+          {"hflip", r.data.hflip ? "true" : "false"},
+          {"path", r.path},
+          {"sigma_min", meta_number(r.sigma_min)},
+          {"config", to_json(r.model)},
+          {"log_every", std::to_string(r.log_every)}};
+}
+
+RunSpec run_from_metadata(const std::map<std::string, std::string>& m) {
+  RunSpec r;
+  r.data_spec = meta_str(m, "data");
+  r.data.split = meta_str(m, "split");
+  r.data.data_dir = meta_str(m, "data_dir");
+  r.data.hflip = meta_str(m, "hflip") == "true";
+  r.path = meta_str(m, "path");
+  r.sigma_min = meta_f64(m, "sigma_min");
+  r.model = parse_json(meta_str(m, "config"));
+  r.train = train_options_from_metadata(m);
+  r.log_every = meta_i64(m, "log_every");
+  return r;
+}
+
+DataKind data_kind(const Dataset& data) {
+  const Shape shape = data.sample_shape();
+  if (shape.size() == 1) return DataKind::Points;
+  if (shape.size() == 3) return DataKind::Images;
+  throw std::runtime_error(data.name() + ": samples of shape " + shape_str(shape) +
+                           " fit neither the MLP (flat N x D data) nor the U-Net (images [C, H, W])");
+}
+
+Json model_for_data(const Shape& sample_shape, const ModelChoice& choice) {
+  if (sample_shape.size() == 1) return mlp_config(sample_shape[0], choice.width, choice.depth);
+  if (sample_shape.size() != 3)
+    throw std::runtime_error("samples of shape " + shape_str(sample_shape) + " fit neither the MLP nor the U-Net");
+  UNetConfig c = choice.unet;
+  c.in_channels = sample_shape[0];
+  c.height = sample_shape[1];
+  c.width = sample_shape[2];
+  return unet_config_json(c);
+}
+
+ResumedRun load_resume(const ResumeRequest& req) {
+  const std::string& dir = req.dir;
+  if (!req.run_options_given.empty())
+    throw RunOptionError(req.run_options_given.front() + " comes from the checkpoint in " + dir +
+                         " and cannot be changed with --resume");
+  const std::string file = dir + "/train_state.safetensors";
+  if (!std::filesystem::exists(file))
+    throw std::runtime_error(file + " not found: --resume needs the train state that fm train writes with each checkpoint");
+  ResumedRun r;
+  r.state = load_safetensors(file);
+  try {
+    r.spec = run_from_metadata(r.state.metadata);
+    r.step = meta_i64(r.state.metadata, "step");
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file + ": " + e.what());
+  }
+  TrainOptions& t = r.spec.train;
+  if (req.steps) {
+    const int64_t steps = *req.steps;
+    if (steps < t.steps)
+      throw RunOptionError("--steps " + std::to_string(steps) + " is below the run's " + std::to_string(t.steps) +
+                           "; --resume can only extend a run");
+    if (steps != t.steps && t.schedule == "cosine")
+      r.note = "note: the cosine schedule now decays to zero at step " + std::to_string(steps) + " instead of " +
+               std::to_string(t.steps);
+    t.steps = steps;
+  }
+  if (r.step >= t.steps)
+    throw RunOptionError(dir + " is already trained to " + std::to_string(r.step) +
+                         " steps; pass a larger --steps to extend it");
+  if (req.log_every) r.spec.log_every = std::max<int64_t>(1, *req.log_every);
+  return r;
+}
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHooks& hooks) {
+  const RunSpec& spec = opt.spec;
+  const TrainOptions& topt = spec.train;
+  const int64_t steps = topt.steps;
+  std::filesystem::create_directories(opt.out_dir);
+  const std::string ckpt_path = opt.out_dir + "/model.safetensors", state_path = opt.out_dir + "/train_state.safetensors";
+
+  std::unique_ptr<ProbPath> path = make_path(spec.path, spec.sigma_min);
+  // The init stream also seeds the U-Net's dropout stream, so a resumed model is built from it too.
+  Rng init_rng(derive_seed(topt.seed, 0));
+  std::unique_ptr<FieldModel> model = make_model(spec.model, init_rng);
+  Trainer trainer(*model, *path, data, topt);
+  if (opt.resume_state) {
+    try {
+      trainer.load_state(*opt.resume_state);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(state_path + ": " + e.what());
+    }
+  }
+  const int64_t start = trainer.steps_done();
+  const RunContext ctx{opt, data, *model, *path, trainer, start};
+  if (hooks.on_start) hooks.on_start(ctx);
+
+  LossLog log(opt.out_dir + "/loss.csv", spec.log_every, start, opt.resume_state ? &opt.resume_state->metadata : nullptr);
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::map<std::string, std::string> model_meta{
+      {"data", spec.data_spec}, {"path", path->name()}, {"seed", std::to_string(int64_t(topt.seed))}};
+  int64_t saved_step = opt.resume_state ? start : -1;
+  // The train state goes first: it refuses NaN/Inf before anything is written (see the header).
+  auto save = [&](int64_t step) {
+    std::map<std::string, std::string> extra = run_metadata(spec);
+    extra.merge(log.state(seconds_since(t0)));
+    save_train_state(state_path, trainer, extra);
+    save_checkpoint(ckpt_path, *model, trainer.eval_weights(), step, model_meta);
+    saved_step = step;
+  };
+
+  model->set_training(true);
+  try {
+    for (int64_t step = start; step < steps; ++step) {
+      StepStats st = trainer.step();  // throws on a non-finite loss or gradient, before any update
+      log.add(step + 1, st, step + 1 == steps, seconds_since(t0));
+      if (hooks.on_step) hooks.on_step(ctx, step + 1, log.last_loss() > 0 ? log.last_loss() : st.loss);
+      if (opt.ckpt_every > 0 && (step + 1) % opt.ckpt_every == 0 && step + 1 < steps) save(step + 1);
+      if (hooks.on_snapshot && opt.snapshot_every > 0 && (step + 1) % opt.snapshot_every == 0 && step + 1 < steps)
+        hooks.on_snapshot(ctx, step + 1);
+    }
+    save(steps);
+  } catch (const std::exception& e) {
+    std::string last = saved_step < 0 ? "No checkpoint was written yet."
+                                       : "The last good checkpoint " + ckpt_path + " (step " + std::to_string(saved_step) +
+                                             ", with train_state.safetensors for --resume) is intact.";
+    throw std::runtime_error(std::string(e.what()) + "; training stopped. " + last +
+                             (opt.resume_state ? "" : " Try a lower --lr."));
+  }
+  TrainRunResult result;
+  result.start = start;
+  result.steps = steps;
+  result.seconds = seconds_since(t0);
+  result.last_loss = log.last_loss();
+  result.checkpoint = ckpt_path;
+  log.close();
+  model->set_training(false);
+  trainer.use_eval_weights();  // evaluate what was saved
+  if (hooks.on_trained) hooks.on_trained(ctx, result);
+  if (hooks.evaluate) result.evaluation = hooks.evaluate(ctx);
+  return result;
+}
+
+}  // namespace fm

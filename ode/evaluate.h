@@ -1,0 +1,32 @@
+// ode/evaluate.h: a trained model as the vector field of the ODE, and the log-likelihoods of many
+// samples, solved chunk by chunk (one likelihood solve per chunk, so memory stays bounded).
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include "nn/module.h"
+#include "ode/likelihood.h"
+
+namespace fm {
+
+// The FieldFn of ode/likelihood.h for `model`, which must outlive it.
+FieldFn field_of(const FieldModel& model);
+
+// Log-likelihoods of every row of `x`, with the mean NFE per chunk and the time taken.
+struct NllRun {
+  std::vector<double> logp;
+  double mean_nfe = 0.0;
+  double seconds = 0.0;
+};
+
+// Called after each chunk with the rows done so far (of x's), the result so far and that
+// chunk's NFE: for progress bars.
+using NllProgress = std::function<void(int64_t done, const NllRun& so_far, int64_t nfe)>;
+
+// log p1 of each row of `x`, solved in chunks of `batch` rows, in order; probes (Hutchinson) come
+// from `rng` chunk by chunk, so a seed and a batch size fix the result.
+NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,
+                     const NllProgress& progress = {});
+
+}  // namespace fm

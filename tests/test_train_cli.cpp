@@ -1,0 +1,135 @@
+// tests/test_train_cli.cpp: end-to-end runs of the real `fm train` on a tiny MLP: a run writes
+// its checkpoint, train state and loss.csv; a run stopped at 20 steps and resumed to 40 writes
+// the same loss.csv rows (all but the wall-clock column) and the same model as one 40-step run;
+// a resume with a changed run option fails with one line naming it and touches nothing.
+// meson passes the binary's path in FM_BIN; without it the cases do nothing.
+#include <doctest/doctest.h>
+
+#include "tests/test_util.h"
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+
+#include "nn/checkpoint.h"
+#include "tensor/io/json.h"
+
+using namespace fm;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool have_fm() {
+  if (std::getenv("FM_BIN")) return true;
+  MESSAGE("FM_BIN is not set (run through meson test); skipping");
+  return false;
+}
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::map<std::string, std::string> dir_bytes(const fs::path& dir) {
+  std::map<std::string, std::string> out;
+  for (const fs::directory_entry& e : fs::directory_iterator(dir)) out[e.path().filename().string()] = file_bytes(e.path());
+  return out;
+}
+
+// loss.csv's lines without the last column (the wall-clock seconds).
+std::vector<std::string> rows_without_seconds(const fs::path& path) {
+  std::vector<std::string> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
+  return rows;
+}
+
+struct Run {
+  int rc = -1;
+  std::string out, err;
+};
+
+// `fm <args>` with stdout and stderr captured in files under `dir` (outside any run directory).
+Run fm_run(const fs::path& dir, const std::string& args) {
+  fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+  std::string cmd = std::string(std::getenv("FM_BIN")) + " " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
+  int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, file_bytes(out), file_bytes(err)};
+}
+
+// The tiny run's flags (steps and directory apart).
+const std::string kTiny = "train --data checkerboard --batch 256 --width 32 --depth 3 --eval-n 0 --ckpt-every 10 --log-every 5";
+
+std::string train_to(const fs::path& run_dir, int steps) {
+  return kTiny + " --steps " + std::to_string(steps) + " --out '" + run_dir.string() + "'";
+}
+
+}  // namespace
+
+TEST_SUITE("cpu") {
+
+TEST_CASE("fm train writes the checkpoint, the train state and one loss.csv row per --log-every steps") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path run = tmp.dir / "run";
+  Run r = fm_run(tmp.dir, train_to(run, 30) + " --json");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(fs::exists(run / "train_state.safetensors"));
+  LoadedModel m = load_checkpoint((run / "model.safetensors").string());
+  CHECK(m.step == 30);
+  CHECK(m.model->num_parameters() == 1250);  // MLP 32 x 3 on 2-D data
+  std::vector<std::string> rows = rows_without_seconds(run / "loss.csv");
+  REQUIRE(rows.size() == 7);  // the header and steps 5, 10, ..., 30
+  CHECK(rows[0] == "step,loss,lr,grad_norm");
+  for (int i = 1; i <= 6; ++i) CHECK(rows[i].rfind(std::to_string(5 * i) + ",", 0) == 0);
+  Json j = parse_json(r.out.substr(0, r.out.find('\n')));
+  CHECK(j.find("steps")->as_number() == 30);
+  CHECK(j.find("nll") == nullptr);  // --eval-n 0
+}
+
+TEST_CASE("fm train --resume continues loss.csv and the model exactly as an uninterrupted run") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path whole = tmp.dir / "whole", split = tmp.dir / "split";
+  REQUIRE(fm_run(tmp.dir, train_to(whole, 40)).rc == 0);
+  REQUIRE(fm_run(tmp.dir, train_to(split, 20)).rc == 0);
+  // As if the process had logged past its last checkpoint and died: the resume drops that row.
+  std::ofstream(split / "loss.csv", std::ios::app) << "25,9.999999,0.0005,9.9999,0.100\n";
+  Run r = fm_run(tmp.dir, "train --resume '" + split.string() + "' --steps 40");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(r.err.find("resuming at step 20") != std::string::npos);
+  std::vector<std::string> rows = rows_without_seconds(split / "loss.csv");
+  CHECK(rows.size() == 9);  // the header and steps 5, ..., 40
+  CHECK(rows == rows_without_seconds(whole / "loss.csv"));
+  CHECK(file_bytes(split / "model.safetensors") == file_bytes(whole / "model.safetensors"));
+}
+
+TEST_CASE("fm train --resume refuses a changed run option with one line and leaves the run as it was") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path run = tmp.dir / "run";
+  REQUIRE(fm_run(tmp.dir, train_to(run, 20)).rc == 0);
+  const std::map<std::string, std::string> before = dir_bytes(run);
+  const std::string resume = "train --resume '" + run.string() + "' --steps 40 ";
+  for (const char* option : {"--lr 1e-3", "--batch 128", "--width 64"}) {
+    CAPTURE(option);
+    Run r = fm_run(tmp.dir, resume + option);
+    CHECK(r.rc != 0);
+    CHECK(r.out.empty());
+    const std::string name = std::string(option).substr(0, std::string(option).find(' '));
+    CHECK(r.err.find("fm train: " + name + " comes from the checkpoint in " + run.string()) == 0);
+    CHECK(r.err.find('\n') == r.err.size() - 1);  // exactly one line
+    CHECK(dir_bytes(run) == before);
+  }
+  Run shorter = fm_run(tmp.dir, "train --resume '" + run.string() + "' --steps 10");
+  CHECK(shorter.rc != 0);
+  CHECK(shorter.err.find("fm train: --steps 10 is below the run's 20") == 0);
+  CHECK(dir_bytes(run) == before);
+}
+
+}  // TEST_SUITE
