@@ -177,15 +177,6 @@ ResumedRun resume_from_args(const Args& a, const std::string& dir) {
   }
 }
 
-std::string shape_text(const Shape& s) {
-  std::string out;
-  for (int64_t d : s) {
-    if (!out.empty()) out += 'x';
-    out += std::to_string(d);
-  }
-  return out;
-}
-
 // What `fm train` hands to train_run: the run's options and its data.
 struct Session {
   TrainRunOptions run;
@@ -233,7 +224,7 @@ void print_header(const RunContext& c, bool images) {
   const TrainOptions& t = r.train;
   if (images)
     std::fprintf(stderr, "fm train: %s, %s images, %s (%lld parameters), path %s, batch %lld, %lld steps -> %s\n",
-                 c.data.name().c_str(), shape_text(shape).c_str(), describe_unet(unet_config_from_json(r.model)).c_str(),
+                 c.data.name().c_str(), shape_str(shape, ShapeStyle::Dims).c_str(), describe_unet(unet_config_from_json(r.model)).c_str(),
                  (long long)c.model.num_parameters(), c.path.name().c_str(), (long long)t.batch, (long long)t.steps,
                  c.options.out_dir.c_str());
   else

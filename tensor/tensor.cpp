@@ -15,10 +15,11 @@ int64_t shape_numel(const Shape& shape) {
   return n;
 }
 
-std::string shape_str(const Shape& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
+std::string shape_str(const Shape& shape, ShapeStyle style) {
+  const bool list = style == ShapeStyle::List;
+  std::string s = list ? "[" : "";
+  for (size_t i = 0; i < shape.size(); ++i) s += (i ? (list ? ", " : "x") : "") + std::to_string(shape[i]);
+  return list ? s + "]" : s;
 }
 
 Storage::~Storage() { free_block(device, {data, bytes}); }

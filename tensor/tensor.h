@@ -22,7 +22,9 @@ namespace fm {
 using Shape = std::vector<int64_t>;
 
 int64_t shape_numel(const Shape& shape);
-std::string shape_str(const Shape& shape);  // "[4096, 2]": the one shape printer
+// The one shape printer: "[4096, 2]" (List, for messages) or "1x28x28" (Dims, for headers).
+enum class ShapeStyle { List, Dims };
+std::string shape_str(const Shape& shape, ShapeStyle style = ShapeStyle::List);
 
 // One block from the allocator of its device (tensor/allocator.h), released with the last
 // tensor that refers to it.
