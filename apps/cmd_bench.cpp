@@ -40,13 +40,18 @@ namespace fm {
 
 namespace {
 
+// The device the rows run on: each timed run ends when that device is done (GPU ops are queued).
+Device bench_device = Device::CPU;
+
 // Median wall time in milliseconds of `reps` runs of fn after `warmup` untimed runs.
 double median_ms(const std::function<void()>& fn, int warmup, int reps) {
   for (int i = 0; i < warmup; ++i) fn();
+  synchronize(bench_device);
   std::vector<double> ms;
   for (int i = 0; i < reps; ++i) {
     auto t0 = std::chrono::steady_clock::now();
     fn();
+    synchronize(bench_device);
     ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::nth_element(ms.begin(), ms.begin() + ms.size() / 2, ms.end());
@@ -98,6 +103,7 @@ FlowSolveOptions one_evaluation(Divergence div) {
   FlowSolveOptions opt;
   opt.ode.method = Method::Euler;
   opt.ode.steps = 1;
+  opt.device = bench_device;
   opt.divergence = div;
   return opt;
 }
@@ -144,6 +150,7 @@ int cmd_bench(int argc, char** argv) {
       .opt("--warmup", "2", "untimed runs first")
       .flag("--profile", "print the time per op kind of MLP and U-Net training steps and U-Net likelihood evaluations (U-Net: --channels, default 32)")
       .flag("--json", "one JSON line per result on stdout");
+  add_device_option(args);
   if (!args.parse(argc, argv, 2)) return 0;
   const std::string only = args.str("--only");
   const std::vector<std::string> groups{"matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field"};
@@ -158,6 +165,7 @@ int cmd_bench(int argc, char** argv) {
   std::vector<int64_t> mlp_batches{4096, 1024}, channels{32, 16};
   if (!args.str("--batch").empty()) mlp_batches = {args.i64("--batch")};
   if (!args.str("--channels").empty()) channels = {args.i64("--channels")};
+  const Device device = bench_device = device_option(args);
   Report report{args.on("--json")};
   if (!report.json)
     std::printf("fm bench: %d OpenMP threads, sgemm kernel %s; %s\n", num_threads(), cpu::sgemm_kernel_name(),
@@ -166,7 +174,7 @@ int cmd_bench(int argc, char** argv) {
 
   if (run("matmul")) {
     const int64_t n = args.i64("--size");
-    Tensor a = Tensor::empty({n, n}), b = Tensor::empty({n, n}), c = Tensor::empty({n, n});
+    Tensor a = Tensor::empty({n, n}, device), b = Tensor::empty({n, n}, device), c = Tensor::empty({n, n}, device);
     rng.uniform(a, -1, 1);
     rng.uniform(b, -1, 1);
     double ms = median_ms([&] { matmul_into(a, b, false, false, 0.0f, c); },
@@ -176,11 +184,12 @@ int cmd_bench(int argc, char** argv) {
 
   if (run("mlp-train") || run("mlp-field") || (prof && (only.empty() || only == "mlp-train"))) {
     std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), rng);
+    model->to(device);
     std::vector<Param> params = model->parameters();
     // Multiply-adds of one forward pass per sample: sum over layers of in * out.
     const double macs = double(D + 1) * W + double(L - 2) * W * W + double(W) * D;
     for (int64_t B : run("mlp-train") || prof ? mlp_batches : std::vector<int64_t>{}) {
-      Tensor x1 = Tensor::empty({B, D});
+      Tensor x1 = Tensor::empty({B, D}, device);
       rng.normal(x1);
       CondOTPath path;
       FlowBatch fb;
@@ -204,7 +213,7 @@ int cmd_bench(int argc, char** argv) {
     }
     if (run("mlp-field")) {
       const int64_t B = args.i64("--eval-batch");
-      Tensor x1 = Tensor::empty({B, D});
+      Tensor x1 = Tensor::empty({B, D}, device);
       rng.normal(x1);
       const FlowSolveOptions opt = one_evaluation(Divergence::Exact);
       double ms = median_ms([&] { log_likelihood(field_of(*model), x1, opt, rng); }, warm, reps);
@@ -219,6 +228,7 @@ int cmd_bench(int argc, char** argv) {
     UNetConfig cfg;  // the Fashion-MNIST U-Net: 1 x 28 x 28
     cfg.channels = ch;
     std::unique_ptr<FieldModel> model = make_model(unet_config_json(cfg), rng);
+    model->to(device);
     const std::string tag = "unet ch" + std::to_string(ch) + " ";
     const std::string bs = " B=" + std::to_string(IB);
     if (prof || run("unet-train")) {
@@ -235,10 +245,10 @@ int cmd_bench(int argc, char** argv) {
         report.row(tag + "train_step" + bs, median_ms([&] { trainer.step(); }, warm, reps), 0);
       }
     }
-    Tensor x = Tensor::empty({IB, cfg.in_channels, cfg.height, cfg.width});
+    Tensor x = Tensor::empty({IB, cfg.in_channels, cfg.height, cfg.width}, device);
     rng.uniform(x, -1, 1);
     if (run("unet-forward") && ch == channels.front()) {
-      Tensor t = Tensor::full({IB}, 0.5f);
+      Tensor t = Tensor::full({IB}, 0.5f, device);
       report.row(tag + "forward" + bs, median_ms([&] {
         NoGradGuard no_grad;
         model->forward(Var(x), t);

@@ -93,11 +93,14 @@ int cmd_nll(int argc, char** argv) {
       .opt("--seed", "0", "seed for toy data, dequantisation and the probes")
       .opt("--out", "", "also write each sample's log-likelihood (nats; images: each image's bpd) to this .npy file")
       .flag("--json", "print the results as one JSON line on stdout");
+  add_device_option(args);
   add_solver_options(args);
   if (!args.parse(argc, argv, 2)) return 0;
   if (!args.given("--ckpt")) throw UsageError("--ckpt is required");
 
+  const Device device = device_option(args);
   LoadedModel lm = load_checkpoint(args.str("--ckpt"));
+  lm.model->to(device);
   const Shape sample_shape = model_sample_shape(lm.config);
   const bool images = sample_shape.size() == 3;  // [C, H, W]
   std::string spec = args.given("--data") ? args.str("--data") : lm.metadata["data"];
@@ -119,6 +122,7 @@ int cmd_nll(int argc, char** argv) {
   opt.probes = static_cast<int>(args.i64("--probes"));
   if (opt.probes < 1) throw UsageError("--probes must be at least 1");
   opt.prior_std = prior_std_of(lm.metadata);
+  opt.device = device;
   const int64_t batch = std::max<int64_t>(1, args.given("--batch") ? args.i64("--batch") : images ? 64 : 2000);
   Rng rng(derive_seed(args.i64("--seed"), 5));
 

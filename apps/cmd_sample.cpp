@@ -30,11 +30,14 @@ int cmd_sample(int argc, char** argv) {
       .opt("--probes", "1", "with --divergence hutchinson: probes per sample")
       .flag("--logp", "also integrate the divergence and write each sample's log-likelihood to <out>.logp.npy")
       .flag("--json", "print the results as one JSON line on stdout");
+  add_device_option(args);
   add_solver_options(args);
   if (!args.parse(argc, argv, 2)) return 0;
   if (!args.given("--ckpt")) throw UsageError("--ckpt is required");
 
+  const Device device = device_option(args);
   LoadedModel lm = load_checkpoint(args.str("--ckpt"));
+  lm.model->to(device);
   Shape sample_shape = model_sample_shape(lm.config);
   const bool images = sample_shape.size() == 3;  // [C, H, W]
   FlowSolveOptions opt;
@@ -42,6 +45,7 @@ int cmd_sample(int argc, char** argv) {
   opt.divergence = parse_divergence(args.str("--divergence"));
   opt.probes = static_cast<int>(args.i64("--probes"));
   opt.prior_std = prior_std_of(lm.metadata);
+  opt.device = device;
   Rng rng(derive_seed(args.i64("--seed"), 4));
 
   Tensor x0;
@@ -70,7 +74,7 @@ int cmd_sample(int argc, char** argv) {
   FieldFn v = field_of(*lm.model);
   for (int64_t lo = 0; lo < n; lo += batch) {
     int64_t hi = std::min(n, lo + batch);
-    FlowSolveResult r = sample_flow(v, x0.rows(lo, hi).clone(), opt, rng, track);
+    FlowSolveResult r = sample_flow(v, x0.rows(lo, hi), opt, rng, track);
     xs.rows(lo, hi).copy_from(r.x);
     logp.insert(logp.end(), r.logp.begin(), r.logp.end());
     nfe += r.stats.nfe;

@@ -99,6 +99,7 @@ void add_train_options(Args& a) {
       .opt("--sample-steps", "20", "images: steps of that solver");
   kind_opt(a, "--eval-n", "points: fresh data samples for the final exact NLL; 0 = skip");
   a.opt("--eval-batch", "2000", "samples per likelihood solve").flag("--json", "print the results as one JSON line on stdout");
+  add_device_option(a);
 }
 
 // Flags that define a run. With --resume they come from the checkpoint (only --steps may extend).
@@ -187,6 +188,7 @@ struct Session {
 // From the flags, or from the checkpoint being resumed; refuses flags that do not apply.
 Session open_session(const Args& args) {
   Session s;
+  s.run.device = device_option(args);  // first: a missing GPU fails before anything is read or written
   const bool resume = args.given("--resume");
   if (resume) {
     s.run.out_dir = args.str("--resume");
@@ -248,6 +250,7 @@ ResultFields evaluate_points(const RunContext& c, int64_t eval_n, int64_t eval_b
     eval_rng.normal(x0, 0.0f, float(c.path.prior_std()));
     FlowSolveOptions sopt;
     sopt.ode.rtol = sopt.ode.atol = 1e-4;
+    sopt.device = c.model.device();
     Tensor xs = sample_flow(field_of(c.model), x0, sopt, eval_rng, false).x;
     write_2d_comparison_png(out_dir + "/samples.png", xs, c.data.batch(20000, eval_rng));
     std::fprintf(stderr, "wrote %s/samples.png (model samples left, data right)\n", out_dir.c_str());
@@ -255,6 +258,7 @@ ResultFields evaluate_points(const RunContext& c, int64_t eval_n, int64_t eval_b
   if (eval_n <= 0) return result;
   FlowSolveOptions lopt;
   lopt.prior_std = c.path.prior_std();
+  lopt.device = c.model.device();
   Tensor x = c.data.batch(eval_n, eval_rng);
   NllRun run = evaluate_logp_with_bar(c.model, x, lopt, eval_batch, eval_rng, "nll");
   std::vector<double> nll(run.logp.size());

@@ -17,6 +17,16 @@ void add_solver_options(Args& args, const std::string& default_solver) {
       .opt("--atol", "1e-5", "dopri5 absolute tolerance");
 }
 
+void add_device_option(Args& args) {
+  args.opt("--device", "cpu", "where to run: cpu or cuda (an NVIDIA GPU; checkpoints are the same files on both)");
+}
+
+Device device_option(const Args& args) {
+  const Device d = parse_device(args.str("--device"));
+  require_usable(d);
+  return d;
+}
+
 OdeOptions solver_options(const Args& args) {
   OdeOptions o;
   o.method = parse_method(args.str("--solver"));
@@ -57,11 +67,12 @@ NllRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const Fl
 
 void write_2d_comparison_png(const std::string& path, const Tensor& model_xy, const Tensor& data_xy, int size) {
   // A common square window that holds 99.5% of the data in each coordinate, with a margin.
+  const Tensor model_host = model_xy.to(Device::CPU), data_host = data_xy.to(Device::CPU);
   float lim = 1.0f;
-  for (int64_t i = 0; i < data_xy.numel(); ++i) lim = std::max(lim, std::fabs(data_xy.data()[i]));
+  for (int64_t i = 0; i < data_host.numel(); ++i) lim = std::max(lim, std::fabs(data_host.data()[i]));
   lim = std::min(lim * 1.1f, 10.0f);
-  std::vector<std::vector<uint8_t>> pics{density_image_rgb(model_xy.data(), model_xy.dim(0), size, -lim, lim),
-                                         density_image_rgb(data_xy.data(), data_xy.dim(0), size, -lim, lim)};
+  std::vector<std::vector<uint8_t>> pics{density_image_rgb(model_host.data(), model_host.dim(0), size, -lim, lim),
+                                         density_image_rgb(data_host.data(), data_host.dim(0), size, -lim, lim)};
   int width = 0;
   std::vector<uint8_t> both = hconcat_rgb(pics, size, size, 8, &width);
   write_png(path, width, size, 3, both.data());

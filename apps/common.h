@@ -15,6 +15,11 @@ namespace fm {
 // Declares --solver, --steps, --rtol, --atol on `args` (defaults: dopri5, 1e-5, as in the paper).
 void add_solver_options(Args& args, const std::string& default_solver = "dopri5");
 OdeOptions solver_options(const Args& args);
+
+// Declares --device cpu|cuda (default cpu); device_option parses it and fails at once, in one
+// line, when the device cannot be used here (built without CUDA, or no GPU).
+void add_device_option(Args& args);
+Device device_option(const Args& args);
 std::string describe_solver(const OdeOptions& ode);  // "dopri5 (rtol 1e-05, atol 1e-05)"
 
 // The source N(0, s^2 I) of the path a checkpoint was trained with (metadata "path").

@@ -130,7 +130,8 @@ std::vector<uint8_t> image_grid_rgb(const Tensor& images, int cols, int* out_wid
   int64_t ncols = std::min<int64_t>(cols, n), nrows = (n + ncols - 1) / ncols;
   int64_t width = ncols * w + (ncols - 1) * gap, height = nrows * h + (nrows - 1) * gap;
   std::vector<uint8_t> out(size_t(width * height * 3), 255);
-  const float* p = images.data();
+  const Tensor host = images.to(Device::CPU);
+  const float* p = host.data();
   for (int64_t i = 0; i < n; ++i) {
     int64_t x0 = (i % ncols) * (w + gap), y0 = (i / ncols) * (h + gap);
     for (int64_t y = 0; y < h; ++y)

@@ -69,6 +69,7 @@ SampleGrid::SampleGrid(const Json& model_config, double prior_std, uint64_t seed
 int64_t SampleGrid::write(const std::string& path, const std::vector<NamedTensor>& weights, const OdeOptions& ode) {
   std::map<std::string, const Tensor*> by_name;
   for (const NamedTensor& w : weights) by_name[w.name] = &w.tensor;
+  if (!weights.empty() && model_->device() != weights[0].tensor.device()) model_->to(weights[0].tensor.device());
   for (const Param& p : model_->parameters()) {
     auto it = by_name.find(p.name);
     if (it == by_name.end() || it->second->shape() != p.var.shape())
@@ -78,6 +79,7 @@ int64_t SampleGrid::write(const std::string& path, const std::vector<NamedTensor
   NoGradGuard no_grad;
   FlowSolveOptions opt;
   opt.ode = ode;
+  opt.device = model_->device();
   Rng unused(0);  // sample_flow draws nothing when it does not track log p
   FlowSolveResult r = sample_flow(field_of(*model_), x0_, opt, unused, false);
   int w = 0, h = 0;

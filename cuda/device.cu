@@ -35,10 +35,14 @@ __global__ void fill_kernel(float* dst, float value, int64_t count) {
 
 bool available() { return device_count() > 0; }
 
-std::string describe() {
+std::string unavailable_reason() {
   cudaError_t why = cudaSuccess;
-  if (device_count(&why) == 0)
-    return std::string("CUDA built, but no device found (") + (why == cudaSuccess ? "no GPU" : cudaGetErrorString(why)) + ")";
+  if (device_count(&why) > 0) return "";
+  return why == cudaSuccess ? "no GPU" : cudaGetErrorString(why);
+}
+
+std::string describe() {
+  if (!available()) return "CUDA built, but no device found (" + unavailable_reason() + ")";
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
   return std::string("CUDA device 0: ") + prop.name + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ", " +
@@ -76,6 +80,8 @@ void copy(void* dst, const void* src, size_t bytes, Copy kind) {
   // by the driver before the call returns, so only downloads wait.
   if (kind == Copy::DeviceToHost) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
+
+void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
 
 void fill(float* dst, float value, size_t count) {
   if (count == 0) return;

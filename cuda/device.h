@@ -13,6 +13,8 @@ bool available();
 
 // One line naming the device (or why there is none), for `fm bench` and the tests.
 std::string describe();
+// Why available() is false ("no GPU", the driver's complaint, "built without CUDA support").
+std::string unavailable_reason();
 
 // Device memory from a caching allocator (cuda/allocator.cu): released blocks are kept and handed
 // out again to the next request that fits, so a training step or a likelihood solve in the steady
@@ -31,5 +33,7 @@ void release_cached_memory();
 enum class Copy { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, size_t bytes, Copy kind);
 void fill(float* dst, float value, size_t count);
+// Waits until everything queued on the device has run (for timing).
+void synchronize();
 
 }  // namespace fm::cuda

@@ -11,6 +11,7 @@ namespace {
 }  // namespace
 
 bool available() { return false; }
+std::string unavailable_reason() { return "built without CUDA support"; }
 std::string describe() { return "CUDA backend not built (-Dcuda=disabled, or nvcc not found at configure time)"; }
 
 void* alloc(size_t&) { not_built(); }
@@ -19,5 +20,6 @@ MemoryStats memory_stats() { return {0, 0, 0, 0}; }
 void release_cached_memory() {}
 void copy(void*, const void*, size_t, Copy) { not_built(); }
 void fill(float*, float, size_t) { not_built(); }
+void synchronize() {}
 
 }  // namespace fm::cuda

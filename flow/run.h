@@ -105,6 +105,8 @@ struct TrainRunOptions {
   int64_t ckpt_every = 500;      // also at the end; 0 = only at the end
   int64_t snapshot_every = 0;    // RunHooks::on_snapshot every this many steps, not at the last; 0 = never
   std::optional<SafetensorsFile> resume_state;  // ResumedRun::state: continue from it
+  Device device = Device::CPU;   // where the model trains; not part of the run's definition (a run
+                                 // may resume on another device: checkpoints are host files)
 };
 
 // What the hooks see of the run.

@@ -48,7 +48,7 @@ BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptio
     const Tensor chunk = pixels.rows(lo, hi);
     std::vector<std::vector<double>> draws;  // draws[k][i]: log p(y) of image lo + i, draw k
     for (int k = 0; k < dequant; ++k) {
-      FlowSolveResult r = log_likelihood(v, dequantize(chunk, rng), opt, rng);
+      FlowSolveResult r = log_likelihood(v, dequantize(chunk.to(opt.device), rng), opt, rng);
       draws.push_back(std::move(r.logp));
       nfe += double(r.stats.nfe);
       ++res.solves;

@@ -41,10 +41,11 @@ namespace {
 
 // Integrates the augmented state [x, L] from t0 to t1 with dL/dt = div v (when tracking). The
 // state is one flat tensor on x's device; x and L are views into it (rows), never copies.
-FlowSolveResult solve(const FieldFn& v, const Tensor& x_start, double t0, double t1, const FlowSolveOptions& opt,
+FlowSolveResult solve(const FieldFn& v, const Tensor& x_given, double t0, double t1, const FlowSolveOptions& opt,
                       Rng& rng, bool track) {
+  const Device device = opt.device;
+  const Tensor x_start = x_given.to(device);  // the same tensor when it is already there
   const Shape shape = x_start.shape();
-  const Device device = x_start.device();
   const int64_t B = shape[0], n = x_start.numel(), D = B ? n / B : 0;
   Tensor y = Tensor::zeros({n + (track ? B : 0)}, device);
   y.rows(0, n).copy_from(x_start);

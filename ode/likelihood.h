@@ -38,6 +38,7 @@ struct FlowSolveOptions {
   Probe probe = Probe::Rademacher;
   int probes = 1;
   double prior_std = 1.0;  // p0 = N(0, prior_std^2 I)
+  Device device = Device::CPU;  // where the solve runs (the field's device): x is moved there
 };
 
 struct FlowSolveResult {
