@@ -1,5 +1,6 @@
-// tensor/cpu/avx512.h: small AVX-512 helpers shared by the kernels (include only from .cpp files
-// whose AVX-512 functions are marked FM_AVX512 and called after a CPU check).
+// tensor/cpu/avx512.h: small AVX-512 helpers shared by the x86 kernels. x86 only: include it only
+// from the x86-only files (*_x86.cpp), whose AVX-512 functions are marked FM_AVX512 and called
+// after cpu_features() says the CPU has AVX-512 (cpu_features.h).
 #pragma once
 
 // GCC 12's AVX-512 shuffle intrinsics trip a false -Wmaybe-uninitialized (GCC bug 105593).

@@ -42,13 +42,14 @@
 #include <vector>
 
 #include "tensor/cpu/activation.h"
-#include "tensor/cpu/avx512.h"
 #include "tensor/cpu/conv_direct.h"
 #include "tensor/cpu/conv_pack.h"
+#include "tensor/cpu/cpu_features.h"
 #include "tensor/cpu/gemm.h"
 #include "tensor/cpu/lanes.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/simd.h"
+#include "tensor/cpu/x86_kernels.h"
 
 namespace fm::cpu {
 
@@ -86,40 +87,24 @@ ColRange valid_cols(const Conv2dShape& s, int64_t kj) {
 bool is_same(const Conv2dShape& s) { return s.stride == 1 && s.Ho == s.H && s.Wo == s.W; }
 
 // Stride 2, the downsampling convolutions: each image row is read at every other float. With
-// AVX-512 a row of up to 16 outputs is one pair of masked loads and a permute that keeps the
-// even lanes (im2col), and the mirror image for col2im; the scalar loops stay as the fallback.
-FM_AVX512 void copy_even(const float* src, float* dst, int64_t n) {  // dst[i] = src[2 i]
-  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  for (int64_t i = 0; i < n; i += 16, src += 32, dst += 16) {
-    const int64_t m = std::min<int64_t>(16, n - i);  // the last read is src[2 (m - 1)]
-    const __m512 a = _mm512_maskz_loadu_ps(first_lanes(2 * m - 1), src);
-    const __m512 b = _mm512_maskz_loadu_ps(first_lanes(2 * m - 17), src + 16);
-    _mm512_mask_storeu_ps(dst, first_lanes(m), _mm512_permutex2var_ps(a, even, b));
-  }
+// AVX-512 (avx512: cpu_features().avx512f), x86::copy_even_avx512 / add_even_avx512 in
+// conv_x86.cpp do a row of up to 16 outputs as a pair of masked loads and a permute; the scalar
+// loops are the portable path.
+void copy_even(const float* src, float* dst, int64_t n, bool avx512) {  // dst[i] = src[2 i]
+  if constexpr (kHaveX86Kernels)
+    if (avx512) return x86::copy_even_avx512(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[2 * i];
 }
-FM_AVX512 void add_even(const float* src, float* dst, int64_t n) {  // dst[2 i] += src[i]
-  // Lane 2 j of lo (hi) takes src[j] (src[8 + j]); the odd lanes take 0 (index 16: zero's lane 0).
-  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
-  const __m512i hi = _mm512_setr_epi32(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
-  const __m512 zero = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16, src += 16, dst += 32) {
-    const int64_t m = std::min<int64_t>(16, n - i);
-    const __m512 v = _mm512_maskz_loadu_ps(first_lanes(m), src);
-    const __mmask16 m0 = first_lanes(2 * m - 1), m1 = first_lanes(2 * m - 17);
-    _mm512_mask_storeu_ps(dst, m0, _mm512_add_ps(_mm512_maskz_loadu_ps(m0, dst), _mm512_permutex2var_ps(v, lo, zero)));
-    _mm512_mask_storeu_ps(dst + 16, m1,
-                          _mm512_add_ps(_mm512_maskz_loadu_ps(m1, dst + 16), _mm512_permutex2var_ps(v, hi, zero)));
-  }
-}
-
-bool has_avx512() {
-  static const bool yes = __builtin_cpu_supports("avx512f");
-  return yes;
+void add_even(const float* src, float* dst, int64_t n, bool avx512) {  // dst[2 i] += src[i]
+  if constexpr (kHaveX86Kernels)
+    if (avx512) return x86::add_even_avx512(src, dst, n);
+  for (int64_t i = 0; i < n; ++i) dst[2 * i] += src[i];
 }
 
 // col [R, P] from one sample x [C, H, W].
 void im2col(const Conv2dShape& s, const float* x, float* col) {
   const int64_t P = s.Ho * s.Wo;
+  const bool avx512 = cpu_features().avx512f;
   // A "same" convolution (stride 1, output size = input size): row r is the whole channel
   // shifted by (ki - pad) W + (kj - pad), so one long copy; then the pixels whose tap falls
   // outside the image are zeroed: those before or after the copied range (the rows above and
@@ -153,8 +138,8 @@ void im2col(const Conv2dShape& s, const float* x, float* col) {
           for (int64_t ow = 0; ow < cr.lo; ++ow) dst[ow] = 0.0f;
           if (s.stride == 1)
             std::memcpy(dst + cr.lo, src + cr.lo, (cr.hi - cr.lo) * sizeof(float));
-          else if (s.stride == 2 && has_avx512())
-            copy_even(src + 2 * cr.lo, dst + cr.lo, cr.hi - cr.lo);
+          else if (s.stride == 2)
+            copy_even(src + 2 * cr.lo, dst + cr.lo, cr.hi - cr.lo, avx512);
           else
             for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow] = src[ow * s.stride];
           for (int64_t ow = cr.hi; ow < s.Wo; ++ow) dst[ow] = 0.0f;
@@ -167,6 +152,7 @@ void im2col(const Conv2dShape& s, const float* x, float* col) {
 // each row can go back as one long shifted add (the mirror image of im2col's long copy).
 void col2im_add(const Conv2dShape& s, float* dcol, float* dx) {
   const int64_t P = s.Ho * s.Wo;
+  const bool avx512 = cpu_features().avx512f;
   const bool same = is_same(s);
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t ki = 0; ki < s.k; ++ki)
@@ -191,8 +177,8 @@ void col2im_add(const Conv2dShape& s, float* dcol, float* dx) {
           float* dst = dx + (c * s.H + ih) * s.W - s.pad + kj;
           if (s.stride == 1)
             for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow] += src[ow];
-          else if (s.stride == 2 && has_avx512())
-            add_even(src + cr.lo, dst + 2 * cr.lo, cr.hi - cr.lo);
+          else if (s.stride == 2)
+            add_even(src + cr.lo, dst + 2 * cr.lo, cr.hi - cr.lo, avx512);
           else
             for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow * s.stride] += src[ow];
         }

@@ -1,65 +1,31 @@
 // tensor/cpu/conv_direct.cpp
+//
+// The choice of tiles, the weight packing and the loops over tiles; the AVX-512 register tiles
+// themselves are x86-only, in conv_direct_x86.cpp (x86_kernels.h). Both classes are only made
+// where available() / suits() said yes, which needs those kernels built in and the CPU to have
+// AVX-512 (cpu_features.h); elsewhere conv.cpp takes the implicit GEMM.
 #include "tensor/cpu/conv_direct.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <stdexcept>
 #include <vector>
 
-#include "tensor/cpu/avx512.h"
+#include "tensor/cpu/cpu_features.h"
 #include "tensor/cpu/gemm_kernels.h"
+#include "tensor/cpu/x86_kernels.h"
 
 namespace fm::cpu {
 
 namespace {
 
-// One tile: y[i, p0 + 16 v + l] (+)= sum_{t, c} w[(t C + c) MR + i] x[c P + shift[t] + p0 + 16 v + l]
-// (masked by the tap's lanes), for the first m rows and n pixels. Taps outside, channels inside:
-// a tap's NV lane masks and its shifted base pointer are loaded once, and then each channel costs
-// NV masked loads, MR broadcasts and MR x NV FMAs. See the header for the scheme.
-template <int MR, int NV>
-FM_AVX512 void conv_tile(int64_t C, int64_t taps, int64_t P, const float* w, const float* x, const int64_t* shift,
-                         const uint16_t* const* masks, int64_t p0, float* y, int64_t ldy, int m, int n,
-                         bool accumulate) {
-  __m512 acc[MR][NV];
-  zero_tile<MR, NV>(acc);
-  const int64_t g0 = p0 / 16;
-  for (int64_t t = 0; t < taps; ++t) {
-    __mmask16 mk[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) mk[v] = __mmask16(masks[t][g0 + v]);
-    const float* src = x + shift[t] + p0;
-    for (int64_t c = 0; c < C; ++c, src += P, w += MR) {
-      __m512 b[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_maskz_loadu_ps(mk[v], src + 16 * v);
-      rank1_update<MR, NV>(acc, w, b);
-    }
-  }
-  // Compile-time loop bounds keep acc in registers (a run-time index would spill it to memory).
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i >= m) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      const __mmask16 lanes = first_lanes(n - 16 * v);
-      float* dst = y + i * ldy + p0 + 16 * v;
-      __m512 out = acc[i][v];
-      if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(lanes, dst));
-      _mm512_mask_storeu_ps(dst, lanes, out);
-    }
-  }
-}
-
-using TileFn = void (*)(int64_t, int64_t, int64_t, const float*, const float*, const int64_t*, const uint16_t* const*,
-                        int64_t, float*, int64_t, int, int, bool);
-
+// The tile shapes (MR, NV) that conv_direct_x86.cpp has kernels for.
 struct TileShape {
   int mr, nv;
-  TileFn fn;
 };
-// 24, 16 and 16 accumulators; per row r, NV loads and MR broadcasts feed MR x NV FMAs.
-const TileShape kTiles[] = {{8, 3, conv_tile<8, 3>}, {8, 2, conv_tile<8, 2>}, {16, 1, conv_tile<16, 1>}};
+const TileShape kTiles[] = {{8, 3}, {8, 2}, {16, 1}};
 
 const TileShape& tile_for(int64_t O, int64_t P) {
   const TileShape* best = &kTiles[0];
@@ -71,9 +37,27 @@ const TileShape& tile_for(int64_t O, int64_t P) {
   return *best;
 }
 
-}  // namespace
+// The kernels of conv_direct_x86.cpp; not reached where they are not built in (see the top).
+x86::ConvTileFn conv_kernel(int mr, int nv) {
+  if constexpr (kHaveX86Kernels)
+    return x86::conv_tile_avx512(mr, nv);
+  else
+    throw std::logic_error("DirectConv: this build has no AVX-512 kernels");
+}
+x86::DwTileFn dw_kernel(int mr, int nv) {
+  if constexpr (kHaveX86Kernels)
+    return x86::dw_tile_avx512(mr, nv);
+  else
+    throw std::logic_error("DirectWeightGrad: this build has no AVX-512 kernels");
+}
+void to_channels_last(const float* src, int64_t C, int64_t H, int64_t W, int64_t rows16, float* dst,
+                      int64_t row_stride, int64_t pixel_stride) {
+  if constexpr (kHaveX86Kernels)
+    x86::to_channels_last_avx512(src, C, H, W, rows16, dst, row_stride, pixel_stride);
+  else
+    throw std::logic_error("DirectWeightGrad: this build has no AVX-512 kernels");
+}
 
-namespace {
 std::atomic<int> g_forced{-1};  // -1: by the channel count; 0: never; 1: always
 constexpr int64_t kMaxChannels = 32, kMaxPixels = 256;  // direct when O <= 32 or P <= 256
 }  // namespace
@@ -81,9 +65,9 @@ constexpr int64_t kMaxChannels = 32, kMaxPixels = 256;  // direct when O <= 32 o
 void DirectConv::force(int mode) { g_forced.store(mode); }
 
 bool DirectConv::available(int64_t O, int64_t P) {
-  static const bool avx512 = __builtin_cpu_supports("avx512f");
   const int forced = g_forced.load();
-  if (!avx512 || forced == 0 || std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0) return false;
+  if (!cpu_features().avx512f || forced == 0 || std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0)
+    return false;
   return forced == 1 || O <= kMaxChannels || P <= kMaxPixels;
 }
 
@@ -106,73 +90,15 @@ DirectConv::DirectConv(const Conv2dShape& s, const float* w, const Im2colPacker&
 }
 
 void DirectConv::run(const float* x, float* y, bool accumulate) const {
-  const TileShape& t = tile_for(O_, P_);
+  const x86::ConvTileFn tile = conv_kernel(mr_, nv_);
   const int64_t width = 16 * nv_, R = C_ * taps_;
   // Pixel panels outside, channel tiles inside: the image rows a panel reads stay in L1 while
   // every channel tile uses them.
   for (int64_t p0 = 0; p0 < P_; p0 += width)
     for (int64_t o0 = 0; o0 < O_; o0 += mr_)
-      t.fn(C_, taps_, P_, wpack_.data() + o0 * R, x, tap_shift_.data(), tap_masks_.data(), p0, y + o0 * P_, P_,
+      tile(C_, taps_, P_, wpack_.data() + o0 * R, x, tap_shift_.data(), tap_masks_.data(), p0, y + o0 * P_, P_,
            int(std::min<int64_t>(mr_, O_ - o0)), int(std::min<int64_t>(width, P_ - p0)), accumulate);
 }
-
-namespace {
-
-// One weight-gradient tile over all pixels of one tap; see DirectWeightGrad in the header.
-// xt points at xT[(ki, kj), c0] (the tap's corner of the padded image), dyt at dyT[0, o0].
-template <int MR, int NV>
-FM_AVX512 void dw_tile(int64_t H, int64_t W, const float* xt, int64_t Wp, int64_t Cp, const float* dyt,
-                       int64_t Op, float* out, int64_t ldo, int m, bool first) {
-  __m512 acc[MR][NV];
-  zero_tile<MR, NV>(acc);
-  for (int64_t oh = 0; oh < H; ++oh) {
-    const float* xrow = xt + oh * Wp * Cp;
-    const float* grow = dyt + oh * W * Op;
-    for (int64_t ow = 0; ow < W; ++ow) {
-      __m512 b[NV];
-#pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) b[v] = _mm512_load_ps(xrow + ow * Cp + 16 * v);
-      rank1_update<MR, NV>(acc, grow + ow * Op, b);
-    }
-  }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i >= m) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* dst = out + i * ldo + 16 * v;
-      _mm512_storeu_ps(dst, first ? acc[i][v] : _mm512_add_ps(acc[i][v], _mm512_loadu_ps(dst)));
-    }
-  }
-}
-
-using DwTileFn = void (*)(int64_t, int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*, int64_t,
-                          int, bool);
-
-DwTileFn dw_tile_fn(int mr, int nv) {
-  if (nv == 3) return dw_tile<8, 3>;
-  if (nv == 2) return dw_tile<8, 2>;
-  return mr == 16 ? dw_tile<16, 1> : dw_tile<8, 1>;
-}
-
-// dst[(h row_stride) + w pixel_stride + c] = src[c, h, w] for c < rows16 (a multiple of 16; the
-// channels past C come out as zeros): 16 x 16 blocks through registers (transpose16).
-FM_AVX512 void to_channels_last(const float* src, int64_t C, int64_t H, int64_t W, int64_t rows16, float* dst,
-                                int64_t row_stride, int64_t pixel_stride) {
-  for (int64_t h = 0; h < H; ++h)
-    for (int64_t c0 = 0; c0 < rows16; c0 += 16)
-      for (int64_t w0 = 0; w0 < W; w0 += 16) {
-        const __mmask16 wm = first_lanes(W - w0);
-        __m512 v[16];
-        for (int i = 0; i < 16; ++i)
-          v[i] = c0 + i < C ? _mm512_maskz_loadu_ps(wm, src + ((c0 + i) * H + h) * W + w0) : _mm512_setzero_ps();
-        transpose16(v);
-        for (int64_t j = 0; j < std::min<int64_t>(16, W - w0); ++j)
-          _mm512_store_ps(dst + h * row_stride + (w0 + j) * pixel_stride + c0, v[j]);
-      }
-}
-
-}  // namespace
 
 bool DirectWeightGrad::suits(const Conv2dShape& s) {
   if (!DirectConv::available(0, 0)) return false;  // no AVX-512, or forced off
@@ -211,7 +137,7 @@ void DirectWeightGrad::accumulate(const float* x, const float* dy, float* part, 
   to_channels_last(x, C_, H_, W_, Cp_, xt + (pad_ * Wp_ + pad_) * Cp_, Wp_ * Cp_, Cp_);
   to_channels_last(dy, O_, 1, P, Op_, gt, 0, Op_);
 
-  const DwTileFn tile = dw_tile_fn(mr_, nv_);
+  const x86::DwTileFn tile = dw_kernel(mr_, nv_);
   for (int64_t ki = 0; ki < k_; ++ki)
     for (int64_t kj = 0; kj < k_; ++kj) {
       const float* corner = xt + (ki * Wp_ + kj) * Cp_;

@@ -54,7 +54,11 @@ struct KernelSet {
   SmallKernel axpy;  // P contiguous along l
 };
 
-extern const KernelSet kAvx512, kAvx2, kPortable;
+// The portable set (gemm_kernels.cpp); the x86 ones, kAvx512 and kAvx2, are in x86_kernels.h.
+extern const KernelSet kPortable;
+
+// The portable PackBlock (gemm_kernels.cpp), also the AVX2 set's.
+void pack_generic(bool k_major, const float* src, int64_t ld, int64_t rows, int64_t kc, int width, float* dst);
 
 // The set sgemm uses: the best the CPU supports, or FM_GEMM_KERNEL=portable|avx2|avx512.
 const KernelSet& active_kernels();

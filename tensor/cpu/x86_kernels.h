@@ -1,0 +1,58 @@
+// tensor/cpu/x86_kernels.h: the entry points into the x86-only kernel files (internal to tensor/).
+//
+// Declared on every architecture, with portable types only, and defined only when
+// FM_HAVE_X86_KERNELS (gemm_kernels_x86.cpp, conv_x86.cpp, conv_direct_x86.cpp). Call them only
+// inside `if constexpr (kHaveX86Kernels)` and after cpu_features() says the CPU has the
+// instructions (cpu_features.h); the portable loops next to each call are what runs otherwise.
+#pragma once
+#include <cstdint>
+
+#include "tensor/cpu/cpu_features.h"
+#include "tensor/cpu/gemm_kernels.h"
+
+namespace fm::cpu {
+
+class Im2colPacker;
+
+namespace gemm_detail {
+// The AVX-512 and AVX2 + FMA sgemm kernel sets (gemm_kernels_x86.cpp).
+extern const KernelSet kAvx512, kAvx2;
+}  // namespace gemm_detail
+
+namespace x86 {
+
+// conv.cpp's stride-2 rows (conv_x86.cpp): dst[i] = src[2 i], and dst[2 i] += src[i], i < n.
+void copy_even_avx512(const float* src, float* dst, int64_t n);
+void add_even_avx512(const float* src, float* dst, int64_t n);
+
+// Im2colPacker's panels for nr a multiple of 16 (conv_x86.cpp): pack_panel_avx512 is one panel
+// of pack(), dst[k * nr + j] = col[k0 + k, j0 + j]; pack_transposed_avx512 is pack_transposed().
+void pack_panel_avx512(const float* x, int64_t P, int64_t taps, const int64_t* shift, const uint16_t* masks,
+                       int64_t groups, int64_t k0, int64_t kc, int64_t j0, int nr, float* dst);
+void pack_transposed_avx512(const Im2colPacker& pk, const float* x, int64_t P, int64_t taps, const int64_t* shift,
+                            int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst);
+
+// DirectConv's register tiles (conv_direct_x86.cpp; the scheme is in conv_direct.h). One tile of
+// MR output channels by 16 NV pixels from p0:
+//   y[i, p] (+)= sum_{t, c} w[(t C + c) MR + i] x[c P + shift[t] + p]   (masked by masks[t]),
+// for its first m rows and n pixels. conv_tile_avx512 gives the kernel of a tile shape
+// MR x NV = 8 x 3, 8 x 2 or 16 x 1 (nullptr for any other).
+using ConvTileFn = void (*)(int64_t C, int64_t taps, int64_t P, const float* w, const float* x, const int64_t* shift,
+                            const uint16_t* const* masks, int64_t p0, float* y, int64_t ldy, int m, int n,
+                            bool accumulate);
+ConvTileFn conv_tile_avx512(int mr, int nv);
+
+// DirectWeightGrad's tiles (conv_direct_x86.cpp): over all H x W pixels of one tap,
+//   out[i, 16 v + l] (+)= sum_p dyt[p Op + i] xt[(oh Wp + ow) Cp + 16 v + l]
+// for the first m rows (out overwritten when first). dw_tile_avx512 gives the kernel of
+// MR x NV = 8 x 3, 8 x 2, 8 x 1 or 16 x 1.
+using DwTileFn = void (*)(int64_t H, int64_t W, const float* xt, int64_t Wp, int64_t Cp, const float* dyt, int64_t Op,
+                          float* out, int64_t ldo, int m, bool first);
+DwTileFn dw_tile_avx512(int mr, int nv);
+// dst[h row_stride + w pixel_stride + c] = src[c, h, w] for c < rows16 (a multiple of 16; the
+// channels past C come out as zeros); dst 64-byte aligned at every pixel.
+void to_channels_last_avx512(const float* src, int64_t C, int64_t H, int64_t W, int64_t rows16, float* dst,
+                             int64_t row_stride, int64_t pixel_stride);
+
+}  // namespace x86
+}  // namespace fm::cpu
