@@ -22,6 +22,19 @@ cudaStream_t stream();
 // (deterministic), so results match the CPU's sgemm to fp32 accuracy and repeat bit for bit.
 cublasHandle_t blas();
 
+// cuBLAS's entry points, loaded with dlopen on first use (cuda/blas.cu): linking libcublas would
+// make every run, CPU-only ones included, register its kernels at start-up, about 200 MiB of
+// resident memory for nothing.
+struct BlasApi {
+  decltype(&cublasCreate_v2) create;
+  decltype(&cublasSetStream_v2) set_stream;
+  decltype(&cublasSetMathMode) set_math_mode;
+  decltype(&cublasSetAtomicsMode) set_atomics_mode;
+  decltype(&cublasSgemm_v2) sgemm;
+  decltype(&cublasSgemmStridedBatched) sgemm_strided_batched;
+};
+const BlasApi& blas_api();  // throws "cuBLAS not found (...)" when the library cannot be loaded
+
 // Launch shape of the elementwise kernels: 256 threads, a grid-stride loop over at most 4096
 // blocks. Reductions use a fixed grid instead (reduce.cu), so their order never changes.
 constexpr int kThreads = 256;

@@ -84,7 +84,7 @@ int as_int(int64_t v) {
 void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, int64_t sa,
                   const float* B, int64_t ldb, int64_t sb, float beta, float* C, int64_t sc, int64_t batch) {
   const float alpha = 1.0f;
-  check_blas(cublasSgemmStridedBatched(blas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, as_int(N),
+  check_blas(blas_api().sgemm_strided_batched(blas(), tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, as_int(N),
                                        as_int(M), as_int(K), &alpha, B, as_int(ldb), sb, A, as_int(lda), sa, &beta, C,
                                        as_int(N), sc, as_int(batch)),
              "cublasSgemmStridedBatched (conv2d)");

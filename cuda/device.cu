@@ -60,11 +60,12 @@ cudaStream_t stream() {
 
 cublasHandle_t blas() {
   static cublasHandle_t h = [] {
+    const BlasApi& api = blas_api();
     cublasHandle_t created = nullptr;
-    check_blas(cublasCreate(&created), "cublasCreate");
-    check_blas(cublasSetStream(created, stream()), "cublasSetStream");
-    check_blas(cublasSetMathMode(created, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");  // no TF32
-    check_blas(cublasSetAtomicsMode(created, CUBLAS_ATOMICS_NOT_ALLOWED), "cublasSetAtomicsMode");
+    check_blas(api.create(&created), "cublasCreate");
+    check_blas(api.set_stream(created, stream()), "cublasSetStream");
+    check_blas(api.set_math_mode(created, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");  // no TF32
+    check_blas(api.set_atomics_mode(created, CUBLAS_ATOMICS_NOT_ALLOWED), "cublasSetAtomicsMode");
     return created;
   }();
   return h;

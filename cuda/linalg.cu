@@ -59,9 +59,9 @@ void gemm(const ProductShape& s, bool ta, bool tb, const float* A, const float* 
     return;
   }
   if (s.batch == 1)
-    check_blas(cublasSgemm(blas(), opB, opA, N, M, K, &alpha, B, ldb, A, lda, &beta, C, N), "cublasSgemm");
+    check_blas(blas_api().sgemm(blas(), opB, opA, N, M, K, &alpha, B, ldb, A, lda, &beta, C, N), "cublasSgemm");
   else
-    check_blas(cublasSgemmStridedBatched(blas(), opB, opA, N, M, K, &alpha, B, ldb, s.K * s.N, A, lda, s.M * s.K, &beta,
+    check_blas(blas_api().sgemm_strided_batched(blas(), opB, opA, N, M, K, &alpha, B, ldb, s.K * s.N, A, lda, s.M * s.K, &beta,
                                          C, N, s.M * s.N, as_int(s.batch, "bmm")),
                "cublasSgemmStridedBatched");
 }

@@ -21,6 +21,8 @@ row is one JSON object per line: {"name", "ms", ["gflops"], "peak_rss_mib"}; the
 process's peak so far, so run one group (--only GROUP) per process to read a row's own peak.
 
 Run it with the system python, which has PyTorch 1.13:  /usr/bin/python3 scripts/bench_pytorch.py
+With --device cuda every row runs on the GPU (TF32 off for matmul and cuDNN, as fm's fp32 cuBLAS
+calls), and each timed run ends with torch.cuda.synchronize().
 """
 import argparse
 import json
@@ -43,15 +45,25 @@ UNET_PARAMS = {32: 1_623_169, 16: 408_641}
 SIGMA_MIN = 1e-4
 
 
+DEV = torch.device("cpu")  # --device
+
+
+def sync():
+    if DEV.type == "cuda":
+        torch.cuda.synchronize()
+
+
 # ---- timing and reporting ------------------------------------------------------------------
 def median_ms(fn, warmup, reps):
     """Median wall time in milliseconds of `reps` calls of fn after `warmup` untimed calls."""
     for _ in range(warmup):
         fn()
+    sync()
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()
         fn()
+        sync()
         times.append((time.perf_counter() - t0) * 1e3)
     return statistics.median(times)
 
@@ -108,7 +120,7 @@ def timestep_embedding(t, dim, scale=1000.0, max_period=10000.0):
     (cos half first), plus a zero column when dim is odd. Computed in double, returned as float,
     like ours; it is a constant (no gradient)."""
     half = dim // 2
-    freq = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64) / half)
+    freq = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64, device=t.device) / half)
     arg = scale * t.to(torch.float64)[:, None] * freq[None, :]
     emb = torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
     if dim % 2:
@@ -251,7 +263,7 @@ def count_params(model):
 def condot_batch(x1):
     """x0 ~ N(0, I), t ~ U[0, 1) per sample, and the CondOT x_t and target u_t."""
     x0 = torch.randn_like(x1)
-    t = torch.rand(x1.shape[0])
+    t = torch.rand(x1.shape[0], device=DEV)
     tb = t.reshape(-1, *([1] * (x1.dim() - 1)))
     xt = tb * x1 + (1.0 - (1.0 - SIGMA_MIN) * tb) * x0
     ut = x1 - (1.0 - SIGMA_MIN) * x0
@@ -259,9 +271,9 @@ def condot_batch(x1):
 
 
 def bench_matmul(args, n=1024):
-    a = torch.empty(n, n).uniform_(-1, 1)
-    b = torch.empty(n, n).uniform_(-1, 1)
-    c = torch.empty(n, n)
+    a = torch.empty(n, n, device=DEV).uniform_(-1, 1)
+    b = torch.empty(n, n, device=DEV).uniform_(-1, 1)
+    c = torch.empty(n, n, device=DEV)
     ms = median_ms(lambda: torch.mm(a, b, out=c), args.warmup, args.reps)
     report(args, f"matmul {n}", ms, 2.0 * n ** 3 * 1e-9)
 
@@ -272,11 +284,11 @@ def mlp_macs(D, W, L):
 
 
 def bench_mlp(args, groups, D=2, W=512, L=5):
-    model = MlpField(D, W, L)
+    model = MlpField(D, W, L).to(DEV)
     macs = mlp_macs(D, W, L)
     if "mlp-train" in groups:
         for B in (4096, 1024):
-            x1 = torch.randn(B, D)
+            x1 = torch.randn(B, D, device=DEV)
             opt = torch.optim.Adam(model.parameters(), lr=1e-4)  # fresh moments per batch size, like fm
 
             def step():
@@ -291,16 +303,16 @@ def bench_mlp(args, groups, D=2, W=512, L=5):
             report(args, f"mlp train_step B={B}", ms, 6.0 * macs * B * 1e-9)
     if "mlp-field" in groups:
         B = 10000
-        x1 = torch.randn(B, D)
+        x1 = torch.randn(B, D, device=DEV)
 
         def field_exact_div():
             # One evaluation of the likelihood ODE's right-hand side at t = 1 (fm bench runs one
             # Euler step from t = 1 to 0): v and div v = sum_i (e_i^T dv/dx)_i with D VJPs.
             x = x1.clone().requires_grad_(True)
-            v = model(x, torch.full((B,), 1.0))
-            div = torch.zeros(B)
+            v = model(x, torch.full((B,), 1.0, device=DEV))
+            div = torch.zeros(B, device=DEV)
             for i in range(D):
-                e = torch.zeros(B, D)
+                e = torch.zeros(B, D, device=DEV)
                 e[:, i] = 1.0
                 (g,) = torch.autograd.grad(v, x, grad_outputs=e, retain_graph=i + 1 < D)
                 div += g[:, i]
@@ -312,7 +324,7 @@ def bench_mlp(args, groups, D=2, W=512, L=5):
 
 
 def make_unet(args, ch):
-    model = UNetField(channels=ch)
+    model = UNetField(channels=ch).to(DEV)
     n = count_params(model)
     if args.verbose:
         print(f"# unet ch{ch}: {n:,} parameters", file=sys.stderr)
@@ -326,14 +338,14 @@ def bench_unet(args, groups, channels, IB=64, C=1, H=28, W=28):
         tag, bs = f"unet ch{ch} ", f" B={IB}"
         if "unet-train" in groups:
             # fm bench trains on 4 * batch fixed random images in [-1, 1] (a Fashion-MNIST stand-in)
-            data = torch.empty(4 * IB, C, H, W).uniform_(-1, 1)
+            data = torch.empty(4 * IB, C, H, W, device=DEV).uniform_(-1, 1)
             params = list(model.parameters())
             opt = torch.optim.Adam(params, lr=2e-4)
             ema = [p.detach().clone() for p in params]
             ema_updates = [0]
 
             def train_step():
-                x1 = data[torch.randint(0, data.shape[0], (IB,))]
+                x1 = data[torch.randint(0, data.shape[0], (IB,), device=DEV)]
                 xt, t, ut = condot_batch(x1)
                 loss = F.mse_loss(model(xt, t), ut)
                 if not math.isfinite(loss.item()):
@@ -356,9 +368,9 @@ def bench_unet(args, groups, channels, IB=64, C=1, H=28, W=28):
             model.train()
             report(args, tag + "train_step" + bs, median_ms(train_step, args.warmup, args.reps))
             model.eval()
-        x = torch.empty(IB, C, H, W).uniform_(-1, 1)
+        x = torch.empty(IB, C, H, W, device=DEV).uniform_(-1, 1)
         if "unet-forward" in groups and ch == channels[0]:
-            t = torch.full((IB,), 0.5)
+            t = torch.full((IB,), 0.5, device=DEV)
 
             def forward():
                 with torch.no_grad():
@@ -368,9 +380,9 @@ def bench_unet(args, groups, channels, IB=64, C=1, H=28, W=28):
         if "unet-field" in groups:
             def forward_vjp():
                 # One Hutchinson evaluation at t = 1: a fresh Rademacher probe, v, and one VJP.
-                eps = torch.randint(0, 2, x.shape).to(torch.float32).mul_(2).sub_(1)
+                eps = torch.randint(0, 2, x.shape, device=DEV).to(torch.float32).mul_(2).sub_(1)
                 xg = x.clone().requires_grad_(True)
-                v = model(xg, torch.full((IB,), 1.0))
+                v = model(xg, torch.full((IB,), 1.0, device=DEV))
                 (g,) = torch.autograd.grad((v * eps).sum(), xg)
                 div = (g * eps).flatten(1).sum(1)
                 return v.detach(), div
@@ -387,10 +399,18 @@ def main():
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the rows run (default cpu)")
     p.add_argument("--verbose", action="store_true", help="print settings and U-Net parameter counts on stderr")
     args = p.parse_args()
     args.reps, args.warmup = max(1, args.reps), max(0, args.warmup)
 
+    global DEV
+    DEV = torch.device(args.device)
+    if DEV.type == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("bench_pytorch.py: --device cuda, but torch.cuda.is_available() is False")
+        torch.backends.cuda.matmul.allow_tf32 = False  # fp32 products, as fm's cuBLAS calls
+        torch.backends.cudnn.allow_tf32 = False
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     groups = [args.only] if args.only else GROUPS
