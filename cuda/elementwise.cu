@@ -23,21 +23,6 @@ __global__ void unary_backward_kernel(const float* x, const float* y, const floa
   FM_CUDA_LOOP(i, n) dx[i] = dy[i] * F::df(x[i], y[i]);
 }
 
-template <class Fn>
-void with_functor(UnaryOp op, const Fn& fn) {
-  switch (op) {
-    case UnaryOp::Neg: return fn(Neg{});
-    case UnaryOp::Exp: return fn(Exp{});
-    case UnaryOp::Log: return fn(Log{});
-    case UnaryOp::Sqrt: return fn(Sqrt{});
-    case UnaryOp::Square: return fn(Square{});
-    case UnaryOp::Tanh: return fn(Tanh{});
-    case UnaryOp::Sigmoid: return fn(Sigmoid{});
-    case UnaryOp::Silu: return fn(Silu{});
-    case UnaryOp::Abs: return fn(Abs{});
-  }
-}
-
 // Broadcast strides of both operands in the output's index space (0 on stretched dimensions).
 constexpr int kMaxDims = 8;
 struct Broadcast {
@@ -117,7 +102,7 @@ __global__ void path_mix_kernel(const float* x0, const float* x1, const float* c
 Tensor unary(UnaryOp op, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), Device::CUDA);
   const int64_t n = x.numel();
-  with_functor(op, [&](auto f) {
+  with_unary_functor(op, [&](auto f) {
     unary_kernel<decltype(f)><<<grid_for(n), kThreads, 0, stream()>>>(ptr(x), ptr(y), n);
   });
   launched("unary");
@@ -127,7 +112,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy) {
   Tensor dx = Tensor::empty(x.shape(), Device::CUDA);
   const int64_t n = x.numel();
-  with_functor(op, [&](auto f) {
+  with_unary_functor(op, [&](auto f) {
     unary_backward_kernel<decltype(f)><<<grid_for(n), kThreads, 0, stream()>>>(ptr(x), ptr(y), ptr(dy), ptr(dx), n);
   });
   launched("unary_backward");

@@ -24,21 +24,6 @@ __device__ double block_sum(double v, double* shared) {
   return total;
 }
 
-struct GroupNormShape {
-  int64_t B, C, G, cpg, hw;
-};
-GroupNormShape group_norm_shape(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta) {
-  auto fail = [&](const std::string& why) {
-    throw std::runtime_error("group_norm: " + why + " (input " + shape_str(x.shape()) + ", groups " + std::to_string(groups) + ")");
-  };
-  if (x.ndim() < 2) fail("expected [B, C, ...]");
-  const int64_t C = x.dim(1);
-  if (groups < 1 || C % groups != 0) fail("channels must divide into the groups");
-  for (const Tensor* t : {&gamma, &beta})
-    if (t->defined() && (t->ndim() != 1 || t->dim(0) != C)) fail("gamma and beta must be [C]");
-  return {x.dim(0), C, groups, C / groups, x.numel() / std::max<int64_t>(1, x.dim(0) * C)};
-}
-
 const float* opt_ptr(const Tensor& t) { return t.defined() ? ptr(t) : nullptr; }
 float* opt_ptr(Tensor* t) { return t ? ptr(*t) : nullptr; }
 

@@ -10,18 +10,6 @@ namespace fm::cuda {
 
 namespace {
 
-int norm_axis(int axis, int nd, const char* what) {
-  if (axis < 0) axis += nd;
-  if (axis < 0 || axis >= nd) throw std::runtime_error(std::string(what) + ": axis out of range");
-  return axis;
-}
-
-void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
-  outer = 1, inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= s[d];
-  for (size_t d = size_t(axis) + 1; d < s.size(); ++d) inner *= s[d];
-}
-
 // `rows` runs of `run` floats from src (row pitch src_pitch floats) to dst (pitch dst_pitch).
 void copy_rows(float* dst, int64_t dst_pitch, const float* src, int64_t src_pitch, int64_t run, int64_t rows) {
   if (run == 0 || rows == 0) return;
@@ -50,11 +38,11 @@ __global__ void take_rows_kernel(const float* x, const int64_t* index, float* ou
 }  // namespace
 
 Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
-  axis = norm_axis(axis, x.ndim(), "slice");
+  const AxisView view = axis_view(x.shape(), axis, "slice");
+  axis = view.axis;
   const int64_t size = x.dim(axis);
   if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice: range out of bounds");
-  int64_t outer, inner;
-  outer_inner(x.shape(), axis, outer, inner);
+  const int64_t outer = view.outer, inner = view.inner;
   Shape os = x.shape();
   os[axis] = end - begin;
   Tensor out = Tensor::empty(os, Device::CUDA);
@@ -64,18 +52,18 @@ Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
 }
 
 void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
-  axis = norm_axis(axis, out.ndim(), "slice_assign_");
+  const AxisView view = axis_view(out.shape(), axis, "slice_assign_");
+  axis = view.axis;
   const int64_t size = out.dim(axis), len = part.dim(axis);
   if (begin < 0 || begin + len > size) throw std::runtime_error("slice_assign_: range out of bounds");
-  int64_t outer, inner;
-  outer_inner(out.shape(), axis, outer, inner);
+  const int64_t outer = view.outer, inner = view.inner;
   const int64_t run = len * inner;
   copy_rows(ptr(out) + begin * inner, size * inner, ptr(part), run, run, outer);
 }
 
 Tensor concat(const std::vector<Tensor>& parts, int axis) {
   const int nd = parts[0].ndim();
-  axis = norm_axis(axis, nd, "concat");
+  axis = axis_view(parts[0].shape(), axis, "concat").axis;
   Shape os = parts[0].shape();
   os[axis] = 0;
   for (const Tensor& p : parts) {
@@ -96,11 +84,11 @@ Tensor concat(const std::vector<Tensor>& parts, int axis) {
 }
 
 void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value) {
-  axis = norm_axis(axis, out.ndim(), "slice_fill_");
+  const AxisView view = axis_view(out.shape(), axis, "slice_fill_");
+  axis = view.axis;
   const int64_t size = out.dim(axis);
   if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice_fill_: range out of bounds");
-  int64_t outer, inner;
-  outer_inner(out.shape(), axis, outer, inner);
+  const int64_t outer = view.outer, inner = view.inner;
   const int64_t run = (end - begin) * inner;
   if (run * outer == 0) return;
   fill_rows_kernel<<<grid_for(run * outer), kThreads, 0, stream()>>>(ptr(out) + begin * inner, size * inner, run, outer, value);

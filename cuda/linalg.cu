@@ -13,36 +13,6 @@ namespace fm::cuda {
 
 namespace {
 
-struct ProductShape {
-  int64_t batch, M, K, N, lda, ldb;
-};
-
-// The same shape rule as the CPU backend (tensor/cpu/linalg.cpp).
-ProductShape product_shape(const char* op, const Shape& a, const Shape& b, bool ta, bool tb, size_t min_rank) {
-  auto fail = [&](const char* why) {
-    throw std::runtime_error(std::string(op) + ": " + why + ", " + shape_str(a) + (ta ? "^T" : "") + " @ " + shape_str(b) +
-                             (tb ? "^T" : ""));
-  };
-  if (a.size() < min_rank || a.size() != b.size() || (min_rank == 2 && a.size() != 2))
-    fail(min_rank == 2 ? "expected 2-D tensors" : "expected [..., M, K] and [..., K, N] of equal rank >= 3");
-  ProductShape s{1, 0, 0, 0, a.back(), b.back()};
-  for (size_t d = 0; d + 2 < a.size(); ++d) {
-    if (a[d] != b[d]) fail("batch dimensions differ");
-    s.batch *= a[d];
-  }
-  const int64_t ar = a[a.size() - 2], br = b[b.size() - 2];
-  s.M = ta ? s.lda : ar, s.K = ta ? ar : s.lda, s.N = tb ? br : s.ldb;
-  if ((tb ? s.ldb : br) != s.K) fail("inner dimensions differ");
-  return s;
-}
-
-Shape product_out(const Shape& a, const ProductShape& s) {
-  Shape out(a.begin(), a.end() - 2);
-  out.push_back(s.M);
-  out.push_back(s.N);
-  return out;
-}
-
 int as_int(int64_t v, const char* what) {
   if (v > 2147483647) throw std::runtime_error(std::string(what) + ": dimension too large for cuBLAS");
   return int(v);
@@ -69,33 +39,29 @@ void gemm(const ProductShape& s, bool ta, bool tb, const float* A, const float* 
 // y[i, j] = b[j]: the rows that linear's product accumulates onto.
 __global__ void bias_rows_kernel(const float* b, float* y, int64_t out, int64_t n) { FM_CUDA_LOOP(w, n) y[w] = b[w % out]; }
 
-void check_out(const char* op, const Tensor& c, const Shape& want) {
-  if (c.shape() != want) throw std::runtime_error(std::string(op) + ": output " + shape_str(c.shape()) + ", expected " + shape_str(want));
-}
-
 }  // namespace
 
 void matmul_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
-  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
-  check_out("matmul_into", c, {s.M, s.N});
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, false);
+  check_grad_shape(&c, {s.M, s.N}, "matmul_into (output)");
   gemm(s, ta, tb, ptr(a), ptr(b), beta, ptr(c));
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, false);
   Tensor c = Tensor::empty({s.M, s.N}, Device::CUDA);
   gemm(s, ta, tb, ptr(a), ptr(b), 0.0f, ptr(c));
   return c;
 }
 
 void bmm_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
-  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
-  check_out("bmm_into", c, product_out(a.shape(), s));
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, true);
+  check_grad_shape(&c, product_out(a.shape(), s), "bmm_into (output)");
   gemm(s, ta, tb, ptr(a), ptr(b), beta, ptr(c));
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, true);
   Tensor c = Tensor::empty(product_out(a.shape(), s), Device::CUDA);
   gemm(s, ta, tb, ptr(a), ptr(b), 0.0f, ptr(c));
   return c;

@@ -15,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "tensor/shapes.h"  // the shape rules every backend shares
 #include "tensor/tensor.h"
 
 namespace fm {
@@ -81,14 +82,6 @@ void transpose_last2_into(const Tensor& x, float beta, Tensor& out);
 Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index);
 
 // ---- image ops (the U-Net's; layouts as PyTorch: NCHW, conv weights [O, C, k, k]) ------------
-// Sizes of one convolution: x [B, C, H, W] * w [O, C, k, k] -> y [B, O, Ho, Wo] with
-// Ho = (H + 2 pad - k) / stride + 1 (PyTorch's rounding down), likewise Wo.
-struct Conv2dShape {
-  int64_t B, C, H, W, O, k, stride, pad, Ho, Wo;
-};
-// Checks the shapes (square k, stride >= 1, pad >= 0, bias [O] if defined) and throws
-// std::runtime_error naming them if they do not fit.
-Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Tensor& bias, int stride, int pad);
 // What a convolution's output starts from besides the bias, so that the additions that follow
 // it in a U-Net block cost no pass of their own. Either may be undefined.
 struct ConvAddends {

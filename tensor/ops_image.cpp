@@ -7,24 +7,6 @@
 
 namespace fm {
 
-Conv2dShape conv2d_shape(const Shape& x, const Shape& w, const Tensor& bias, int stride, int pad) {
-  auto fail = [&](const std::string& why) {
-    throw std::runtime_error("conv2d: " + why + " (input " + shape_str(x) + ", weight " + shape_str(w) +
-                             (bias.defined() ? ", bias " + shape_str(bias.shape()) : std::string()) +
-                             ", stride " + std::to_string(stride) + ", pad " + std::to_string(pad) + ")");
-  };
-  if (x.size() != 4 || w.size() != 4) fail("expected input [B, C, H, W] and weight [O, C, k, k]");
-  if (w[1] != x[1]) fail("input channels differ from the weight's");
-  if (w[2] != w[3] || w[2] < 1) fail("the kernel must be square");
-  if (stride < 1 || pad < 0) fail("need stride >= 1 and pad >= 0");
-  if (bias.defined() && (bias.ndim() != 1 || bias.dim(0) != w[0])) fail("bias must be [O]");
-  Conv2dShape s{x[0], x[1], x[2], x[3], w[0], w[2], stride, pad, 0, 0};
-  if (s.H + 2 * pad < s.k || s.W + 2 * pad < s.k) fail("the kernel is larger than the padded input");
-  s.Ho = (s.H + 2 * pad - s.k) / stride + 1;
-  s.Wo = (s.W + 2 * pad - s.k) / stride + 1;
-  return s;
-}
-
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad, const ConvAddends& add) {
   FM_DISPATCH("conv2d_forward", conv2d_forward(x, w, bias, stride, pad, add), x, w, bias, add.sample_bias, add.residual);
 }

@@ -71,4 +71,21 @@ struct Silu {
   FM_HD static float df(float x, float) { float s = sigmoid(x); return s * (1.0f + x * (1.0f - s)); }
 };
 
+// Calls fn(F{}) with the functor of a unary op, so each backend's loops are written once per
+// functor. Op is any enum with these names (tensor/ops.h's UnaryOp).
+template <class Op, class Fn>
+void with_unary_functor(Op op, const Fn& fn) {
+  switch (op) {
+    case Op::Neg: return fn(Neg{});
+    case Op::Exp: return fn(Exp{});
+    case Op::Log: return fn(Log{});
+    case Op::Sqrt: return fn(Sqrt{});
+    case Op::Square: return fn(Square{});
+    case Op::Tanh: return fn(Tanh{});
+    case Op::Sigmoid: return fn(Sigmoid{});
+    case Op::Silu: return fn(Silu{});
+    case Op::Abs: return fn(Abs{});
+  }
+}
+
 }  // namespace fm::act

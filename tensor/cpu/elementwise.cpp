@@ -50,21 +50,6 @@ void unary_backward_loop(const float* x, const float* y, const float* dy, float*
   });
 }
 
-template <class Fn>
-void dispatch_unary(UnaryOp op, const Fn& fn) {
-  switch (op) {
-    case UnaryOp::Neg: return fn(Neg{});
-    case UnaryOp::Exp: return fn(Exp{});
-    case UnaryOp::Log: return fn(Log{});
-    case UnaryOp::Sqrt: return fn(Sqrt{});
-    case UnaryOp::Square: return fn(Square{});
-    case UnaryOp::Tanh: return fn(Tanh{});
-    case UnaryOp::Sigmoid: return fn(Sigmoid{});
-    case UnaryOp::Silu: return fn(Silu{});
-    case UnaryOp::Abs: return fn(Abs{});
-  }
-}
-
 struct AddOp { static float f(float a, float b) { return a + b; } };
 struct SubOp { static float f(float a, float b) { return a - b; } };
 struct MulOp { static float f(float a, float b) { return a * b; } };
@@ -123,13 +108,13 @@ void broadcast_loop(const Tensor& a, const Tensor& b, Tensor& out) {
 
 Tensor unary(UnaryOp op, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape());
-  dispatch_unary(op, [&](auto f) { unary_loop<decltype(f)>(x.data(), y.data(), x.numel()); });
+  with_unary_functor(op, [&](auto f) { unary_loop<decltype(f)>(x.data(), y.data(), x.numel()); });
   return y;
 }
 
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& dy) {
   Tensor dx = Tensor::empty(x.shape());
-  dispatch_unary(op, [&](auto f) {
+  with_unary_functor(op, [&](auto f) {
     unary_backward_loop<decltype(f)>(x.data(), y.data(), dy.data(), dx.data(), x.numel());
   });
   return dx;

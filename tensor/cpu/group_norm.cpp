@@ -20,23 +20,6 @@ namespace fm::cpu {
 
 namespace {
 
-struct GroupNormShape {
-  int64_t B, C, G, cpg, hw;  // cpg channels per group, hw elements per channel
-};
-GroupNormShape group_norm_shape(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta) {
-  auto fail = [&](const std::string& why) {
-    throw std::runtime_error("group_norm: " + why + " (input " + shape_str(x.shape()) + ", groups " +
-                             std::to_string(groups) + (gamma.defined() ? ", gamma " + shape_str(gamma.shape()) : "") +
-                             (beta.defined() ? ", beta " + shape_str(beta.shape()) : "") + ")");
-  };
-  if (x.ndim() < 2) fail("expected [B, C, ...]");
-  const int64_t C = x.dim(1);
-  if (groups < 1 || C % groups != 0) fail("channels must divide into the groups");
-  for (const Tensor* t : {&gamma, &beta})
-    if (t->defined() && (t->ndim() != 1 || t->dim(0) != C)) fail("gamma and beta must be [C]");
-  return {x.dim(0), C, groups, C / groups, x.numel() / std::max<int64_t>(1, x.dim(0) * C)};
-}
-
 // y = x a + b, and y = silu(x a + b): one channel, with a = rstd gamma, b = beta - mean a.
 FM_SIMD_CLONES void affine_row(const float* x, float a, float b, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * a + b;

@@ -9,24 +9,11 @@
 
 namespace fm::cpu {
 
-namespace {
-int norm_axis(int axis, int nd, const char* what) {
-  if (axis < 0) axis += nd;
-  if (axis < 0 || axis >= nd) throw std::runtime_error(std::string(what) + ": axis out of range");
-  return axis;
-}
-void outer_inner(const Shape& s, int axis, int64_t& outer, int64_t& inner) {
-  outer = 1;
-  inner = 1;
-  for (int d = 0; d < axis; ++d) outer *= s[d];
-  for (size_t d = axis + 1; d < s.size(); ++d) inner *= s[d];
-}
-}  // namespace
 
 Tensor concat(const std::vector<Tensor>& parts, int axis) {
   if (parts.empty()) throw std::runtime_error("concat: no tensors");
   int nd = parts[0].ndim();
-  axis = norm_axis(axis, nd, "concat");
+  axis = axis_view(parts[0].shape(), axis, "concat").axis;
   Shape os = parts[0].shape();
   os[axis] = 0;
   for (const Tensor& p : parts) {
@@ -48,11 +35,11 @@ Tensor concat(const std::vector<Tensor>& parts, int axis) {
 }
 
 Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
-  axis = norm_axis(axis, x.ndim(), "slice");
+  const AxisView view = axis_view(x.shape(), axis, "slice");
+  axis = view.axis;
   int64_t size = x.dim(axis);
   if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice: range out of bounds");
-  int64_t outer, inner;
-  outer_inner(x.shape(), axis, outer, inner);
+  const int64_t outer = view.outer, inner = view.inner;
   Shape os = x.shape();
   os[axis] = end - begin;
   Tensor out = Tensor::empty(os);
@@ -66,11 +53,11 @@ Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
 }
 
 void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
-  axis = norm_axis(axis, out.ndim(), "slice_assign_");
+  const AxisView view = axis_view(out.shape(), axis, "slice_assign_");
+  axis = view.axis;
   int64_t size = out.dim(axis), len = part.dim(axis);
   if (begin < 0 || begin + len > size) throw std::runtime_error("slice_assign_: range out of bounds");
-  int64_t outer, inner;
-  outer_inner(out.shape(), axis, outer, inner);
+  const int64_t outer = view.outer, inner = view.inner;
   int64_t run = len * inner;
   const float* src = part.data();
   float* dst = out.data();
@@ -93,11 +80,11 @@ Tensor transpose2d(const Tensor& x) {
 }
 
 void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value) {
-  axis = norm_axis(axis, out.ndim(), "slice_fill_");
+  const AxisView view = axis_view(out.shape(), axis, "slice_fill_");
+  axis = view.axis;
   const int64_t size = out.dim(axis);
   if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice_fill_: range out of bounds");
-  int64_t outer, inner;
-  outer_inner(out.shape(), axis, outer, inner);
+  const int64_t outer = view.outer, inner = view.inner;
   float* dst = out.data();
   parallel_for(outer, grain_for((end - begin) * inner), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o)

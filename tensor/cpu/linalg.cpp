@@ -8,52 +8,15 @@
 
 namespace fm::cpu {
 
-namespace {
-
-// Sizes of a (batched) product op(a) [M, K] @ op(b) [K, N] over `batch` leading entries; lda and
-// ldb are the row strides of a and b (their last dims).
-struct ProductShape {
-  int64_t batch, M, K, N, lda, ldb;
-};
-ProductShape product_shape(const char* op, const Shape& a, const Shape& b, bool ta, bool tb, size_t min_rank) {
-  auto fail = [&](const char* why) {
-    throw std::runtime_error(std::string(op) + ": " + why + ", " + shape_str(a) + (ta ? "^T" : "") + " @ " +
-                             shape_str(b) + (tb ? "^T" : ""));
-  };
-  if (a.size() < min_rank || a.size() != b.size() || (min_rank == 2 && a.size() != 2))
-    fail(min_rank == 2 ? "expected 2-D tensors" : "expected [..., M, K] and [..., K, N] of equal rank >= 3");
-  ProductShape s{1, 0, 0, 0, a.back(), b.back()};
-  for (size_t d = 0; d + 2 < a.size(); ++d) {
-    if (a[d] != b[d]) fail("batch dimensions differ");
-    s.batch *= a[d];
-  }
-  const int64_t ar = a[a.size() - 2], br = b[b.size() - 2];
-  s.M = ta ? s.lda : ar, s.K = ta ? ar : s.lda, s.N = tb ? br : s.ldb;
-  if ((tb ? s.ldb : br) != s.K) fail("inner dimensions differ");
-  return s;
-}
-
-Shape product_out(const Shape& a, const ProductShape& s) {
-  Shape out(a.begin(), a.end() - 2);
-  out.push_back(s.M);
-  out.push_back(s.N);
-  return out;
-}
-
-void check_out(const char* op, const Tensor& c, const Shape& want) {
-  if (c.shape() != want) throw std::runtime_error(std::string(op) + ": output " + shape_str(c.shape()) + ", expected " + shape_str(want));
-}
-
-}  // namespace
 
 void matmul_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
-  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
-  check_out("matmul_into", c, {s.M, s.N});
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, false);
+  check_grad_shape(&c, {s.M, s.N}, "matmul_into (output)");
   sgemm(ta, tb, s.M, s.N, s.K, 1.0f, a.data(), s.lda, b.data(), s.ldb, beta, c.data(), s.N);
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, 2);
+  const ProductShape s = product_shape("matmul", a.shape(), b.shape(), ta, tb, false);
   Tensor c = Tensor::empty({s.M, s.N});
   sgemm(ta, tb, s.M, s.N, s.K, 1.0f, a.data(), s.lda, b.data(), s.ldb, 0.0f, c.data(), s.N);
   return c;
@@ -62,8 +25,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
 // C_i = op(A_i) op(B_i) (+ beta C_i) for each batch entry i, entries in parallel. Each product is
 // computed whole by one sgemm call, so the bits do not depend on the thread count.
 void bmm_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
-  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
-  check_out("bmm_into", c, product_out(a.shape(), s));
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, true);
+  check_grad_shape(&c, product_out(a.shape(), s), "bmm_into (output)");
   const int64_t sa = s.M * s.K, sb = s.K * s.N, sc = s.M * s.N;  // per-entry strides
   const float *A = a.data(), *B = b.data();
   float* C = c.data();
@@ -74,7 +37,7 @@ void bmm_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Te
 }
 
 Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
-  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, 3);
+  const ProductShape s = product_shape("bmm", a.shape(), b.shape(), ta, tb, true);
   Tensor c = Tensor::empty(product_out(a.shape(), s));
   cpu::bmm_into(a, b, ta, tb, 0.0f, c);
   return c;
