@@ -97,7 +97,7 @@ TEST_CASE("ops: matmul_into and bmm_into accumulate with beta 1; linear starts f
   matmul_into(a, b, false, false, 1.0f, c);
   Tensor ref = matmul(a, b);
   for (int64_t i = 0; i < c.numel(); ++i) CHECK(c.at(i) == doctest::Approx(ref.at(i) + 0.5f));
-  CHECK(contains(error_of([&] { Tensor bad = Tensor::empty({5, 4}); matmul_into(a, b, false, false, 0.0f, bad); }), "output [5, 4]"));
+  CHECK(contains(error_of([&] { Tensor bad = Tensor::empty({5, 4}); matmul_into(a, b, false, false, 0.0f, bad); }), "got [5, 4], expected [4, 5]"));
 
   Tensor ba = rnd({2, 4, 3}, 6), bb = rnd({2, 5, 3}, 7);  // a @ b^T per batch entry
   Tensor bc = Tensor::full({2, 4, 5}, -1.0f);
