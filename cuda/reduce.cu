@@ -81,20 +81,6 @@ Tensor sum(const Tensor& x, int axis, bool keepdim) {
   return out;
 }
 
-Tensor sum_to(const Tensor& x, const Shape& shape) {
-  if (x.shape() == shape) return x;
-  const int nd = x.ndim(), lead = nd - int(shape.size());
-  if (lead < 0) throw std::runtime_error("sum_to: cannot reduce " + shape_str(x.shape()) + " to " + shape_str(shape));
-  Tensor y = x;
-  for (int d = 0; d < nd; ++d) {
-    const int64_t want = d < lead ? 1 : shape[d - lead];
-    if (want == y.shape()[d]) continue;
-    if (want != 1) throw std::runtime_error("sum_to: cannot reduce " + shape_str(x.shape()) + " to " + shape_str(shape));
-    y = cuda::sum(y, d, /*keepdim=*/true);
-  }
-  return y.reshape(shape);
-}
-
 Tensor sum_trailing(const Tensor& x, int keep) {
   const Shape os(x.shape().begin(), x.shape().begin() + keep);
   const int64_t rows = shape_numel(os), n = rows ? x.numel() / rows : 0;

@@ -69,7 +69,20 @@ Tensor add_scalar(const Tensor& x, float s) { FM_DISPATCH("add_scalar", add_scal
 double sum_all(const Tensor& x) { FM_DISPATCH("sum_all", sum_all(x), x); }
 double dot(const Tensor& a, const Tensor& b) { FM_DISPATCH("dot", dot(a, b), a, b); }
 Tensor sum(const Tensor& x, int axis, bool keepdim) { FM_DISPATCH("sum", sum(x, axis, keepdim), x); }
-Tensor sum_to(const Tensor& x, const Shape& shape) { FM_DISPATCH("sum_to", sum_to(x, shape), x); }
+// The un-broadcast, composed of sums over single axes on any backend.
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  if (x.shape() == shape) return x;
+  const int nd = x.ndim(), lead = nd - int(shape.size());
+  if (lead < 0) throw std::runtime_error("sum_to: cannot reduce " + shape_str(x.shape()) + " to " + shape_str(shape));
+  Tensor y = x;
+  for (int d = 0; d < nd; ++d) {
+    const int64_t want = d < lead ? 1 : shape[d - lead];
+    if (want == y.shape()[d]) continue;
+    if (want != 1) throw std::runtime_error("sum_to: cannot reduce " + shape_str(x.shape()) + " to " + shape_str(shape));
+    y = fm::sum(y, d, /*keepdim=*/true);
+  }
+  return y.reshape(shape);
+}
 Tensor sum_trailing(const Tensor& x, int keep) {
   if (keep < 0 || keep > x.ndim()) throw std::runtime_error("sum_trailing: cannot keep " + std::to_string(keep) + " dims of " + shape_str(x.shape()));
   FM_DISPATCH("sum_trailing", sum_trailing(x, keep), x);

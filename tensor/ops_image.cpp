@@ -26,6 +26,11 @@ Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, cons
 void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, const Tensor& mean,
                          const Tensor& rstd, const Tensor& dy, bool silu, Tensor* dx, float beta_x, Tensor* dgamma,
                          float beta_g, Tensor* dbeta, float beta_b) {
+  const GroupNormShape s = group_norm_shape(x, groups, gamma, silu ? beta : Tensor());
+  check_same_shape(dy, x, "group_norm backward (dy)");
+  check_grad_shape(dx, x.shape(), "group_norm backward (dx)");
+  check_grad_shape(dgamma, {s.C}, "group_norm backward (dgamma)");
+  check_grad_shape(dbeta, {s.C}, "group_norm backward (dbeta)");
   const Tensor none;
   FM_DISPATCH("group_norm_backward",
               group_norm_backward(x, groups, gamma, beta, mean, rstd, dy, silu, dx, beta_x, dgamma, beta_g, dbeta, beta_b),

@@ -32,7 +32,6 @@ void path_mix_(const Tensor& x0, const Tensor& x1, const Tensor& coef, Tensor& x
 double sum_all(const Tensor& x);
 double dot(const Tensor& a, const Tensor& b);
 Tensor sum(const Tensor& x, int axis, bool keepdim);
-Tensor sum_to(const Tensor& x, const Shape& shape);
 Tensor sum_trailing(const Tensor& x, int keep);
 bool all_finite(const Tensor& x);
 
