@@ -66,16 +66,19 @@ double peak_rss_mib() {
 
 struct Report {
   bool json;
-  void row(const std::string& name, double ms, double gflop) const {
+  // launches: kernels per run on a GPU (-1: not counted).
+  void row(const std::string& name, double ms, double gflop, int64_t launches = -1) const {
     const double gflops = gflop > 0 ? gflop / (ms * 1e-3) : 0.0, rss = peak_rss_mib();
     if (json) {
       std::vector<std::pair<std::string, Json>> f{{"name", name}, {"ms", ms}};
       if (gflop > 0) f.push_back({"gflops", gflops});
+      if (launches >= 0) f.push_back({"launches", double(launches)});
       f.push_back({"peak_rss_mib", rss});
       std::printf("%s\n", json_line(f).c_str());
     } else {
       std::printf("%-30s %9.2f ms", name.c_str(), ms);
       if (gflop > 0) std::printf(" %8.1f GFLOP/s", gflops);
+      if (launches >= 0) std::printf(" %6lld launches", (long long)launches);
       std::printf("   (peak RSS %.0f MiB)\n", rss);
     }
     std::fflush(stdout);
@@ -242,7 +245,14 @@ int cmd_bench(int argc, char** argv) {
         print_profile(tag + "train_step" + bs + " (" + std::to_string(reps) + " steps)", reps, [&] { trainer.step(); },
                       report.json);
       } else {
-        report.row(tag + "train_step" + bs, median_ms([&] { trainer.step(); }, warm, reps), 0);
+        const double ms = median_ms([&] { trainer.step(); }, warm, reps);
+        int64_t launches = -1;  // on a GPU: how many kernels one step launches (is it launch-bound?)
+        if (device == Device::CUDA) {
+          const int64_t before = cuda::launch_count();
+          trainer.step();
+          launches = cuda::launch_count() - before;
+        }
+        report.row(tag + "train_step" + bs, ms, 0, launches);
       }
     }
     Tensor x = Tensor::empty({IB, cfg.in_channels, cfg.height, cfg.width}, device);

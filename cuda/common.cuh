@@ -40,8 +40,13 @@ const BlasApi& blas_api();  // throws "cuBLAS not found (...)" when the library 
 constexpr int kThreads = 256;
 inline unsigned grid_for(int64_t n) { return unsigned(std::clamp<int64_t>((n + kThreads - 1) / kThreads, 1, 4096)); }
 
-// The kernel just launched, checked (a launch error would otherwise surface at a later call).
-inline void launched(const char* name) { check(cudaGetLastError(), name); }
+// The kernel just launched, checked (a launch error would otherwise surface at a later call),
+// and counted (cuda/device.h's launch_count: how launch-bound a training step is).
+void count_launch();
+inline void launched(const char* name) {
+  check(cudaGetLastError(), name);
+  count_launch();
+}
 
 // Device pointers of tensors (shorthand for the kernels' argument lists).
 inline float* ptr(Tensor& t) { return t.device_data(); }

@@ -88,6 +88,7 @@ void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float
                                        as_int(M), as_int(K), &alpha, B, as_int(ldb), sb, A, as_int(lda), sa, &beta, C,
                                        as_int(N), sc, as_int(batch)),
              "cublasSgemmStridedBatched (conv2d)");
+  count_launch();
 }
 
 // The column matrices of all samples, from the caching allocator.

@@ -1,5 +1,6 @@
 // cuda/device.cu: device discovery, the stream and cuBLAS handle, and copies. Every CUDA call's
 // status is checked; a failure becomes one std::runtime_error line naming the call.
+#include <atomic>
 #include <stdexcept>
 #include <string>
 
@@ -81,6 +82,13 @@ void copy(void* dst, const void* src, size_t bytes, Copy kind) {
   // by the driver before the call returns, so only downloads wait.
   if (kind == Copy::DeviceToHost) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
+
+namespace {
+std::atomic<int64_t> launches{0};
+}  // namespace
+
+void count_launch() { launches.fetch_add(1, std::memory_order_relaxed); }
+int64_t launch_count() { return launches.load(std::memory_order_relaxed); }
 
 void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize"); }
 

@@ -4,6 +4,7 @@
 // "built without CUDA support".
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace fm::cuda {
@@ -35,5 +36,7 @@ void copy(void* dst, const void* src, size_t bytes, Copy kind);
 void fill(float* dst, float value, size_t count);
 // Waits until everything queued on the device has run (for timing).
 void synchronize();
+// Kernels and cuBLAS calls launched so far by this process (fm bench reports them per step).
+int64_t launch_count();
 
 }  // namespace fm::cuda

@@ -34,6 +34,7 @@ void gemm(const ProductShape& s, bool ta, bool tb, const float* A, const float* 
     check_blas(blas_api().sgemm_strided_batched(blas(), opB, opA, N, M, K, &alpha, B, ldb, s.K * s.N, A, lda, s.M * s.K, &beta,
                                          C, N, s.M * s.N, as_int(s.batch, "bmm")),
                "cublasSgemmStridedBatched");
+  count_launch();
 }
 
 // y[i, j] = b[j]: the rows that linear's product accumulates onto.
