@@ -59,13 +59,15 @@ def rows(path):
         line = line.strip()
         if line.startswith("{"):
             d = json.loads(line)
-            r[d["name"]] = d["ms"]
+            r[d["name"]] = d
     return r
 fm, pt = rows(f"{out}/fm-bench-cuda.jsonl"), rows(f"{out}/torch-bench-cuda.jsonl")
-lines = ["| row | fm ms | PyTorch ms | fm / PyTorch |", "|---|---:|---:|---:|"]
-for name, ms in fm.items():
-    p = pt.get(name)
-    lines.append(f"| {name} | {ms:.3f} | {p:.3f} | {ms / p:.2f} |" if p else f"| {name} | {ms:.3f} | - | - |")
+lines = ["| row | fm ms | PyTorch ms | fm / PyTorch | fm launches |", "|---|---:|---:|---:|---:|"]
+for name, d in fm.items():
+    ms, p = d["ms"], pt.get(name, {}).get("ms")
+    launches = int(d["launches"]) if "launches" in d else "-"
+    ratio = f"{ms / p:.2f}" if p else "-"
+    lines.append(f"| {name} | {ms:.3f} | {p:.3f} | {ratio} | {launches} |" if p else f"| {name} | {ms:.3f} | - | - | {launches} |")
 open(f"{out}/table.md", "w").write("\n".join(lines) + "\n")
 print("\n".join(lines))
 PY
