@@ -63,6 +63,22 @@ double dot(const Tensor& a, const Tensor& b) {
   return a.numel() ? reduce_sum(Product{ptr(a), ptr(b)}, a.numel()) : 0.0;
 }
 
+double sum_squares(std::span<const Tensor* const> ts) {
+  double* partials = reduce_scratch();
+  double* out = partials + kResultSlot;
+  check(cudaMemsetAsync(out, 0, sizeof(double), stream()), "cudaMemsetAsync");
+  for (const Tensor* t : ts) {
+    if (t->numel() == 0) continue;
+    reduce_partials<<<kReduceBlocks, kThreads, 0, stream()>>>(Product{ptr(*t), ptr(*t)}, t->numel(), partials);
+    reduce_final_add<<<1, kThreads, 0, stream()>>>(partials, out);
+    launched("sum_squares");
+  }
+  double host = 0.0;
+  check(cudaMemcpyAsync(&host, out, sizeof host, cudaMemcpyDeviceToHost, stream()), "sum_squares: cudaMemcpyAsync");
+  check(cudaStreamSynchronize(stream()), "sum_squares: cudaStreamSynchronize");
+  return host;
+}
+
 bool all_finite(const Tensor& x) { return x.numel() == 0 || reduce_sum(NonFinite{ptr(x)}, x.numel()) == 0.0; }
 
 Tensor sum(const Tensor& x, int axis, bool keepdim) {

@@ -44,6 +44,16 @@ static __global__ void reduce_final(const double* partials, double* out) {
   if (threadIdx.x == 0) *out = shared[0];
 }
 
+// The same, adding the total onto *out instead (a sum over several tensors, in their order).
+static __global__ void reduce_final_add(const double* partials, double* out) {
+  __shared__ double shared[kThreads];
+  double acc = 0.0;
+  for (int i = threadIdx.x; i < kReduceBlocks; i += kThreads) acc += partials[i];
+  shared[threadIdx.x] = acc;
+  fold_block(shared);
+  if (threadIdx.x == 0) *out += shared[0];
+}
+
 // Scratch for the partials and the result: allocated once (the reductions run in stream order).
 double* reduce_scratch();
 

@@ -59,10 +59,10 @@ void Adam::load_state(const SafetensorsFile& file, int64_t step) {
 
 double clip_grad_norm(const std::vector<Param>& params, double max_norm) {
   FM_PROFILE("clip_grad_norm");
-  double sq = 0.0;
+  std::vector<const Tensor*> grads;
   for (const Param& p : params)
-    if (p.var.grad().defined()) sq += dot(p.var.grad(), p.var.grad());
-  double norm = std::sqrt(sq);
+    if (p.var.grad().defined()) grads.push_back(&p.var.grad());
+  double norm = std::sqrt(sum_squares(grads));  // one scalar from the device for all of them
   double coef = max_norm / (norm + 1e-6);
   if (coef < 1.0)
     for (const Param& p : params)

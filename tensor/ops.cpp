@@ -68,6 +68,11 @@ Tensor add_scalar(const Tensor& x, float s) { FM_DISPATCH("add_scalar", add_scal
 // ---- reductions -----------------------------------------------------------------------------
 double sum_all(const Tensor& x) { FM_DISPATCH("sum_all", sum_all(x), x); }
 double dot(const Tensor& a, const Tensor& b) { FM_DISPATCH("dot", dot(a, b), a, b); }
+double sum_squares(std::span<const Tensor* const> ts) {
+  if (ts.empty()) return 0.0;
+  for (const Tensor* t : ts) common_device("sum_squares", {*ts[0], *t});
+  FM_DISPATCH("sum_squares", sum_squares(ts), *ts[0]);
+}
 Tensor sum(const Tensor& x, int axis, bool keepdim) { FM_DISPATCH("sum", sum(x, axis, keepdim), x); }
 // The un-broadcast, composed of sums over single axes on any backend.
 Tensor sum_to(const Tensor& x, const Shape& shape) {

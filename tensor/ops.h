@@ -46,6 +46,9 @@ Tensor add_scalar(const Tensor& x, float s);          // x + s
 // The ones returning double bring one scalar back to the host.
 double sum_all(const Tensor& x);
 double dot(const Tensor& a, const Tensor& b);
+// sum_k dot(t_k, t_k) over several tensors (a global gradient norm squared), in tensor order: one
+// scalar to the host for all of them.
+double sum_squares(std::span<const Tensor* const> ts);
 // Sum over axis; keepdim leaves a 1 in its place.
 Tensor sum(const Tensor& x, int axis, bool keepdim = false);
 // Sums a broadcast result back to `shape` (the un-broadcast that every binary backward needs).

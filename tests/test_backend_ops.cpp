@@ -106,6 +106,11 @@ std::vector<OpCase> cases() {
                }});
   // ---- reductions ------------------------------------------------------------------------------
   c.push_back({"sum_all", kSum, [](Device d) { return Outputs{host_scalar(sum_all(input({100003}, 18, d)))}; }});
+  c.push_back({"sum_squares", kSum, [](Device d) {
+                 Tensor a = input({1000}, 83, d), b = input({3, 77}, 84, d), e = input({0}, 85, d);
+                 const Tensor* ts[3] = {&a, &b, &e};
+                 return Outputs{host_scalar(sum_squares(ts))};
+               }});
   c.push_back({"dot", kSum, [](Device d) { return Outputs{host_scalar(dot(input({70001}, 19, d), input({70001}, 20, d)))}; }});
   for (int axis : {0, 1, 2})
     c.push_back({"sum", kSum, [axis](Device d) { return Outputs{sum(input({6, 7, 9}, 21, d), axis, axis == 1).to(Device::CPU)}; }});

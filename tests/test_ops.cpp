@@ -176,6 +176,8 @@ TEST_CASE("ops: Runge-Kutta combinations, mixed norms and the divergence's row d
   CHECK(scaled_norm(k0, &k1, y0, 1e-3, 1e-2, parts) == doctest::Approx(std::max(rms(scaled, 0, 6), rms(scaled, 6, 10))));
   CHECK(contains(error_of([&] { scaled_norm(k0, nullptr, y0, 1e-3, 1e-2, std::vector<int64_t>{5}); }), "parts sum to 5"));
 
+  const Tensor* both[2] = {&k0, &y0};
+  CHECK(sum_squares(both) == doctest::Approx(dot(k0, k0) + dot(y0, y0)));
   CHECK(first_nonfinite(ks) == -1);
   k1.set_at(3, NAN);
   CHECK(first_nonfinite(ks) == 1);

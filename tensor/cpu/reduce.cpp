@@ -29,6 +29,12 @@ double dot(const Tensor& a, const Tensor& b) {
   });
 }
 
+double sum_squares(std::span<const Tensor* const> ts) {
+  double s = 0.0;
+  for (const Tensor* t : ts) s += cpu::dot(*t, *t);
+  return s;
+}
+
 bool all_finite(const Tensor& x) {
   const float* p = x.data();
   double bad = parallel_sum(x.numel(), [&](int64_t lo, int64_t hi) {
