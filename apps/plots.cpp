@@ -43,13 +43,13 @@ struct Frame {
   double left, right, top, bottom;  // pixels of its edges
 };
 
-// Light grid lines at the labelled ticks, behind the curves.
+// Light grid lines at the labelled ticks (all of the x axis's), behind the curves.
 void grid_lines(Svg& svg, const Frame& f, const Axis& x, const TickSet& xt, const Axis* y, const TickSet* yt) {
   const std::string g = "stroke=\"" + kGridColor + "\" stroke-width=\"1\"";
   for (const Tick& t : xt.ticks) svg.line(x.map(t.value), f.top, x.map(t.value), f.bottom, g);
   if (y)
     for (const Tick& t : yt->ticks)
-      if (t.major) svg.line(f.left, y->map(t.value), f.right, y->map(t.value), g);
+      if (!t.label.empty()) svg.line(f.left, y->map(t.value), f.right, y->map(t.value), g);
 }
 
 }  // namespace
