@@ -1,6 +1,7 @@
 // apps/cmd_nll.cpp: `fm nll`, the exact negative log-likelihood of data under a trained flow,
 // by integrating [x, div] from t = 1 (data) to t = 0 (noise) (paper appendix C). For an image
-// model it reports bits per dimension of dequantised test images instead (ode/bpd.h).
+// model it reports bits per dimension of dequantised test images instead (ode/bpd.h). --out keeps
+// the per-sample values, --hist draws their histogram (apps/plots.h).
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include "apps/commands.h"
 #include "apps/common.h"
+#include "apps/plots.h"
 #include "apps/progress.h"
 #include "flow/dataset.h"
 #include "flow/toy2d.h"
@@ -19,6 +21,14 @@
 namespace fm {
 
 namespace {
+
+// --hist FILE: the histogram of the per-sample values (apps/plots.h), with their mean marked.
+void write_hist(const Args& args, const std::vector<double>& values, const std::string& title, const std::string& unit) {
+  if (!args.given("--hist")) return;
+  const std::string path = args.str("--hist");
+  histogram_plot(values, title, unit).save(path);
+  std::fprintf(stderr, "wrote %s (histogram of %s)\n", path.c_str(), unit.c_str());
+}
 
 // Bits/dim of the first n images of `data`: integer pixels, dequantised K times each.
 int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const FlowSolveOptions& opt,
@@ -65,6 +75,7 @@ int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const Flo
               m.mean, m.stderr_, nats, (long long)n, data.name().c_str(), (long long)dims, divergence.c_str(),
               probes.c_str(), dequant, dequant == 1 ? "" : "s (importance-weighted)", describe_solver(opt.ode).c_str(),
               res.mean_nfe, seconds);
+  write_hist(args, res.bpd, "fm nll: bits/dim of " + std::to_string(n) + " images of " + data.name(), "bits/dim");
   if (args.on("--json"))
     std::printf("%s\n", json_line({{"bpd", m.mean}, {"bpd_stderr", m.stderr_}, {"nats_per_dim", nats},
                                    {"nfe", res.mean_nfe}, {"n", n}, {"dequant", dequant}, {"seconds", seconds}})
@@ -92,6 +103,7 @@ int cmd_nll(int argc, char** argv) {
       .opt("--batch", "", "samples per ODE solve (default: 64 for images, 2000 otherwise)")
       .opt("--seed", "0", "seed for toy data, dequantisation and the probes")
       .opt("--out", "", "also write each sample's log-likelihood (nats; images: each image's bpd) to this .npy file")
+      .opt("--hist", "", "also draw the histogram of the per-sample NLL (nats; images: bits/dim) with its mean, as SVG")
       .flag("--json", "print the results as one JSON line on stdout");
   add_device_option(args);
   add_solver_options(args);
@@ -149,6 +161,7 @@ int cmd_nll(int argc, char** argv) {
               describe_solver(opt.ode).c_str(), run.mean_nfe, run.seconds);
   std::vector<std::pair<std::string, Json>> result{{"nll", m.mean}, {"nll_stderr", m.stderr_}, {"nll_per_dim", m.mean / dims},
                                                    {"nfe", run.mean_nfe}, {"n", n}, {"seconds", run.seconds}};
+  write_hist(args, nll, "fm nll: NLL of " + std::to_string(n) + " samples of " + spec, "NLL (nats)");
   if (toy2d_has_log_density(spec)) {
     std::printf("true entropy of %s: %.4f nats\n", spec.c_str(), toy2d_entropy(spec));
     result.push_back({"entropy", toy2d_entropy(spec)});

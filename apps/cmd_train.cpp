@@ -3,9 +3,10 @@
 // The run itself lives in flow/run.h (the model follows the data: flat samples train the MLP,
 // images the U-Net; checkpoints, loss.csv, exact resume). This file turns flags into a RunSpec,
 // with defaults that depend on the kind of data (kKindDefaults), refuses flags that do not
-// apply, and wires the hooks: the progress bar, the image grids of apps/train_images.h and, at
-// the end, for points a picture of model samples beside data samples and, for 2-D data, the
-// exact NLL of fresh data next to the true entropy (ode/evaluate.h); for images a final 8x8 grid.
+// apply, and wires the hooks: the progress bar, the image grids of apps/train_images.h, loss.svg
+// after each checkpoint (apps/plots.h) and, at the end, for points a picture of model samples
+// beside data samples and, for 2-D data, the exact NLL of fresh data next to the true entropy
+// (ode/evaluate.h); for images a final 8x8 grid.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "apps/commands.h"
 #include "apps/common.h"
+#include "apps/plots.h"
 #include "apps/progress.h"
 #include "apps/train_images.h"
 #include "flow/dataset.h"
@@ -312,10 +314,24 @@ int cmd_train(int argc, char** argv) {
   hooks.on_snapshot = [&](const RunContext& c, int64_t) {
     grid->write(c.options.out_dir + "/samples.png", c.trainer.eval_weights(), grid_ode);
   };
+  // loss.svg is redrawn from loss.csv after each checkpoint. A picture that cannot be written is
+  // not worth stopping a run for: one warning, and training goes on.
+  bool plot_warned = false;
+  hooks.on_checkpoint = [&](const RunContext& c, int64_t) {
+    const std::string& dir = c.options.out_dir;
+    try {
+      write_loss_svg(dir + "/loss.csv", dir + "/loss.svg", "fm train " + c.data.name() + " (" + dir + ")");
+    } catch (const std::exception& e) {
+      if (!plot_warned) std::fprintf(stderr, "\nwarning: %s/loss.svg not written: %s\n", dir.c_str(), e.what());
+      plot_warned = true;
+    }
+  };
   hooks.on_trained = [&](const RunContext& c, const TrainRunResult& r) {
     bar->finish();
     std::fprintf(stderr, "wrote %s and %s/loss.csv (%.1f s, %.1f steps/s)\n", r.checkpoint.c_str(),
                  c.options.out_dir.c_str(), r.seconds, double(r.steps - r.start) / r.seconds);
+    if (!plot_warned)
+      std::fprintf(stderr, "wrote %s/loss.svg (loss and learning rate against the step)\n", c.options.out_dir.c_str());
   };
   hooks.evaluate = [&](const RunContext& c) -> ResultFields {
     if (grid) {  // the final grid, solved accurately

@@ -134,6 +134,7 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     save_train_state(state_path, trainer, extra);
     save_checkpoint(ckpt_path, *model, trainer.eval_weights(), step, model_meta);
     saved_step = step;
+    if (hooks.on_checkpoint) hooks.on_checkpoint(ctx, step);
   };
 
   model->set_training(true);

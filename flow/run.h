@@ -14,7 +14,8 @@
 // And loss.csv (flow/loss_log.h), which a resume truncates to the checkpoint's step and extends.
 //
 // The layers above supply what flow/ cannot do itself through RunHooks: progress bars, sample
-// pictures, and the likelihood evaluation of ode/ (which sits above flow/).
+// pictures, the plot of loss.csv after each checkpoint, and the likelihood evaluation of ode/
+// (which sits above flow/).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -129,8 +130,8 @@ struct TrainRunResult {
   ResultFields evaluation;       // what RunHooks::evaluate returned
 };
 
-// Every hook is optional. Exceptions from on_step and on_snapshot stop training like a failed
-// step (with the state of the last checkpoint named in the message).
+// Every hook is optional. Exceptions from on_step, on_snapshot and on_checkpoint stop training
+// like a failed step (with the state of the last checkpoint named in the message).
 struct RunHooks {
   // After the model is built and any saved state loaded, before the first step.
   std::function<void(const RunContext&)> on_start;
@@ -139,6 +140,9 @@ struct RunHooks {
   std::function<void(const RunContext&, int64_t step, double loss)> on_step;
   // Every snapshot_every steps, with trainer.eval_weights() to draw samples from.
   std::function<void(const RunContext&, int64_t step)> on_snapshot;
+  // After each checkpoint (every ckpt_every steps and at the end), once both files are written;
+  // loss.csv then holds every row up to `step` (it is flushed row by row).
+  std::function<void(const RunContext&, int64_t step)> on_checkpoint;
   // After the last checkpoint is written (result.evaluation still empty).
   std::function<void(const RunContext&, const TrainRunResult&)> on_trained;
   // Then, with the model in evaluation mode holding the saved weights: the final evaluation.

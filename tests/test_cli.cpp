@@ -1,6 +1,6 @@
 // tests/test_cli.cpp: end-to-end runs of the real `fm` binary on a tiny U-Net and a tiny IDX
-// file: `fm nll` must report finite bits/dim as JSON, `fm sample` must write its .npy and PNG
-// grid, and bad input must end in a non-zero exit with a one-line error.
+// file: `fm nll` must report finite bits/dim as JSON (and draw their histogram with --hist),
+// `fm sample` must write its .npy and PNG grid, and bad input must end in a non-zero exit with a one-line error.
 // meson passes the binary's path in FM_BIN; without it the cases do nothing.
 #include <doctest/doctest.h>
 
@@ -101,9 +101,17 @@ TEST_SUITE("cpu") {
 TEST_CASE("fm nll reports finite bits/dim of an IDX file under a tiny U-Net") {
   if (!have_fm()) return;
   Fixture fx;
-  Run r = fx.fm("nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --n 4 --dequant 2 --batch 3 --json --rtol 1e-3 --atol 1e-3");
+  const fs::path hist = fx.dir / "bpd.svg";
+  Run r = fx.fm("nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --n 4 --dequant 2 --batch 3 --json --rtol 1e-3 --atol 1e-3" +
+                " --hist '" + hist.string() + "'");
   INFO("stderr: ", r.err);
   REQUIRE(r.rc == 0);
+  // --hist without --out: the histogram of the 4 images' bits/dim.
+  const std::string svg = read_all(hist);
+  CHECK(svg.find(">bits/dim</text>") != std::string::npos);
+  CHECK(svg.find(">4 values, bins of ") != std::string::npos);
+  CHECK(svg.find("id=\"mean\"") != std::string::npos);
+  CHECK(r.err.find("wrote " + hist.string() + " (histogram of bits/dim)") != std::string::npos);
   Json j = last_json_line(r.out);
   CHECK(std::isfinite(number(j, "bpd")));
   CHECK(number(j, "bpd") > 0.0);

@@ -158,6 +158,13 @@ TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks se
     CHECK(c.trainer.steps_done() == step);
     ++snapshots;
   };
+  std::vector<int64_t> checkpoints;
+  hooks.on_checkpoint = [&](const RunContext& c, int64_t step) {
+    checkpoints.push_back(step);
+    CHECK(fs::exists(c.options.out_dir + "/model.safetensors"));
+    // loss.csv already holds the rows up to this step (every 2 steps here): what loss.svg is drawn from.
+    CHECK(rows_without_seconds(c.options.out_dir + "/loss.csv").size() == size_t(1 + step / 2));
+  };
   hooks.evaluate = [&](const RunContext&) -> ResultFields {
     ++evaluations;
     return {{"answer", 42}};
@@ -167,6 +174,7 @@ TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks se
   TrainRunResult r = train(o, hooks);
   CHECK(steps_seen == 6);
   CHECK(snapshots == 2);  // at 2 and 4, not at the last step
+  CHECK(checkpoints == std::vector<int64_t>{3, 6});  // every 3 steps and at the end
   CHECK(evaluations == 1);
   REQUIRE(r.evaluation.size() == 1);
   CHECK(r.evaluation[0].first == "answer");

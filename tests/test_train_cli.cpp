@@ -1,5 +1,6 @@
 // tests/test_train_cli.cpp: end-to-end runs of the real `fm train` on a tiny MLP: a run writes
-// its checkpoint, train state and loss.csv; a run stopped at 20 steps and resumed to 40 writes
+// its checkpoint, train state, loss.csv and loss.svg (and `fm nll --out --hist` of its model
+// writes the per-sample values and their histogram); a run stopped at 20 steps and resumed to 40 writes
 // the same loss.csv rows (all but the wall-clock column) and the same model as one 40-step run;
 // a resume with a changed run option fails with one line naming it and touches nothing.
 // meson passes the binary's path in FM_BIN; without it the cases do nothing.
@@ -8,6 +9,7 @@
 #include "tests/test_util.h"
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -45,6 +47,14 @@ std::vector<std::string> rows_without_seconds(const fs::path& path) {
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
   return rows;
+}
+
+// The number of points of loss.svg's loss curve (the polyline with id "loss").
+int loss_points(const std::string& svg) {
+  const size_t at = svg.find("id=\"loss\"");
+  if (at == std::string::npos) return -1;
+  const size_t b = svg.find("points=\"", at) + 8, e = svg.find('"', b);
+  return int(std::count(svg.begin() + b, svg.begin() + e, ',')); // one comma per "x,y" pair
 }
 
 struct Run {
@@ -89,6 +99,25 @@ TEST_CASE("fm train writes the checkpoint, the train state and one loss.csv row 
   Json j = parse_json(r.out.substr(0, r.out.find('\n')));
   CHECK(j.find("steps")->as_number() == 30);
   CHECK(j.find("nll") == nullptr);  // --eval-n 0
+  // loss.svg beside loss.csv, drawn at the last checkpoint: one point per row.
+  const std::string svg = file_bytes(run / "loss.svg");
+  CHECK(svg.rfind("<?xml", 0) == 0);
+  CHECK(svg.find("</svg>") != std::string::npos);
+  CHECK(loss_points(svg) == 6);
+  CHECK(!fs::exists(run / "loss.svg.tmp"));
+  CHECK(r.err.find("wrote " + run.string() + "/loss.svg") != std::string::npos);
+
+  // fm nll --out --hist on the run's model: the per-sample values and their histogram in nats.
+  const fs::path hist = tmp.dir / "nll.svg", logp = tmp.dir / "logp.npy";
+  Run nll = fm_run(tmp.dir, "nll --ckpt '" + (run / "model.safetensors").string() + "' --n 64 --out '" + logp.string() +
+                                "' --hist '" + hist.string() + "' --rtol 1e-3 --atol 1e-3");
+  INFO("nll stderr: ", nll.err);
+  REQUIRE(nll.rc == 0);
+  CHECK(fs::exists(logp));
+  const std::string h = file_bytes(hist);
+  CHECK(h.find(">NLL (nats)</text>") != std::string::npos);
+  CHECK(h.find(">64 values, bins of ") != std::string::npos);
+  CHECK(h.find(">mean ") != std::string::npos);
 }
 
 TEST_CASE("fm train --resume continues loss.csv and the model exactly as an uninterrupted run") {
@@ -106,6 +135,7 @@ TEST_CASE("fm train --resume continues loss.csv and the model exactly as an unin
   std::vector<std::string> rows = rows_without_seconds(split / "loss.csv");
   CHECK(rows.size() == 9);  // the header and steps 5, ..., 40
   CHECK(rows == rows_without_seconds(whole / "loss.csv"));
+  CHECK(loss_points(file_bytes(split / "loss.svg")) == 8);  // the plot covers the whole run, not this session
   CHECK(file_bytes(split / "model.safetensors") == file_bytes(whole / "model.safetensors"));
 }
 
