@@ -3,6 +3,7 @@
 //   fm sample  generate samples by solving the flow's ODE (optionally with their log-likelihoods)
 //   fm nll     exact negative log-likelihood of data under a trained model
 //   fm bench   time a training step, a likelihood evaluation and matmul
+//   fm --version  the version, the commit and the backends this binary has
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -10,6 +11,11 @@
 
 #include "apps/args.h"
 #include "apps/commands.h"
+#include "apps/fm_version.h"
+#include "cuda/device.h"
+#include "fm_config.h"
+#include "tensor/cpu/cpu_features.h"
+#include "tensor/cpu/gemm.h"
 
 namespace {
 
@@ -21,7 +27,21 @@ void print_usage() {
       "  train    train a flow-matching model on a 2-D toy or your own .npy/.csv data\n"
       "  sample   generate samples with an ODE solver (dopri5, rk4, midpoint, heun, euler)\n"
       "  nll      negative log-likelihood of data under a trained model (nats)\n"
-      "  bench    time a training step, a likelihood evaluation and matmul\n");
+      "  bench    time a training step, a likelihood evaluation and matmul\n"
+      "  --version  the version, the git commit and the backends of this binary\n");
+}
+
+// What a bug report needs to say which binary it was: the version and commit, the CPU kernel sets
+// compiled in and the one this CPU runs (the sgemm set picked at run time, or FM_GEMM_KERNEL's),
+// and the GPU backend with the device it finds.
+void print_version() {
+  const fm::cpu::CpuFeatures& f = fm::cpu::cpu_features();
+  std::printf("fm %s (git %s)\n", FM_VERSION, FM_GIT_COMMIT);
+  std::printf("CPU: kernel sets built: %s; this CPU runs %s (avx512f %s, avx2+fma %s)\n",
+              fm::cpu::kHaveX86Kernels ? "avx512, avx2, portable" : "portable (x86 kernels not built)",
+              fm::cpu::sgemm_kernel_name(), f.avx512f ? "yes" : "no", f.avx2_fma ? "yes" : "no");
+  std::printf("CUDA: %s\n", FM_HAVE_CUDA ? fm::cuda::describe().c_str() : "not built");
+  std::printf("MPI: not built\n");
 }
 
 }  // namespace
@@ -32,6 +52,10 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
+  if (cmd == "--version") {
+    print_version();
+    return 0;
+  }
   try {
     if (cmd == "train") return fm::cmd_train(argc, argv);
     if (cmd == "sample") return fm::cmd_sample(argc, argv);

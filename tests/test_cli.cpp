@@ -11,8 +11,10 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
+#include "fm_config.h"
 #include "nn/checkpoint.h"
 #include "nn/unet.h"
 #include "tensor/io/json.h"
@@ -62,11 +64,11 @@ struct Fixture {
     fs::remove_all(dir, ec);
   }
 
-  // `fm <args>` with stdout and stderr captured.
-  Run fm(const std::string& args) const {
+  // `fm <args>` with stdout and stderr captured; `env` ("NAME=value ...") is set for that run.
+  Run fm(const std::string& args, const std::string& env = "") const {
     Run r;
     fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-    std::string cmd = std::string(std::getenv("FM_BIN")) + " " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
+    std::string cmd = env + " " + std::string(std::getenv("FM_BIN")) + " " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
     int status = std::system(cmd.c_str());
     r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     r.out = read_all(out);
@@ -97,6 +99,27 @@ double number(const Json& j, const char* key) {
 }  // namespace
 
 TEST_SUITE("cpu") {
+
+TEST_CASE("fm --version names the version, the commit and the backends") {
+  if (!have_fm()) return;
+  Fixture fx;
+  Run r = fx.fm("--version");
+  INFO("stdout: ", r.out, "stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(r.err.empty());
+  // The first line: "fm <meson project version> (git <short hash>|unknown)".
+  CHECK(std::regex_search(r.out, std::regex("^fm " FM_VERSION " \\(git ([0-9a-f]{4,40}|unknown)\\)\n")));
+  // The kernel sets compiled in, and the one this CPU runs (of those).
+  std::smatch m;
+  REQUIRE(std::regex_search(r.out, m, std::regex("\nCPU: kernel sets built: ([^;]+); this CPU runs (avx512|avx2|portable) ")));
+  CHECK(m[1].str() == (FM_HAVE_X86_KERNELS ? "avx512, avx2, portable" : "portable (x86 kernels not built)"));
+  if (!FM_HAVE_X86_KERNELS) CHECK(m[2].str() == "portable");
+  CHECK(r.out.find(FM_HAVE_CUDA ? "\nCUDA: " : "\nCUDA: not built\n") != std::string::npos);
+  CHECK(r.out.find("\nMPI: not built\n") != std::string::npos);
+  // FM_GEMM_KERNEL forces a set, and --version reports the one in force.
+  r = fx.fm("--version", "FM_GEMM_KERNEL=portable");
+  CHECK(r.out.find("this CPU runs portable ") != std::string::npos);
+}
 
 TEST_CASE("fm nll reports finite bits/dim of an IDX file under a tiny U-Net") {
   if (!have_fm()) return;
