@@ -7,6 +7,7 @@ namespace fm {
 int cmd_train(int argc, char** argv);
 int cmd_sample(int argc, char** argv);
 int cmd_nll(int argc, char** argv);
+int cmd_field(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 
 }  // namespace fm

@@ -2,6 +2,7 @@
 //   fm train   train a flow-matching model
 //   fm sample  generate samples by solving the flow's ODE (optionally with their log-likelihoods)
 //   fm nll     exact negative log-likelihood of data under a trained model
+//   fm field   the learned vector field v(x, t) on given points
 //   fm bench   time a training step, a likelihood evaluation and matmul
 //   fm --version  the version, the commit and the backends this binary has
 #include <cstdio>
@@ -27,6 +28,7 @@ void print_usage() {
       "  train    train a flow-matching model on a 2-D toy or your own .npy/.csv data\n"
       "  sample   generate samples with an ODE solver (dopri5, rk4, midpoint, heun, euler)\n"
       "  nll      negative log-likelihood of data under a trained model (nats)\n"
+      "  field    the learned vector field v(x, t) on given points (.npy in, .npy out)\n"
       "  bench    time a training step, a likelihood evaluation and matmul\n"
       "  --version  the version, the git commit and the backends of this binary\n");
 }
@@ -60,8 +62,9 @@ int main(int argc, char** argv) {
     if (cmd == "train") return fm::cmd_train(argc, argv);
     if (cmd == "sample") return fm::cmd_sample(argc, argv);
     if (cmd == "nll") return fm::cmd_nll(argc, argv);
+    if (cmd == "field") return fm::cmd_field(argc, argv);
     if (cmd == "bench") return fm::cmd_bench(argc, argv);
-    std::fprintf(stderr, "fm: unknown command '%s' (train, sample, nll or bench; fm --help)\n", cmd.c_str());
+    std::fprintf(stderr, "fm: unknown command '%s' (train, sample, nll, field or bench; fm --help)\n", cmd.c_str());
     return 2;
   } catch (const fm::UsageError& e) {
     std::fprintf(stderr, "fm %s: %s (fm %s --help)\n", cmd.c_str(), e.what(), cmd.c_str());

@@ -4,6 +4,8 @@
 //   "format": "fm.cpp/1", "config": the model's JSON config, "step": the training step,
 // plus whatever the caller adds. Files are written to a temporary name and renamed, so a crash
 // mid-write never destroys the previous checkpoint.
+// scripts/fm_torch.py loads these files into PyTorch modules of the same names (strict) and writes
+// them back in the same layout.
 #pragma once
 #include <map>
 #include <memory>

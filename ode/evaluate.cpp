@@ -3,11 +3,28 @@
 
 #include <algorithm>
 #include <chrono>
+#include <stdexcept>
 
 namespace fm {
 
 FieldFn field_of(const FieldModel& model) {
   return [&model](const Var& x, const Tensor& t) { return model.forward(x, t); };
+}
+
+Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t, int64_t batch) {
+  if (x.ndim() < 1 || t.numel() != x.dim(0))
+    throw std::runtime_error("evaluate_field: " + std::to_string(t.numel()) + " times for x of shape " + shape_str(x.shape()) +
+                             " (need one per row)");
+  NoGradGuard no_grad;
+  const int64_t n = x.dim(0);
+  batch = std::max<int64_t>(1, batch);
+  const Tensor times = t.reshape({n}).to(x.device());
+  Tensor v = Tensor::empty(x.shape(), x.device());
+  for (int64_t lo = 0; lo < n; lo += batch) {
+    const int64_t hi = std::min(n, lo + batch);
+    v.rows(lo, hi).copy_from(model.forward(Var(x.rows(lo, hi), false), times.rows(lo, hi)).value());
+  }
+  return v;
 }
 
 NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,

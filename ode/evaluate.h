@@ -1,5 +1,6 @@
-// ode/evaluate.h: a trained model as the vector field of the ODE, and the log-likelihoods of many
-// samples, solved chunk by chunk (one likelihood solve per chunk, so memory stays bounded).
+// ode/evaluate.h: a trained model as the vector field of the ODE, the field itself on many points,
+// and the log-likelihoods of many samples, solved chunk by chunk (one likelihood solve per chunk, so
+// memory stays bounded).
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -12,6 +13,11 @@ namespace fm {
 
 // The FieldFn of ode/likelihood.h for `model`, which must outlive it.
 FieldFn field_of(const FieldModel& model);
+
+// v(x_i, t_i) for every row of `x` (on the model's device), `batch` rows per forward pass, no graph
+// recorded: what `fm field` writes. t holds one time per row ([N] or [N, 1], on any device). The
+// result has x's shape and device.
+Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t, int64_t batch);
 
 // Log-likelihoods of every row of `x`, with the mean NFE per chunk and the time taken.
 struct NllRun {

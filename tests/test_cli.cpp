@@ -1,12 +1,14 @@
 // tests/test_cli.cpp: end-to-end runs of the real `fm` binary on a tiny U-Net and a tiny IDX
 // file: `fm nll` must report finite bits/dim as JSON (and draw their histogram with --hist),
-// `fm sample` must write its .npy and PNG grid, and bad input must end in a non-zero exit with a one-line error.
+// `fm sample` must write its .npy and PNG grid, `fm field` must write the model's v(x, t), and bad
+// input must end in a non-zero exit with a one-line error.
 // meson passes the binary's path in FM_BIN; without it the cases do nothing.
 #include <doctest/doctest.h>
 
 #include "tests/test_util.h"
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -204,6 +206,48 @@ TEST_CASE("fm bench prints JSON rows and a per-op profile, and refuses an unknow
   r = fx.fm("bench --only nope");
   CHECK(r.rc != 0);
   CHECK(r.err.find("fm bench: --only must be one of") == 0);
+}
+
+TEST_CASE("fm field writes the model's v(x, t) with x's shape, and refuses mismatched shapes in one line") {
+  if (!have_fm()) return;
+  Fixture fx;
+  Tensor x = fm::testing::randu({5, 1, 8, 8}, 3), t = fm::testing::randu({5}, 4, 0.0f, 1.0f);
+  const std::string xp = (fx.dir / "x.npy").string(), tp = (fx.dir / "t.npy").string(), vp = (fx.dir / "v.npy").string();
+  save_npy(xp, x);
+  save_npy(tp, t);
+  LoadedModel lm = load_checkpoint(fx.ckpt);
+  auto max_diff = [](const Tensor& a, const Tensor& b) {
+    REQUIRE(a.shape() == b.shape());
+    float d = 0.0f;
+    for (int64_t i = 0; i < a.numel(); ++i) d = std::max(d, std::fabs(a.at(i) - b.at(i)));
+    return d;
+  };
+  // One time for every row, in two forward passes (--batch 3), then one time per row.
+  Run r = fx.fm("field --ckpt '" + fx.ckpt + "' --x '" + xp + "' --t 0.25 --batch 3 --out '" + vp + "'");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(max_diff(load_npy(vp), lm.model->forward(Var(x), Tensor::full({5}, 0.25f)).value()) <= 1e-6f);
+  r = fx.fm("field --ckpt '" + fx.ckpt + "' --x '" + xp + "' --t '" + tp + "' --out '" + vp + "'");
+  REQUIRE(r.rc == 0);
+  CHECK(max_diff(load_npy(vp), lm.model->forward(Var(x), t).value()) <= 1e-6f);
+
+  auto one_line = [](const Run& run, const std::string& needle) {
+    INFO("stderr: ", run.err);
+    CHECK(run.rc != 0);
+    CHECK(run.err.find(needle) != std::string::npos);
+    CHECK(run.err.find('\n') == run.err.size() - 1);
+  };
+  save_npy((fx.dir / "bad_x.npy").string(), fm::testing::randu({5, 1, 8, 7}, 5));
+  one_line(fx.fm("field --ckpt '" + fx.ckpt + "' --x '" + (fx.dir / "bad_x.npy").string() + "' --t 0.5"),
+           "points of shape (5, 1, 8, 7) do not fit the model (need (N, 1, 8, 8))");
+  save_npy((fx.dir / "bad_t.npy").string(), fm::testing::randu({4}, 6));
+  one_line(fx.fm("field --ckpt '" + fx.ckpt + "' --x '" + xp + "' --t '" + (fx.dir / "bad_t.npy").string() + "'"),
+           "times of shape (4,) do not fit 5 points");
+  one_line(fx.fm("field --ckpt '" + fx.ckpt + "' --x '" + xp + "'"), "fm field: --t is required");
+  one_line(fx.fm("field --ckpt '" + fx.ckpt + "' --x '" + xp + "' --t soon"), "--t expects a number or a .npy file, got 'soon'");
+  r = fx.fm("field --help");
+  CHECK(r.rc == 0);
+  for (const char* opt : {"--ckpt", "--x", "--t", "--out", "--batch", "--device"}) CHECK(r.out.find(opt) != std::string::npos);
 }
 
 }  // TEST_SUITE
