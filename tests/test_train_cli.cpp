@@ -137,7 +137,7 @@ TEST_CASE("fm train on a written .npy of 8 RGB images (NHWC, inferred) with the 
   fm::testing::TempDir tmp("fm_test_train_cli");
   // 8 images 8 x 8 x 3 as uint8 NHWC, in a hand-written .npy v1.0 (the header padded to 64 bytes).
   std::string header = "{'descr': '|u1', 'fortran_order': False, 'shape': (8, 8, 8, 3), }";
-  header.append(64 - 10 - header.size() - 1, ' ');
+  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
   header += '\n';
   std::string file = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + char(0) + header;
   for (int i = 0; i < 8 * 8 * 8 * 3; ++i) file += char((i * 37) % 256);
