@@ -90,10 +90,11 @@ int cmd_nll(int argc, char** argv) {
             "Negative log-likelihood (nats) of data under a trained model, by the likelihood ODE; "
             "for an image model, bits per dimension of dequantised images.");
   args.opt("--ckpt", "", "model checkpoint (.safetensors) written by fm train")
-      .opt("--data", "", "a 2-D toy name, a .npy/.csv file, fashion-mnist, mnist or an IDX image file "
-                         "(default: the data the model was trained on)")
-      .opt("--split", "", "train or test split of fashion-mnist / mnist (default: test for image models, else train)")
-      .opt("--data-dir", "", "directory of the IDX files of fashion-mnist / mnist")
+      .opt("--data", "", "a 2-D toy name, a .npy/.csv file, fashion-mnist, mnist, cifar10, an IDX image file, a .npy "
+                         "of images or a folder of PNGs (default: the data the model was trained on)")
+      .opt("--split", "", "train or test split of fashion-mnist / mnist / cifar10 (default: test for image models, else train)")
+      .opt("--data-dir", "", "directory of the IDX files of fashion-mnist / mnist, or of the CIFAR-10 binary files")
+      .opt("--layout", "", "a .npy of images: nchw or nhwc (default: inferred)")
       .opt("--n", "10000", "number of data samples to evaluate (for a file or image set: at most its size)")
       .opt("--divergence", "", "exact (one VJP per dimension) or hutchinson (one VJP per probe); "
                                "default: hutchinson for images, exact otherwise")
@@ -120,6 +121,7 @@ int cmd_nll(int argc, char** argv) {
   DataOptions dopt;
   dopt.split = args.given("--split") ? args.str("--split") : images ? "test" : "train";
   dopt.data_dir = args.str("--data-dir");
+  dopt.layout = args.str("--layout");
   std::unique_ptr<Dataset> data = open_dataset(spec, dopt);
   if (data->sample_shape() != sample_shape)
     throw std::runtime_error("data samples " + shape_str(data->sample_shape()) + " do not fit the model (" +

@@ -65,10 +65,13 @@ double kind_f64(const Args& a, const char* flag, bool images) {
 void add_train_options(Args& a) {
   a.opt("--data", "checkerboard",
         "a 2-D toy (checkerboard, 8gaussians, moons, circles, swissroll, 2spirals, pinwheel, rings), an image set "
-        "(fashion-mnist, mnist), an IDX image file or a .npy/.csv file of N x D samples")
+        "(fashion-mnist, mnist, cifar10), an IDX image file, a .npy/.csv file of N x D samples, a .npy of images "
+        "(N x C x H x W or N x H x W x C) or a folder of PNG images")
       .opt("--split", "train", "image sets: train or test")
-      .opt("--data-dir", "", "image sets: directory of the IDX files (default for fashion-mnist: " +
+      .opt("--data-dir", "", "image sets: directory of the IDX or CIFAR-10 binary files (default for fashion-mnist: " +
                                  std::string(kFashionMnistDir) + ")")
+      .opt("--layout", "", "a .npy of images: nchw or nhwc (default: inferred from where the 1 or 3 channels are)")
+      .opt("--labels", "", "a .npy of images: a 1-D .npy of class indices, one per image (checked, not yet used)")
       .flag("--hflip", "images: mirror each drawn image left-right with probability 1/2");
   kind_opt(a, "--steps", "training steps (with --resume, a larger value extends the run)");
   kind_opt(a, "--batch", "samples per step");
@@ -79,7 +82,10 @@ void add_train_options(Args& a) {
       .opt("--weight-decay", "", "weight decay (default: 0 for adam, 0.01 for adamw)")
       .opt("--clip", "1.0", "clip the global gradient norm to this; 0 = off");
   kind_opt(a, "--ema", "EMA decay of the weights that are saved and evaluated; 0 = off");
-  a.opt("--width", "512", "points: MLP hidden width")
+  std::string presets;
+  for (const std::string& n : unet_preset_names()) presets += (presets.empty() ? "" : ", ") + n;
+  a.opt("--preset", "", "images: a U-Net shape (" + presets + "); the U-Net flags given override it")
+      .opt("--width", "512", "points: MLP hidden width")
       .opt("--depth", "5", "points: MLP depth (number of Linear layers)")
       .opt("--channels", "32", "images: U-Net base channels")
       .opt("--mult", "1,2,2", "images: U-Net channel multiplier of each resolution level")
@@ -105,7 +111,7 @@ void add_train_options(Args& a) {
 }
 
 // Flags that define a run. With --resume they come from the checkpoint (only --steps may extend).
-const std::vector<std::string> kRunFlags = {"--data",   "--split",     "--data-dir", "--hflip",        "--batch",
+const std::vector<std::string> kRunFlags = {"--data",   "--split",     "--data-dir", "--hflip",  "--layout", "--labels", "--batch",
                                             "--lr",     "--schedule",  "--warmup",   "--optimizer",    "--weight-decay",
                                             "--clip",   "--ema",       "--width",    "--depth",        "--path",
                                             "--sigma-min", "--seed",   "--out"};
@@ -122,6 +128,8 @@ DataOptions data_options(const Args& a) {
   d.split = a.str("--split");
   d.data_dir = a.str("--data-dir");
   d.hflip = a.on("--hflip");
+  d.layout = a.str("--layout");
+  d.labels = a.str("--labels");
   return d;
 }
 
@@ -180,6 +188,12 @@ ResumedRun resume_from_args(const Args& a, const std::string& dir) {
   }
 }
 
+// runs/<this> by default: the data file's stem, or the folder's name ("pngs/" -> "pngs").
+std::string default_run_name(std::string spec) {
+  while (spec.size() > 1 && spec.back() == '/') spec.pop_back();
+  return std::filesystem::path(spec).stem().string();
+}
+
 // What `fm train` hands to train_run: the run's options and its data.
 struct Session {
   TrainRunOptions run;
@@ -215,7 +229,7 @@ Session open_session(const Args& args) {
   if (!resume) {
     s.run.spec = run_from_args(args, *s.data, s.images);
     s.run.out_dir =
-        args.given("--out") ? args.str("--out") : "runs/" + std::filesystem::path(s.run.spec.data_spec).stem().string();
+        args.given("--out") ? args.str("--out") : "runs/" + default_run_name(s.run.spec.data_spec);
   }
   s.run.ckpt_every = args.i64("--ckpt-every");
   s.run.snapshot_every = s.images ? args.i64("--sample-every") : 0;
@@ -226,9 +240,12 @@ void print_header(const RunContext& c, bool images) {
   const Shape shape = c.data.sample_shape();
   const RunSpec& r = c.options.spec;
   const TrainOptions& t = r.train;
+  // e.g. " (NHWC, inferred; 10 classes ...)": how an image file was read, and its labels.
+  const std::string details = c.data.details().empty() ? "" : " (" + c.data.details() + ")";
   if (images)
-    std::fprintf(stderr, "fm train: %s, %s images, %s (%lld parameters), path %s, batch %lld, %lld steps -> %s\n",
-                 c.data.name().c_str(), shape_str(shape, ShapeStyle::Dims).c_str(), describe_unet(unet_config_from_json(r.model)).c_str(),
+    std::fprintf(stderr, "fm train: %s, %s images%s, %s (%lld parameters), path %s, batch %lld, %lld steps -> %s\n",
+                 c.data.name().c_str(), shape_str(shape, ShapeStyle::Dims).c_str(), details.c_str(),
+                 describe_unet(unet_config_from_json(r.model)).c_str(),
                  (long long)c.model.num_parameters(), c.path.name().c_str(), (long long)t.batch, (long long)t.steps,
                  c.options.out_dir.c_str());
   else

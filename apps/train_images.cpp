@@ -1,4 +1,4 @@
-// apps/train_images.cpp
+// apps/train_images.cpp: the U-Net of `fm train` from its flags and presets, and the sample grids.
 #include "apps/train_images.h"
 
 #include <cstdio>
@@ -13,17 +13,30 @@
 namespace fm {
 
 UNetConfig unet_config_from_args(const Args& args, const Shape& image_shape) {
+  // A preset gives the shape; every flag given explicitly overrides its part of it. Without a
+  // preset the flags' own defaults apply (the Fashion-MNIST U-Net).
   UNetConfig c;
+  if (args.given("--preset")) {
+    try {
+      c = unet_preset(args.str("--preset"));
+    } catch (const std::runtime_error& e) {
+      throw UsageError(std::string("--preset: ") + e.what());
+    }
+  }
+  const bool preset = args.given("--preset");
+  auto use = [&](const char* flag) { return !preset || args.given(flag); };
   c.in_channels = image_shape[0];
   c.height = image_shape[1];
   c.width = image_shape[2];
-  c.channels = args.i64("--channels");
-  c.mult = args.i64_list("--mult");
-  c.num_res = args.i64("--num-res");
-  const std::string attn = args.str("--attn-res");
-  c.attn_res = attn == "none" || attn.empty() ? std::vector<int64_t>{} : args.i64_list("--attn-res");
-  c.groups = args.i64("--groups");
-  c.dropout = args.f64("--dropout");
+  if (use("--channels")) c.channels = args.i64("--channels");
+  if (use("--mult")) c.mult = args.i64_list("--mult");
+  if (use("--num-res")) c.num_res = args.i64("--num-res");
+  if (use("--attn-res")) {
+    const std::string attn = args.str("--attn-res");
+    c.attn_res = attn == "none" || attn.empty() ? std::vector<int64_t>{} : args.i64_list("--attn-res");
+  }
+  if (use("--groups")) c.groups = args.i64("--groups");
+  if (use("--dropout")) c.dropout = args.f64("--dropout");
   if (c.channels < 1 || c.num_res < 1 || c.groups < 1)
     throw UsageError("--channels, --num-res and --groups must be positive");
   for (int64_t m : c.mult)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <stdexcept>
@@ -10,7 +11,9 @@
 
 #include "flow/datafile.h"
 #include "flow/idx.h"
+#include "flow/image_files.h"
 #include "flow/toy2d.h"
+#include "tensor/io/npy.h"
 #include "tensor/ops.h"
 
 namespace fm {
@@ -20,6 +23,11 @@ Tensor Dataset::head(int64_t) const {
 }
 
 Tensor Dataset::head_pixels(int64_t) const { throw std::runtime_error(name() + " has no integer pixels"); }
+
+const std::vector<int64_t>& Dataset::labels() const {
+  static const std::vector<int64_t> none;
+  return none;
+}
 
 namespace {
 
@@ -62,9 +70,25 @@ class ImageDataset : public Dataset {
     for (int v = 0; v < 256; ++v) scaled_[v] = static_cast<float>(v) / 127.5f - 1.0f;
     for (int v = 0; v < 256; ++v) raw_[v] = static_cast<float>(v);
   }
+  // With the labels and the header note of an image file (flow/image_files.h).
+  ImageDataset(std::string name, ImageSet set, bool hflip)
+      : ImageDataset(std::move(name), set.shape, std::move(set.pixels), hflip) {
+    labels_ = std::move(set.labels);
+    num_classes_ = set.num_classes;
+    note_ = std::move(set.note);
+  }
   std::string name() const override { return name_; }
   Shape sample_shape() const override { return {shape_[1], shape_[2], shape_[3]}; }
   int64_t size() const override { return shape_[0]; }
+  const std::vector<int64_t>& labels() const override { return labels_; }
+  int64_t num_classes() const override { return num_classes_; }
+  std::string details() const override {
+    std::string d = note_;
+    if (num_classes_ > 0)
+      d += (d.empty() ? "" : "; ") + std::to_string(labels_.size()) + " labels, " + std::to_string(num_classes_) +
+           " classes (not used: no conditional model yet)";
+    return d;
+  }
 
   Tensor batch(int64_t n, Rng& rng) override {
     if (n < 0) throw std::runtime_error(name_ + ": negative batch size");
@@ -99,6 +123,9 @@ class ImageDataset : public Dataset {
   std::string pixels_;
   bool hflip_;
   std::array<float, 256> scaled_{}, raw_{};
+  std::vector<int64_t> labels_;
+  int64_t num_classes_ = 0;
+  std::string note_;
 };
 
 bool ends_with(const std::string& s, const std::string& suffix) {
@@ -161,16 +188,40 @@ std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples)
   return std::make_unique<TensorDataset>(name, std::move(samples));
 }
 
+// A .npy file: 2-D is N x D points (as before images were read), 3-D and 4-D are images.
+static std::unique_ptr<Dataset> open_npy(const std::string& spec, const DataOptions& opt) {
+  const size_t rank = read_npy_header(spec).shape.size();
+  if (rank == 3 || rank == 4) {
+    ImageSet set = load_npy_images(spec, opt.layout);
+    if (!opt.labels.empty()) set.labels = load_npy_labels(opt.labels, set.shape[0], &set.num_classes);
+    return std::make_unique<ImageDataset>(spec, std::move(set), opt.hflip);
+  }
+  if (!opt.layout.empty() || !opt.labels.empty())
+    throw std::runtime_error(spec + ": --layout and --labels apply to image arrays (3-D or 4-D); this array is " +
+                             std::to_string(rank) + "-D");
+  return tensor_dataset(spec, load_data_file(spec));
+}
+
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const DataOptions& opt) {
+  std::string ext = std::filesystem::path(spec).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // Only .npy images take a layout or a labels file; elsewhere they would be ignored silently.
+  if ((!opt.layout.empty() || !opt.labels.empty()) && ext != ".npy")
+    throw std::runtime_error(spec + ": --layout and --labels apply only to .npy image arrays");
   if (is_toy2d(spec)) return std::make_unique<ToyDataset>(spec);
   if (spec == "fashion-mnist" || spec == "mnist") return open_named_images(spec, opt);
+  if (spec == "cifar10")
+    return std::make_unique<ImageDataset>("cifar10/" + opt.split, load_cifar10(opt.data_dir, opt.split), opt.hflip);
   if (is_idx_image_path(spec)) return open_idx_images(spec, spec, opt.hflip);
-  std::string ext = std::filesystem::path(spec).extension().string();
-  if (ext == ".npy" || ext == ".csv") return tensor_dataset(spec, load_data_file(spec));
+  if (ext == ".npy") return open_npy(spec, opt);
+  if (ext == ".csv") return tensor_dataset(spec, load_data_file(spec));
+  std::error_code ec;
+  if (std::filesystem::is_directory(spec, ec)) return std::make_unique<ImageDataset>(spec, load_png_folder(spec), opt.hflip);
   std::string names;
   for (const std::string& n : toy2d_names()) names += (names.empty() ? "" : ", ") + n;
   throw std::runtime_error("unknown dataset '" + spec +
-                           "': give a .npy, .csv or IDX image file, fashion-mnist, mnist, or one of " + names);
+                           "': give a .npy, .csv or IDX image file, a folder of PNGs, fashion-mnist, mnist, cifar10, "
+                           "or one of " + names);
 }
 
 }  // namespace fm

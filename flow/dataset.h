@@ -1,12 +1,14 @@
 // flow/dataset.h: where training and evaluation samples come from.
 //
 // A dataset is named on the command line: a 2-D toy ("checkerboard", ...), which is an endless
-// generator; a file of the user's (.npy / .csv, N x D); an image set ("fashion-mnist", "mnist")
-// or an IDX image file (flow/idx.h). Batches of finite datasets are drawn uniformly with
+// generator; a file of the user's (.npy / .csv, N x D); an image set ("fashion-mnist", "mnist",
+// "cifar10"), an IDX image file (flow/idx.h), a .npy image array or a folder of PNGs
+// (flow/image_files.h). Batches of finite datasets are drawn uniformly with
 // replacement. Images are [C, H, W] samples scaled from pixels 0..255 to [-1, 1] (x/127.5 - 1).
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "tensor/random.h"
 
@@ -25,6 +27,12 @@ class Dataset {
   // The first n images as integer pixels 0..255 in float32, [n, C, H, W], unscaled and unflipped:
   // bits/dim needs the discrete pixels. Throws "<name> has no integer pixels" for non-images.
   virtual Tensor head_pixels(int64_t n) const;
+  // Class labels, one per sample (CIFAR-10's, PNG sub-folders', --labels): loaded and checked
+  // only, since no model is conditioned on them yet. Empty, and 0 classes, when there are none.
+  virtual const std::vector<int64_t>& labels() const;
+  virtual int64_t num_classes() const { return 0; }
+  // What the run header shows after the sample shape, e.g. "NHWC, inferred; 10 classes"; may be empty.
+  virtual std::string details() const { return {}; }
 };
 
 // How to open a dataset. split and data_dir apply to the named image sets, hflip to image sets;
@@ -33,6 +41,8 @@ struct DataOptions {
   std::string split = "train";  // "train" or "test"
   std::string data_dir;         // directory of the IDX files; empty: the set's default
   bool hflip = false;           // mirror each drawn image left-right with probability 1/2
+  std::string layout;           // .npy images: "nchw" or "nhwc"; empty: inferred
+  std::string labels;           // .npy images: a .npy of class indices, one per image; empty: none
 };
 
 // Where open_dataset looks for "fashion-mnist" (Debian's dataset-fashion-mnist installs it there).
@@ -44,9 +54,9 @@ std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples)
 // Images held in memory as integer pixels 0..255, [N, C, H, W] with N >= 1.
 std::unique_ptr<Dataset> image_dataset(const std::string& name, const Tensor& pixels, bool hflip = false);
 
-// A toy name, "fashion-mnist" / "mnist" (opt.split from opt.data_dir), an IDX image file
-// (*idx3-ubyte, *.idx, *.idx3, each optionally .gz) or a .npy / .csv file; throws with the list
-// of names if none.
+// A toy name, "fashion-mnist" / "mnist" / "cifar10" (opt.split from opt.data_dir), an IDX image
+// file (*idx3-ubyte, *.idx, *.idx3, each optionally .gz), a .npy file (2-D: points; 3-D or 4-D:
+// images), a .csv file or a folder of PNGs; throws with the list of names if none.
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const DataOptions& opt = {});
 
 }  // namespace fm

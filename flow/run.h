@@ -48,7 +48,7 @@ struct RunSpec {
 };
 
 // The spec as metadata text (keys data, split, data_dir, hflip, path, sigma_min, config,
-// log_every) and back. run_from_metadata reads the training options from the keys that the
+// log_every, and layout and labels only when set) and back. run_from_metadata reads the training options from the keys that the
 // trainer's state_metadata holds (train_options_metadata), so it takes a whole train state's
 // metadata; it throws "train state: missing '<key>'" and the like.
 std::map<std::string, std::string> run_metadata(const RunSpec& r);

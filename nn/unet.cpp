@@ -129,6 +129,53 @@ UNetConfig unet_config_from_json(const Json& j) {
   return c;
 }
 
+// ---- presets --------------------------------------------------------------------------------------
+
+namespace {
+struct Preset {
+  const char* name;
+  int64_t channels;
+  std::vector<int64_t> mult;
+  int64_t num_res;
+  std::vector<int64_t> attn_res;
+  int64_t groups;
+};
+// Shapes only (see unet.h for where each comes from); dropout is 0 in all, as in Table 3.
+const std::vector<Preset>& presets() {
+  static const std::vector<Preset> p = {
+      {"tiny", 16, {1, 2}, 1, {}, 8},
+      {"small", 32, {1, 2, 2}, 2, {8}, 8},
+      {"fmnist", 32, {1, 2, 2}, 2, {7}, 8},
+      {"cifar10", 256, {1, 2, 2, 2}, 2, {16}, 32},
+      {"imagenet64", 192, {1, 2, 3, 4}, 3, {32, 16, 8}, 32},
+  };
+  return p;
+}
+}  // namespace
+
+std::vector<std::string> unet_preset_names() {
+  std::vector<std::string> names;
+  for (const Preset& p : presets()) names.push_back(p.name);
+  return names;
+}
+
+UNetConfig unet_preset(const std::string& name) {
+  for (const Preset& p : presets()) {
+    if (name != p.name) continue;
+    UNetConfig c;
+    c.channels = p.channels;
+    c.mult = p.mult;
+    c.num_res = p.num_res;
+    c.attn_res = p.attn_res;
+    c.groups = p.groups;
+    c.dropout = 0.0;
+    return c;
+  }
+  std::string names;
+  for (const std::string& n : unet_preset_names()) names += (names.empty() ? "" : ", ") + n;
+  throw std::runtime_error("unknown U-Net preset '" + name + "' (presets: " + names + ")");
+}
+
 // ---- the network ----------------------------------------------------------------------------
 static void validate(const UNetConfig& c) {
   if (c.in_channels < 1 || c.channels < 1 || c.mult.empty() || c.num_res < 1 || c.groups < 1)

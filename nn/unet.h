@@ -16,6 +16,7 @@
 // 1 x 28 x 28; ch 16 gives 408,641.
 #pragma once
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "nn/conv.h"
@@ -32,6 +33,19 @@ struct UNetConfig {
   int64_t groups = 8;
   double dropout = 0.0;
 };
+
+// Named U-Net shapes (`fm train --preset NAME`): channels, mult, num_res, attn_res, groups and
+// dropout; the image shape stays the caller's to set.
+//   tiny     ch 16, mult 1,2, 1 block, no attention, 8 groups: seconds on a CPU (tests, trials)
+//   small    ch 32, mult 1,2,2, 2 blocks, attention at 8x8, 8 groups: a CPU-sized 32x32 model
+//   fmnist   the defaults above (ch 32, mult 1,2,2, 2 blocks, attention at 7x7)
+//   cifar10  Lipman et al. 2022, Table 3, CIFAR-10: ch 256, mult 1,2,2,2, 2 blocks, attention at
+//            16x16, dropout 0; 32 groups as in the ADM U-Net the paper builds on. (The paper's
+//            attention has 4 heads of 64 channels; ours has one head.)
+//   imagenet64  Table 3, ImageNet-64: ch 192, mult 1,2,3,4, 3 blocks, attention at 32, 16, 8.
+// Throws, listing the names, for an unknown one.
+UNetConfig unet_preset(const std::string& name);
+std::vector<std::string> unet_preset_names();
 
 Json unet_config_json(const UNetConfig& c);
 UNetConfig unet_config_from_json(const Json& j);  // throws on missing or invalid fields

@@ -30,7 +30,8 @@ const std::vector<std::string> kKernelCalls = {".data()", "device_data()", "sgem
                                                "cpu::", "\"tensor/cpu/", "\"tensor/dispatch.h\""};
 // flow/'s data readers fill host tensors from files and generators: the one place above the
 // tensor layer where .data() is fine.
-const std::set<std::string> kFlowReaders = {"datafile.cpp", "dataset.cpp", "idx.h", "idx.cpp", "toy2d.cpp"};
+const std::set<std::string> kFlowReaders = {"datafile.cpp", "dataset.cpp", "idx.h",           "idx.cpp",       "toy2d.cpp",
+                                            "cifar10.cpp",  "npy_images.cpp", "png_folder.cpp"};
 
 int layer_index(const std::string& layer) {
   for (size_t i = 0; i < kLayers.size(); ++i)

@@ -162,4 +162,35 @@ TEST_CASE("fm train --resume refuses a changed run option with one line and leav
   CHECK(dir_bytes(run) == before);
 }
 
+TEST_CASE("fm train on a written .npy of 8 RGB images (NHWC, inferred) with the tiny preset, then a resume") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  // 8 images 8 x 8 x 3 as uint8 NHWC, in a hand-written .npy v1.0 (the header padded to 64 bytes).
+  std::string header = "{'descr': '|u1', 'fortran_order': False, 'shape': (8, 8, 8, 3), }";
+  header.append((64 - (10 + header.size() + 1) % 64) % 64, ' ');
+  header += '\n';
+  std::string file = std::string("\x93NUMPY\x01\x00", 8) + char(header.size()) + char(0) + header;
+  for (int i = 0; i < 8 * 8 * 8 * 3; ++i) file += char((i * 37) % 256);
+  std::ofstream((tmp.dir / "imgs.npy").string(), std::ios::binary) << file;
+  const fs::path run = tmp.dir / "run";
+  const std::string args = "train --data '" + (tmp.dir / "imgs.npy").string() +
+                           "' --preset tiny --channels 8 --batch 4 --sample-every 0 --ckpt-every 0 --log-every 1 --out '" +
+                           run.string() + "'";
+  Run r = fm_run(tmp.dir, args + " --steps 3");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(r.err.find("3x8x8 images (NHWC, inferred), U-Net ch 8, mult 1,2, num-res 1, attn-res none") != std::string::npos);
+  CHECK(rows_without_seconds(run / "loss.csv").size() == 4);
+  LoadedModel m = load_checkpoint((run / "model.safetensors").string());
+  CHECK(m.step == 3);
+  // The layout was inferred, not stored: a resume reads the file the same way.
+  r = fm_run(tmp.dir, "train --resume '" + run.string() + "' --steps 4");
+  REQUIRE(r.rc == 0);
+  CHECK(load_checkpoint((run / "model.safetensors").string()).step == 4);
+  // (--channels 8 above overrode the preset's 16, as the header shows.) An unknown preset is one line.
+  r = fm_run(tmp.dir, args + " --steps 1 --preset huge");
+  CHECK(r.rc != 0);
+  CHECK(r.err.find("--preset: unknown U-Net preset 'huge'") != std::string::npos);
+}
+
 }  // TEST_SUITE

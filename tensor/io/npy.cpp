@@ -226,8 +226,9 @@ class HeaderParser {
 static constexpr char kMagic[] = "\x93NUMPY";  // 6 bytes + terminator
 static constexpr uint64_t kMaxHeaderBytes = 1 << 20;
 
-Tensor load_npy(const std::string& path) {
-  InputFile f(path);
+// The header of the .npy file `f`, and where its data starts; nothing about the dtype checked yet.
+static NpyHeader read_header(const InputFile& f, uint64_t* data_at) {
+  const std::string& path = f.path();
   unsigned char pre[12] = {};
   if (f.size() < 10) throw_file_error(path, "too short to be a .npy file (" + std::to_string(f.size()) + " bytes)");
   f.read(0, pre, std::min<uint64_t>(f.size(), 12));
@@ -247,22 +248,34 @@ Tensor load_npy(const std::string& path) {
     throw_file_error(path, "header length " + std::to_string(header_len) + " is implausibly large");
   std::string text(header_len, '\0');
   f.read(prefix, text.data(), text.size());
-  NpyHeader h = HeaderParser(text, path).parse();
+  *data_at = prefix + header_len;
+  return HeaderParser(text, path).parse();
+}
 
-  uint64_t itemsize = h.descr == "<f4" ? 4 : h.descr == "<f8" ? 8 : 0;
-  if (itemsize == 0)
-    throw_file_error(path, "dtype '" + h.descr + "' is not supported (expected float32 '<f4' or float64 '<f8')");
+// Refuses Fortran order and a data size that does not match the shape (before anything is allocated).
+static uint64_t check_data_size(const InputFile& f, const NpyHeader& h, uint64_t itemsize, uint64_t data_at) {
+  const std::string& path = f.path();
   if (h.fortran_order)
     throw_file_error(path, "fortran_order is True (Fortran-ordered arrays are not supported; save in C order)");
-  uint64_t need = 0, have = f.size() - prefix - header_len;
+  uint64_t need = 0, have = f.size() - data_at;
   bool fits = checked_byte_size(h.shape, itemsize, &need);
   if (!fits || need != have)
     throw_file_error(path, "data is " + std::to_string(have) + " bytes but shape " + npy_shape_str(h.shape) +
                                " of '" + h.descr + "' needs " +
                                (fits ? std::to_string(need) : std::string("more than 2^64")));
+  return need;
+}
+
+Tensor load_npy(const std::string& path) {
+  InputFile f(path);
+  uint64_t data_at = 0;
+  NpyHeader h = read_header(f, &data_at);
+  uint64_t itemsize = h.descr == "<f4" ? 4 : h.descr == "<f8" ? 8 : 0;
+  if (itemsize == 0)
+    throw_file_error(path, "dtype '" + h.descr + "' is not supported (expected float32 '<f4' or float64 '<f8')");
+  uint64_t need = check_data_size(f, h, itemsize, data_at);
 
   Tensor t = Tensor::empty(h.shape);
-  uint64_t data_at = prefix + header_len;
   if (itemsize == 4) {
     f.read(data_at, t.data(), need);
   } else {  // float64: convert in chunks so we never hold a second full-size copy
@@ -274,6 +287,42 @@ Tensor load_npy(const std::string& path) {
     }
   }
   return t;
+}
+
+// Item sizes of the dtypes that load_npy_raw can hand over. numpy writes '|u1' for uint8 (byte
+// order does not apply to one byte); '<u1' and 'u1' mean the same.
+static uint64_t raw_itemsize(const std::string& descr) {
+  if (descr == "|u1" || descr == "<u1" || descr == "u1") return 1;
+  if (descr == "<i4" || descr == "<f4") return 4;
+  if (descr == "<i8" || descr == "<f8") return 8;
+  return 0;
+}
+
+static std::string canonical_descr(const std::string& descr) { return raw_itemsize(descr) == 1 ? "|u1" : descr; }
+
+NpyRaw read_npy_header(const std::string& path) {
+  InputFile f(path);
+  uint64_t data_at = 0;
+  NpyHeader h = read_header(f, &data_at);
+  return {canonical_descr(h.descr), h.shape, {}};
+}
+
+NpyRaw load_npy_raw(const std::string& path, const std::vector<std::string>& dtypes) {
+  InputFile f(path);
+  uint64_t data_at = 0;
+  NpyHeader h = read_header(f, &data_at);
+  const std::string descr = canonical_descr(h.descr);
+  bool wanted = false;
+  std::string names;
+  for (const std::string& d : dtypes) {
+    wanted = wanted || d == descr;
+    names += (names.empty() ? "'" : ", '") + d + "'";
+  }
+  if (!wanted || raw_itemsize(descr) == 0)
+    throw_file_error(path, "dtype '" + h.descr + "' is not supported here (expected one of " + names + ")");
+  NpyRaw r{descr, h.shape, std::string(check_data_size(f, h, raw_itemsize(descr), data_at), '\0')};
+  f.read(data_at, r.bytes.data(), r.bytes.size());
+  return r;
 }
 
 void save_npy(const std::string& path, const Tensor& t) {

@@ -7,17 +7,33 @@
 //   then        H bytes of ASCII (UTF-8 for v3): a Python dict literal, space-padded, ending in '\n':
 //               {'descr': '<f4', 'fortran_order': False, 'shape': (3, 2), }
 //   then        the raw array data, exactly numel * itemsize bytes.
-// We read little-endian float32 ('<f4') and float64 ('<f8', converted to float32) in C order, and
-// write v1.0 '<f4' with the data starting on a 64-byte boundary, as numpy itself does.
+// load_npy reads little-endian float32 ('<f4') and float64 ('<f8', converted to float32) in C order;
+// load_npy_raw hands over the bytes of uint8 ('|u1'), int32/int64 and float arrays unconverted
+// (image and label readers). save_npy writes v1.0 '<f4' with the data starting on a 64-byte
+// boundary, as numpy itself does.
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
 namespace fm {
 
 Tensor load_npy(const std::string& path);
+
+// A .npy array as stored: its dtype ('|u1', '<i4', '<i8', '<f4' or '<f8'; '<u1' and 'u1' read as
+// '|u1'), its shape and its C-order element bytes, little-endian.
+struct NpyRaw {
+  std::string descr;
+  Shape shape;
+  std::string bytes;
+};
+// The dtype and shape alone (bytes empty), for a reader that picks its way by them. The dtype
+// is not checked: it is whatever the header says.
+NpyRaw read_npy_header(const std::string& path);
+// The whole array, whose dtype must be one of `dtypes` (else a one-line error listing them).
+NpyRaw load_npy_raw(const std::string& path, const std::vector<std::string>& dtypes);
 void save_npy(const std::string& path, const Tensor& t);
 
 // A shape as numpy prints it: "()", "(5,)", "(3, 2)".
