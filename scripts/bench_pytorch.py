@@ -27,13 +27,13 @@ calls), and each timed run ends with torch.cuda.synchronize().
 import argparse
 import json
 import math
+import os
 import resource
 import statistics
 import sys
 import time
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
 GROUPS = ["matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field"]
@@ -90,169 +90,9 @@ def report(args, name, ms, gflop=0.0):
     sys.stdout.flush()
 
 
-# ---- the MLP field (nn/mlp.h, nn/mlp.cpp) ----------------------------------------------------
-class MlpField(nn.Module):
-    """v(x, t) = Linear(W, D) . [SiLU . Linear(W, W)] x (depth - 2) . SiLU . Linear(D + 1, W) ([x, t]).
-
-    t enters as one extra input column appended after x (concat([x, t], 1)); parameters are
-    named net.0, net.2, ... as in our checkpoints.
-    """
-
-    def __init__(self, dim=2, width=512, depth=5):
-        super().__init__()
-        layers = []
-        for i in range(depth):
-            fan_in = dim + 1 if i == 0 else width
-            fan_out = dim if i == depth - 1 else width
-            layers.append(nn.Linear(fan_in, fan_out))
-            if i + 1 < depth:
-                layers.append(nn.SiLU())
-        self.net = nn.Sequential(*layers)
-
-    def forward(self, x, t):
-        return self.net(torch.cat([x, t.reshape(-1, 1)], dim=1))
-
-
-# ---- the U-Net (nn/unet.h, nn/unet.cpp, nn/conv.h, autodiff/ops_image.cpp) -------------------
-def timestep_embedding(t, dim, scale=1000.0, max_period=10000.0):
-    """DDPM's sinusoid of scale * t (autodiff/ops_image.cpp): half = dim // 2,
-    freq_i = exp(-log(max_period) i / half), out = [cos(scale t freq), sin(scale t freq)]
-    (cos half first), plus a zero column when dim is odd. Computed in double, returned as float,
-    like ours; it is a constant (no gradient)."""
-    half = dim // 2
-    freq = torch.exp(-math.log(max_period) * torch.arange(half, dtype=torch.float64, device=t.device) / half)
-    arg = scale * t.to(torch.float64)[:, None] * freq[None, :]
-    emb = torch.cat([torch.cos(arg), torch.sin(arg)], dim=1)
-    if dim % 2:
-        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=1)
-    return emb.to(torch.float32)
-
-
-class ResBlock(nn.Module):
-    """h = conv1(silu(gn1(x))) + emb_proj(silu(temb)) over H x W;
-    h = conv2(dropout(silu(gn2(h)))); return skip(x) + h  (skip: 1x1 conv when in != out)."""
-
-    def __init__(self, cin, cout, emb, groups, dropout):
-        super().__init__()
-        self.norm1 = nn.GroupNorm(groups, cin)
-        self.conv1 = nn.Conv2d(cin, cout, 3, padding=1)
-        self.emb_proj = nn.Linear(emb, cout)
-        self.norm2 = nn.GroupNorm(groups, cout)
-        self.dropout = nn.Dropout(dropout)
-        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1)
-        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else None
-
-    def forward(self, x, silu_temb):
-        h = self.conv1(F.silu(self.norm1(x)))
-        h = h + self.emb_proj(silu_temb)[:, :, None, None]
-        h = self.conv2(self.dropout(F.silu(self.norm2(h))))
-        return (self.skip(x) if self.skip is not None else x) + h
-
-
-class AttnBlock(nn.Module):
-    """Single-head self-attention over the N = H W positions:
-    q, k, v = qkv(gn(x)) (1x1 conv to 3C), w = softmax(q^T k / sqrt(C)) [B, N, N] (rows: queries),
-    out[c, i] = sum_j v[c, j] w[i, j], then proj (1x1 conv) and a residual add."""
-
-    def __init__(self, c, groups):
-        super().__init__()
-        self.norm = nn.GroupNorm(groups, c)
-        self.qkv = nn.Conv2d(c, 3 * c, 1)
-        self.proj = nn.Conv2d(c, c, 1)
-        self.channels = c
-
-    def forward(self, x):
-        B, C, H, W = x.shape
-        h = self.qkv(self.norm(x)).reshape(B, 3 * C, H * W)
-        q, k, v = h[:, :C], h[:, C:2 * C], h[:, 2 * C:]
-        w = torch.softmax(torch.bmm(q.transpose(1, 2), k) * (1.0 / math.sqrt(C)), dim=-1)  # [B, N, N]
-        out = torch.bmm(v, w.transpose(1, 2))                                                 # [B, C, N]
-        return x + self.proj(out.reshape(B, C, H, W))
-
-
-class Level(nn.Module):
-    """One resolution of the down or up path: ResBlocks, an AttnBlock after each when this
-    resolution has attention, and the resampling conv (None at the end of the path)."""
-
-    def __init__(self):
-        super().__init__()
-        self.res = nn.ModuleList()
-        self.attn = nn.ModuleList()
-        self.resample = None
-
-
-class UNetField(nn.Module):
-    """The U-Net of nn/unet.cpp (defaults: 1 x 28 x 28, ch 32, mult 1,2,2, num_res 2,
-    attention at resolution 7, groups 8, dropout 0)."""
-
-    def __init__(self, in_channels=1, height=28, channels=32, mult=(1, 2, 2), num_res=2,
-                 attn_res=(7,), groups=8, dropout=0.0):
-        super().__init__()
-        ch, E, L = channels, 4 * channels, len(mult)
-        self.channels = ch
-        # time_embed.0 / time_embed.2: Linear(ch, 4ch) -> SiLU -> Linear(4ch, 4ch)
-        self.time_embed = nn.Sequential(nn.Linear(ch, E), nn.SiLU(), nn.Linear(E, E))
-        self.stem = nn.Conv2d(in_channels, ch, 3, padding=1)
-
-        skips = [ch]  # channel counts pushed on the skip stack: stem, every block, every Downsample
-        h, res = ch, height
-        self.down = nn.ModuleList()
-        for i in range(L):
-            lvl = Level()
-            for _ in range(num_res):
-                lvl.res.append(ResBlock(h, ch * mult[i], E, groups, dropout))
-                h = ch * mult[i]
-                if res in attn_res:
-                    lvl.attn.append(AttnBlock(h, groups))
-                skips.append(h)
-            if i + 1 < L:  # Downsample: stride-2 Conv3x3, padding 1
-                lvl.resample = nn.Conv2d(h, h, 3, stride=2, padding=1)
-                skips.append(h)
-                res //= 2
-            self.down.append(lvl)
-
-        self.mid_res1 = ResBlock(h, h, E, groups, dropout)
-        self.mid_attn = AttnBlock(h, groups)
-        self.mid_res2 = ResBlock(h, h, E, groups, dropout)
-
-        self.up = nn.ModuleList()  # coarsest level first, as executed
-        for i in reversed(range(L)):
-            lvl = Level()
-            for _ in range(num_res + 1):  # each block eats one skip (concatenated on channels)
-                lvl.res.append(ResBlock(h + skips.pop(), ch * mult[i], E, groups, dropout))
-                h = ch * mult[i]
-                if res in attn_res:
-                    lvl.attn.append(AttnBlock(h, groups))
-            if i > 0:  # Upsample: nearest 2x, then Conv3x3
-                lvl.resample = nn.Conv2d(h, h, 3, padding=1)
-                res *= 2
-            self.up.append(lvl)
-
-        self.out_norm = nn.GroupNorm(groups, ch)
-        self.out_conv = nn.Conv2d(ch, in_channels, 3, padding=1)
-
-    def forward(self, x, t):
-        st = F.silu(self.time_embed(timestep_embedding(t, self.channels)))  # every ResBlock projects SiLU(temb)
-        h = self.stem(x)
-        skips = [h]
-        for lvl in self.down:
-            for j, block in enumerate(lvl.res):
-                h = block(h, st)
-                if len(lvl.attn):
-                    h = lvl.attn[j](h)
-                skips.append(h)
-            if lvl.resample is not None:
-                h = lvl.resample(h)
-                skips.append(h)
-        h = self.mid_res2(self.mid_attn(self.mid_res1(h, st)), st)
-        for lvl in self.up:
-            for j, block in enumerate(lvl.res):
-                h = block(torch.cat([h, skips.pop()], dim=1), st)
-                if len(lvl.attn):
-                    h = lvl.attn[j](h)
-            if lvl.resample is not None:
-                h = lvl.resample(F.interpolate(h, scale_factor=2, mode="nearest"))
-        return self.out_conv(F.silu(self.out_norm(h)))
+# ---- the models: fm's own PyTorch mirror (scripts/fm_torch.py), checked against `fm field` --------
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fm_torch import MlpField, UNetField  # noqa: E402  (after the path, on purpose)
 
 
 def count_params(model):
@@ -324,7 +164,8 @@ def bench_mlp(args, groups, D=2, W=512, L=5):
 
 
 def make_unet(args, ch):
-    model = UNetField(channels=ch).to(DEV)
+    # the fm train / fm bench U-Net: 1 x 28 x 28, mult 1,2,2, 2 blocks, attention at 7, 8 groups
+    model = UNetField(1, 28, 28, ch, (1, 2, 2), 2, (7,), 8).to(DEV)
     n = count_params(model)
     if args.verbose:
         print(f"# unet ch{ch}: {n:,} parameters", file=sys.stderr)
