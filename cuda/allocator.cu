@@ -1,18 +1,14 @@
 // cuda/allocator.cu: the caching device allocator. cudaMalloc and cudaFree synchronise the device
-// and cost tens of microseconds each, and a training step allocates the same few hundred buffers
-// every time; so released blocks are kept and handed to the next request that fits (best fit, at
-// most 25 % larger), as the host allocator does (tensor/allocator.cpp). Everything runs on one
-// stream, so a block released by one op and reused by the next is only touched in stream order.
-// FM_ALLOCATOR=system turns the cache off.
-#include <cstdlib>
-#include <cstring>
-#include <map>
-#include <mutex>
+// and cost tens of microseconds each, so released blocks are kept in the same cache as the host's
+// (tensor/block_cache.h: best fit, at most 25 % larger; FM_ALLOCATOR=system turns it off).
+// Everything runs on one stream, so a block released by one op and reused by the next is only
+// touched in stream order.
 #include <stdexcept>
 #include <string>
 
 #include "cuda/common.cuh"
 #include "cuda/device.h"
+#include "tensor/block_cache.h"
 
 namespace fm::cuda {
 
@@ -20,19 +16,8 @@ namespace {
 
 constexpr size_t kAlign = 512;  // cudaMalloc aligns to 256 at least; 512-byte classes avoid slivers
 
-struct Cache {
-  std::mutex mu;
-  std::multimap<size_t, void*> free_blocks;  // by size, for best fit
-  MemoryStats stats{};
-  bool enabled = true;
-  Cache() {
-    const char* env = std::getenv("FM_ALLOCATOR");
-    enabled = !(env && std::strcmp(env, "system") == 0);
-  }
-};
-
-Cache& cache() {
-  static Cache* c = new Cache;  // never destroyed: blocks may be freed during static destruction
+BlockCache& cache() {
+  static BlockCache* c = new BlockCache;  // never destroyed: blocks may be freed during static destruction
   return *c;
 }
 
@@ -50,62 +35,29 @@ void* alloc(size_t& bytes) {
   static const bool have_device = (require_device(), true);
   (void)have_device;
   bytes = (bytes + kAlign - 1) / kAlign * kAlign;
-  Cache& c = cache();
-  std::unique_lock lock(c.mu);
-  if (c.enabled) {
-    auto it = c.free_blocks.lower_bound(bytes);
-    if (it != c.free_blocks.end() && it->first <= bytes + bytes / 4) {
-      bytes = it->first;
-      void* p = it->second;
-      c.free_blocks.erase(it);
-      c.stats.cached_bytes -= int64_t(bytes);
-      c.stats.in_use_bytes += int64_t(bytes);
-      c.stats.peak_bytes = std::max(c.stats.peak_bytes, c.stats.in_use_bytes);
-      return p;
-    }
-  }
+  if (void* p = cache().take(bytes)) return p;
   void* p = nullptr;
   cudaError_t status = cudaMalloc(&p, bytes);
-  if (status == cudaErrorMemoryAllocation && !c.free_blocks.empty()) {  // give the cache back and retry once
+  if (status == cudaErrorMemoryAllocation) {  // give the cached blocks back and retry once
     cudaGetLastError();
-    for (auto& [size, block] : c.free_blocks) cudaFree(block);
-    c.free_blocks.clear();
-    c.stats.cached_bytes = 0;
+    cudaStreamSynchronize(stream());
+    cache().drain([](void* block) { cudaFree(block); });
     status = cudaMalloc(&p, bytes);
   }
   check(status, ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
-  ++c.stats.system_allocs;
-  c.stats.in_use_bytes += int64_t(bytes);
-  c.stats.peak_bytes = std::max(c.stats.peak_bytes, c.stats.in_use_bytes);
+  cache().counted_new(bytes);
   return p;
 }
 
 void free(void* p, size_t bytes) {
-  if (!p) return;
-  Cache& c = cache();
-  std::unique_lock lock(c.mu);
-  c.stats.in_use_bytes -= int64_t(bytes);
-  if (c.enabled) {
-    c.free_blocks.emplace(bytes, p);
-    c.stats.cached_bytes += int64_t(bytes);
-    return;
-  }
-  cudaFree(p);  // never throws: called from destructors
+  if (p && !cache().give_back(p, bytes)) cudaFree(p);  // never throws: called from destructors
 }
 
-MemoryStats memory_stats() {
-  Cache& c = cache();
-  std::lock_guard lock(c.mu);
-  return c.stats;
-}
+AllocatorStats memory_stats() { return cache().stats(); }
 
 void release_cached_memory() {
-  Cache& c = cache();
-  std::lock_guard lock(c.mu);
   cudaStreamSynchronize(stream());
-  for (auto& [bytes, p] : c.free_blocks) cudaFree(p);
-  c.free_blocks.clear();
-  c.stats.cached_bytes = 0;
+  cache().drain([](void* p) { cudaFree(p); });
 }
 
 }  // namespace fm::cuda

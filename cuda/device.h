@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "tensor/block_cache.h"
+
 namespace fm::cuda {
 
 // True when this binary was built with the CUDA backend and a device is present.
@@ -24,10 +26,7 @@ std::string unavailable_reason();
 // out of memory) instead of returning null; it returns the block's true size in `bytes`.
 void* alloc(size_t& bytes);
 void free(void* p, size_t bytes);
-struct MemoryStats {
-  int64_t in_use_bytes, peak_bytes, cached_bytes, system_allocs;
-};
-MemoryStats memory_stats();
+AllocatorStats memory_stats();  // the cache's counters (tensor/block_cache.h)
 void release_cached_memory();
 
 // Copies, in stream order; a copy to the host waits for it. fill: dst[i] = value.

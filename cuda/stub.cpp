@@ -16,7 +16,7 @@ std::string describe() { return "CUDA backend not built (-Dcuda=disabled, or nvc
 
 void* alloc(size_t&) { not_built(); }
 void free(void*, size_t) {}
-MemoryStats memory_stats() { return {0, 0, 0, 0}; }
+AllocatorStats memory_stats() { return {0, 0, 0, 0}; }
 void release_cached_memory() {}
 void copy(void*, const void*, size_t, Copy) { not_built(); }
 void fill(float*, float, size_t) { not_built(); }

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "tensor/block_cache.h"  // AllocatorStats
 #include "tensor/device.h"
 
 namespace fm {
@@ -31,12 +32,6 @@ void free_block(Device device, const Block& block);
 
 // Host allocations only (the cache below):
 
-struct AllocatorStats {
-  int64_t in_use_bytes;   // handed out and not yet freed
-  int64_t peak_bytes;     // the largest in_use_bytes so far
-  int64_t cached_bytes;   // released blocks held for reuse
-  int64_t system_allocs;  // blocks the allocator had to ask the system for
-};
 AllocatorStats allocator_stats();
 
 // Returns every cached block to the system (e.g. between training and evaluation).
