@@ -41,7 +41,7 @@ Tensor slice(const Tensor& x, int axis, int64_t begin, int64_t end) {
   const AxisView view = axis_view(x.shape(), axis, "slice");
   axis = view.axis;
   const int64_t size = x.dim(axis);
-  if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice: range out of bounds");
+  check_range("slice", begin, end, size);
   const int64_t outer = view.outer, inner = view.inner;
   Shape os = x.shape();
   os[axis] = end - begin;
@@ -55,25 +55,14 @@ void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
   const AxisView view = axis_view(out.shape(), axis, "slice_assign_");
   axis = view.axis;
   const int64_t size = out.dim(axis), len = part.dim(axis);
-  if (begin < 0 || begin + len > size) throw std::runtime_error("slice_assign_: range out of bounds");
+  check_range("slice_assign_", begin, begin + len, size);
   const int64_t outer = view.outer, inner = view.inner;
   const int64_t run = len * inner;
   copy_rows(ptr(out) + begin * inner, size * inner, ptr(part), run, run, outer);
 }
 
 Tensor concat(const std::vector<Tensor>& parts, int axis) {
-  const int nd = parts[0].ndim();
-  axis = axis_view(parts[0].shape(), axis, "concat").axis;
-  Shape os = parts[0].shape();
-  os[axis] = 0;
-  for (const Tensor& p : parts) {
-    Shape s = p.shape(), ref = os;
-    if (p.ndim() != nd) throw std::runtime_error("concat: ranks differ");
-    s[axis] = 0, ref[axis] = 0;
-    if (s != ref)
-      throw std::runtime_error("concat: shapes " + shape_str(parts[0].shape()) + " and " + shape_str(p.shape()) + " differ off the axis");
-    os[axis] += p.dim(axis);
-  }
+  const Shape os = concat_shape(parts, axis);
   Tensor out = Tensor::empty(os, Device::CUDA);
   int64_t begin = 0;
   for (const Tensor& p : parts) {
@@ -87,7 +76,7 @@ void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value)
   const AxisView view = axis_view(out.shape(), axis, "slice_fill_");
   axis = view.axis;
   const int64_t size = out.dim(axis);
-  if (begin < 0 || end > size || begin > end) throw std::runtime_error("slice_fill_: range out of bounds");
+  check_range("slice_fill_", begin, end, size);
   const int64_t outer = view.outer, inner = view.inner;
   const int64_t run = (end - begin) * inner;
   if (run * outer == 0) return;

@@ -17,6 +17,28 @@ AxisView axis_view(const Shape& s, int axis, const char* op) {
   return v;
 }
 
+void check_range(const char* op, int64_t begin, int64_t end, int64_t size) {
+  if (begin < 0 || end > size || begin > end)
+    throw std::runtime_error(std::string(op) + ": range [" + std::to_string(begin) + ", " + std::to_string(end) +
+                             ") out of bounds for size " + std::to_string(size));
+}
+
+Shape concat_shape(const std::vector<Tensor>& parts, int& axis) {
+  if (parts.empty()) throw std::runtime_error("concat: no tensors");
+  axis = axis_view(parts[0].shape(), axis, "concat").axis;
+  Shape os = parts[0].shape();
+  os[size_t(axis)] = 0;
+  for (const Tensor& p : parts) {
+    Shape s = p.shape(), ref = os;
+    if (s.size() != os.size()) throw std::runtime_error("concat: ranks differ");
+    s[size_t(axis)] = 0, ref[size_t(axis)] = 0;
+    if (s != ref)
+      throw std::runtime_error("concat: shapes " + shape_str(parts[0].shape()) + " and " + shape_str(p.shape()) + " differ off the axis");
+    os[size_t(axis)] += p.dim(axis);
+  }
+  return os;
+}
+
 ProductShape product_shape(const char* op, const Shape& a, const Shape& b, bool ta, bool tb, bool batched) {
   auto fail = [&](const char* why) {
     throw std::runtime_error(std::string(op) + ": " + why + ", " + shape_str(a) + (ta ? "^T" : "") + " @ " +

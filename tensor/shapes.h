@@ -15,6 +15,10 @@ struct AxisView {
   int64_t outer, size, inner;
 };
 AxisView axis_view(const Shape& s, int axis, const char* op);
+// Throws "<op>: range [begin, end) out of bounds for size <size>" unless 0 <= begin <= end <= size.
+void check_range(const char* op, int64_t begin, int64_t end, int64_t size);
+// The shape of the parts joined along `axis` (equal elsewhere), with the axis made non-negative.
+Shape concat_shape(const std::vector<Tensor>& parts, int& axis);
 
 // op(a) [M, K] @ op(b) [K, N], over `batch` equal leading entries (1 for 2-D products); lda and
 // ldb are the row strides of a and b (their last dims). `batched`: [..., M, K] of rank >= 3.
