@@ -11,6 +11,7 @@
 #include "apps/common.h"
 #include "apps/plots.h"
 #include "apps/progress.h"
+#include "dist/dist.h"
 #include "flow/dataset.h"
 #include "flow/toy2d.h"
 #include "nn/checkpoint.h"
@@ -55,6 +56,7 @@ int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const Flo
                                               static_cast<long long>(nfe));
                               bar.update(done, extra);
                             });
+  if (!dist::is_root()) return 0;  // rank 0 has every image's result (ode/bpd.h)
   char final_extra[48];
   std::snprintf(final_extra, sizeof final_extra, "bpd %.4f", mean_stderr(res.bpd).mean);
   bar.finish(final_extra);
@@ -112,6 +114,7 @@ int cmd_nll(int argc, char** argv) {
   if (!args.given("--ckpt")) throw UsageError("--ckpt is required");
 
   const Device device = device_option(args);
+  dist::bind_device(device);
   LoadedModel lm = load_checkpoint(args.str("--ckpt"));
   lm.model->to(device);
   const Shape sample_shape = model_sample_shape(lm.config);
@@ -150,6 +153,7 @@ int cmd_nll(int argc, char** argv) {
   n = x.dim(0);
 
   NllRun run = evaluate_logp_with_bar(*lm.model, x, opt, batch, rng, "nll");
+  if (!dist::is_root()) return 0;  // rank 0 has every sample's result (ode/evaluate.h)
   if (args.given("--out")) {
     std::vector<float> lp(run.logp.begin(), run.logp.end());
     save_npy(args.str("--out"), Tensor::from(lp, {int64_t(lp.size())}));

@@ -9,6 +9,7 @@
 #include "apps/common.h"
 #include "apps/png.h"
 #include "apps/progress.h"
+#include "dist/dist.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "ode/evaluate.h"
@@ -36,6 +37,7 @@ int cmd_sample(int argc, char** argv) {
   if (!args.given("--ckpt")) throw UsageError("--ckpt is required");
 
   const Device device = device_option(args);
+  dist::bind_device(device);
   LoadedModel lm = load_checkpoint(args.str("--ckpt"));
   lm.model->to(device);
   Shape sample_shape = model_sample_shape(lm.config);
@@ -67,26 +69,49 @@ int cmd_sample(int argc, char** argv) {
   const int64_t batch = std::max<int64_t>(1, args.given("--batch") ? args.i64("--batch") : images ? 64 : 10000);
   const bool track = args.on("--logp");
 
-  Tensor xs = Tensor::empty(x0.shape());
-  std::vector<double> logp;
-  int64_t nfe = 0, solves = 0;
+  // In chunks of `batch`; under mpirun the chunks are dealt among the ranks (dist/dist.h) and
+  // gathered on rank 0, which alone writes: the same samples as one process.
+  std::vector<Tensor> mine;
+  std::vector<double> logp, nfe;
+  std::vector<int64_t> rows, ones;
   Progress bar("sample", n);
   FieldFn v = field_of(*lm.model);
-  for (int64_t lo = 0; lo < n; lo += batch) {
-    int64_t hi = std::min(n, lo + batch);
-    FlowSolveResult r = sample_flow(v, x0.rows(lo, hi), opt, rng, track);
-    xs.rows(lo, hi).copy_from(r.x);
+  for (int64_t lo = 0, c = 0; lo < n; lo += batch, ++c) {
+    const int64_t hi = std::min(n, lo + batch);
+    rows.push_back(hi - lo);
+    ones.push_back(1);
+    const Tensor chunk = x0.rows(lo, hi);
+    if (!dist::owns_chunk(c)) {
+      skip_solve_draws(chunk.shape(), opt, track, rng);
+      continue;
+    }
+    FlowSolveResult r = sample_flow(v, chunk, opt, rng, track);
+    mine.push_back(r.x.to(Device::CPU));
     logp.insert(logp.end(), r.logp.begin(), r.logp.end());
-    nfe += r.stats.nfe;
-    ++solves;
+    nfe.push_back(double(r.stats.nfe));
     bar.update(hi, "nfe " + std::to_string(r.stats.nfe));
   }
   bar.finish();
+  Shape mine_shape = x0.shape();
+  mine_shape[0] = 0;
+  for (const Tensor& t : mine) mine_shape[0] += t.dim(0);
+  Tensor mine_rows = Tensor::empty(mine_shape);
+  for (int64_t at = 0; const Tensor& t : mine) {
+    mine_rows.rows(at, at + t.dim(0)).copy_from(t);
+    at += t.dim(0);
+  }
+  const Tensor xs = dist::gather_chunk_rows(mine_rows, rows);
+  logp = dist::gather_chunks(logp, rows);
+  nfe = dist::gather_chunks(nfe, ones);
+  if (!dist::is_root()) return 0;
+  double total_nfe = 0.0;
+  for (double k : nfe) total_nfe += k;
+  const double mean_nfe = total_nfe / double(nfe.size());
   const std::string out = args.str("--out");
   save_npy(out, xs);
   std::fprintf(stderr, "wrote %lld samples to %s with %s, mean NFE %.1f\n", (long long)n, out.c_str(),
-               describe_solver(opt.ode).c_str(), double(nfe) / double(solves));
-  std::vector<std::pair<std::string, Json>> result{{"n", n}, {"nfe", double(nfe) / double(solves)}};
+               describe_solver(opt.ode).c_str(), mean_nfe);
+  std::vector<std::pair<std::string, Json>> result{{"n", n}, {"nfe", mean_nfe}};
   if (track) {
     std::string lp_path = (std::filesystem::path(out).replace_extension("").string()) + ".logp.npy";
     std::vector<float> lpf(logp.begin(), logp.end());

@@ -17,6 +17,7 @@
 #include "apps/plots.h"
 #include "apps/progress.h"
 #include "apps/train_images.h"
+#include "dist/dist.h"
 #include "flow/dataset.h"
 #include "flow/run.h"
 #include "flow/toy2d.h"
@@ -205,11 +206,12 @@ struct Session {
 Session open_session(const Args& args) {
   Session s;
   s.run.device = device_option(args);  // first: a missing GPU fails before anything is read or written
+  dist::bind_device(s.run.device);     // under mpirun with CUDA: one GPU per process
   const bool resume = args.given("--resume");
   if (resume) {
     s.run.out_dir = args.str("--resume");
     ResumedRun r = resume_from_args(args, s.run.out_dir);
-    if (!r.note.empty()) std::fprintf(stderr, "%s\n", r.note.c_str());
+    if (!r.note.empty() && dist::is_root()) std::fprintf(stderr, "%s\n", r.note.c_str());
     s.run.spec = std::move(r.spec);
     s.run.resume_state = std::move(r.state);
     s.data = open_dataset(s.run.spec.data_spec, s.run.spec.data);
@@ -230,6 +232,11 @@ Session open_session(const Args& args) {
     s.run.spec = run_from_args(args, *s.data, s.images);
     s.run.out_dir =
         args.given("--out") ? args.str("--out") : "runs/" + default_run_name(s.run.spec.data_spec);
+  }
+  try {  // under mpirun each process trains on an equal share of the batch
+    check_batch_split(s.run.spec.train.batch, dist::size());
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what());
   }
   s.run.ckpt_every = args.i64("--ckpt-every");
   s.run.snapshot_every = s.images ? args.i64("--sample-every") : 0;
@@ -253,6 +260,9 @@ void print_header(const RunContext& c, bool images) {
                  c.data.name().c_str(), (long long)shape[0], (long long)r.model.find("width")->as_number(),
                  (long long)r.model.find("depth")->as_number(), (long long)c.model.num_parameters(), c.path.name().c_str(),
                  (long long)t.batch, (long long)t.steps, c.options.out_dir.c_str());
+  if (dist::size() > 1)
+    std::fprintf(stderr, "data parallel: %d processes, %lld samples each per step\n", dist::size(),
+                 (long long)(t.batch / dist::size()));
   if (c.options.resume_state) std::fprintf(stderr, "resuming at step %lld\n", (long long)c.start);
 }
 
@@ -263,7 +273,8 @@ ResultFields evaluate_points(const RunContext& c, int64_t eval_n, int64_t eval_b
   const int64_t dim = c.data.sample_shape()[0];
   const std::string& out_dir = c.options.out_dir;
   Rng eval_rng(derive_seed(c.options.spec.train.seed, 3));
-  if (dim == 2) {  // a picture: model samples (left) beside data (right)
+  const bool root = dist::is_root();
+  if (dim == 2 && root) {  // a picture: model samples (left) beside data (right); rank 0 alone
     NoGradGuard no_grad;
     Tensor x0 = Tensor::empty({20000, 2});
     eval_rng.normal(x0, 0.0f, float(c.path.prior_std()));
@@ -275,11 +286,16 @@ ResultFields evaluate_points(const RunContext& c, int64_t eval_n, int64_t eval_b
     std::fprintf(stderr, "wrote %s/samples.png (model samples left, data right)\n", out_dir.c_str());
   }
   if (eval_n <= 0) return result;
+  if (dim == 2 && !root) {  // the stream moves on as rank 0's picture moved it (its noise, then its data)
+    eval_rng.skip(20000 * 2);
+    c.data.batch(20000, eval_rng);
+  }
   FlowSolveOptions lopt;
   lopt.prior_std = c.path.prior_std();
   lopt.device = c.model.device();
   Tensor x = c.data.batch(eval_n, eval_rng);
-  NllRun run = evaluate_logp_with_bar(c.model, x, lopt, eval_batch, eval_rng, "nll");
+  NllRun run = evaluate_logp_with_bar(c.model, x, lopt, eval_batch, eval_rng, "nll");  // split among the ranks
+  if (!root) return result;
   std::vector<double> nll(run.logp.size());
   for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
   MeanStderr m = mean_stderr(nll);
@@ -351,7 +367,7 @@ int cmd_train(int argc, char** argv) {
       std::fprintf(stderr, "wrote %s/loss.svg (loss and learning rate against the step)\n", c.options.out_dir.c_str());
   };
   hooks.evaluate = [&](const RunContext& c) -> ResultFields {
-    if (grid) {  // the final grid, solved accurately
+    if (grid && dist::is_root()) {  // the final grid, solved accurately
       OdeOptions ode;
       ode.method = Method::Dopri5;
       ode.rtol = ode.atol = 1e-5;
@@ -365,7 +381,7 @@ int cmd_train(int argc, char** argv) {
   TrainRunResult r = train_run(s.run, *s.data, hooks);
   ResultFields result{{"loss", r.last_loss}, {"steps", r.steps}, {"seconds", r.seconds}};
   result.insert(result.end(), r.evaluation.begin(), r.evaluation.end());
-  if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
+  if (args.on("--json") && dist::is_root()) std::printf("%s\n", json_line(result).c_str());
   return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "apps/commands.h"
 #include "apps/fm_version.h"
 #include "cuda/device.h"
+#include "dist/dist.h"
 #include "fm_config.h"
 #include "tensor/cpu/cpu_features.h"
 #include "tensor/cpu/gemm.h"
@@ -43,34 +44,60 @@ void print_version() {
               fm::cpu::kHaveX86Kernels ? "avx512, avx2, portable" : "portable (x86 kernels not built)",
               fm::cpu::sgemm_kernel_name(), f.avx512f ? "yes" : "no", f.avx2_fma ? "yes" : "no");
   std::printf("CUDA: %s\n", FM_HAVE_CUDA ? fm::cuda::describe().c_str() : "not built");
-  std::printf("MPI: not built\n");
+  std::printf("MPI: %s\n", fm::dist::describe().c_str());
 }
 
 }  // namespace
 
+namespace {
+
+int run_command(const std::string& cmd, int argc, char** argv) {
+  if (cmd == "train") return fm::cmd_train(argc, argv);
+  if (cmd == "sample") return fm::cmd_sample(argc, argv);
+  if (cmd == "nll") return fm::cmd_nll(argc, argv);
+  if ((cmd == "field" || cmd == "bench") && fm::dist::size() > 1)
+    throw fm::UsageError("runs in one process; start it without mpirun");
+  if (cmd == "field") return fm::cmd_field(argc, argv);
+  if (cmd == "bench") return fm::cmd_bench(argc, argv);
+  std::fprintf(stderr, "fm: unknown command '%s' (train, sample, nll, field or bench; fm --help)\n", cmd.c_str());
+  return 2;
+}
+
+}  // namespace
+
+// Under mpirun every rank runs main. A usage error is the same on every rank (they all parse the
+// same flags), so rank 0 alone reports it and all of them leave MPI cleanly. Any other error may be
+// one rank's alone (a file it cannot read, a device that fails): that rank says so, naming itself,
+// and aborts the whole run, so that no other rank waits forever in a collective.
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     print_usage();
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
-  if (cmd == "--version") {
-    print_version();
-    return 0;
-  }
   try {
-    if (cmd == "train") return fm::cmd_train(argc, argv);
-    if (cmd == "sample") return fm::cmd_sample(argc, argv);
-    if (cmd == "nll") return fm::cmd_nll(argc, argv);
-    if (cmd == "field") return fm::cmd_field(argc, argv);
-    if (cmd == "bench") return fm::cmd_bench(argc, argv);
-    std::fprintf(stderr, "fm: unknown command '%s' (train, sample, nll, field or bench; fm --help)\n", cmd.c_str());
-    return 2;
-  } catch (const fm::UsageError& e) {
-    std::fprintf(stderr, "fm %s: %s (fm %s --help)\n", cmd.c_str(), e.what(), cmd.c_str());
-    return 2;
+    fm::dist::init(&argc, &argv);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "fm %s: error: %s\n", cmd.c_str(), e.what());
+    std::fprintf(stderr, "fm: error: %s\n", e.what());
     return 1;
   }
+  const bool several = fm::dist::size() > 1;
+  const std::string who = several ? " (rank " + std::to_string(fm::dist::rank()) + " of " + std::to_string(fm::dist::size()) + ")" : "";
+  int status = 0;
+  try {
+    if (cmd == "--version") {
+      if (fm::dist::is_root()) print_version();
+    } else {
+      status = run_command(cmd, argc, argv);
+    }
+  } catch (const fm::UsageError& e) {
+    if (fm::dist::is_root()) std::fprintf(stderr, "fm %s: %s (fm %s --help)\n", cmd.c_str(), e.what(), cmd.c_str());
+    status = 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fm %s%s: error: %s\n", cmd.c_str(), who.c_str(), e.what());
+    if (several) fm::dist::abort(1);
+    status = 1;
+  }
+  fm::dist::finalize();
+  return status;
 }

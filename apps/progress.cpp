@@ -1,6 +1,8 @@
 // apps/progress.cpp: the stderr progress bar.
 #include "apps/progress.h"
 
+#include "dist/dist.h"
+
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -71,6 +73,7 @@ std::string Progress::line(int64_t done, const std::string& extra, double rate, 
 }
 
 void Progress::print(const std::string& body, bool final_line) {
+  if (!dist::is_root()) return;  // under mpirun, rank 0 alone reports
   std::string out;
   if (tty_) {
     // Redraw in place: return to column 0, blank what a longer previous line left behind, and

@@ -3,7 +3,7 @@
 // On a terminal it redraws one line in place, at most 10 times a second:
 //   " train  1234/2000  62% | loss 0.4123 | 45.2 it/s | ETA 0:17"
 // When stderr is not a terminal (a log file, CI), it prints a plain line at most every 10% of
-// the total or every 30 s instead, so logs stay readable.
+// the total or every 30 s instead, so logs stay readable. Under mpirun only rank 0 prints.
 #pragma once
 #include <chrono>
 #include <cstdint>

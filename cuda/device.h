@@ -38,4 +38,15 @@ void synchronize();
 // Kernels and cuBLAS calls launched so far by this process (fm bench reports them per step).
 int64_t launch_count();
 
+// ---- one GPU per process, and NCCL between them (dist/, for data-parallel training) ----------
+// Makes device `index` mod the device count this process's device (cudaSetDevice); call before
+// the first call that creates CUDA state (the stream, memory).
+void use_device(int index);
+// NCCL (cuda/nccl.cu), loaded on first use from libnccl.so.2 like cuBLAS: a unique id that one
+// rank makes and every rank passes to nccl_init with its rank, then in-place sums on stream().
+std::string nccl_unique_id();
+void nccl_init(const std::string& id, int rank, int size);
+void nccl_allreduce_sum(float* data, size_t count);
+void nccl_finalize();
+
 }  // namespace fm::cuda

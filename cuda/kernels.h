@@ -78,9 +78,9 @@ void row_dot_add_(Tensor& acc, const Tensor& a, const Tensor& c, float scale);
 void add_column_(Tensor& acc, const Tensor& x, int64_t i);
 std::vector<double> row_sum_squares(const Tensor& x);
 
-// ---- random fills (random.cu): element i of a block is a pure function of (seed, base, i)
-void philox_uniform(Tensor& t, uint64_t seed, uint64_t base, float lo, float hi);
-void philox_normal(Tensor& t, uint64_t seed, uint64_t base, float mean, float stddev);
-void philox_rademacher(Tensor& t, uint64_t seed, uint64_t base);
+// ---- random fills (random.cu): element i is stream word `first` + i, a pure function of (seed, first, i)
+void philox_uniform(Tensor& t, uint64_t seed, uint64_t first, float lo, float hi);
+void philox_normal(Tensor& t, uint64_t seed, uint64_t first, float mean, float stddev);
+void philox_rademacher(Tensor& t, uint64_t seed, uint64_t first);
 
 }  // namespace fm::cuda

@@ -36,7 +36,17 @@ class ToyDataset : public Dataset {
   explicit ToyDataset(std::string name) : name_(std::move(name)) {}
   std::string name() const override { return name_; }
   Shape sample_shape() const override { return {2}; }
-  Tensor batch(int64_t n, Rng& rng) override { return sample_toy2d(name_, n, rng); }
+  // A toy's draws are not row by row (some shuffle the whole batch), so a share of the batch is
+  // cut from the whole batch, which is cheap for 2-D points.
+  Tensor batch(int64_t n, Rng& rng) override {
+    const BatchShare share = rng.share();
+    if (!share.active()) return sample_toy2d(name_, n, rng);
+    if (n != share.count) throw std::runtime_error(name_ + ": a batch of " + std::to_string(n) + " from a stream shared as " + std::to_string(share.count));
+    rng.set_share({});
+    Tensor whole = sample_toy2d(name_, share.total, rng);
+    rng.set_share(share);
+    return whole.rows(share.first, share.first + share.count).clone();
+  }
 
  private:
   std::string name_;

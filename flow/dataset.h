@@ -19,6 +19,8 @@ class Dataset {
   virtual ~Dataset() = default;
   virtual std::string name() const = 0;
   virtual Shape sample_shape() const = 0;  // one sample, e.g. [2]
+  // n samples drawn from rng. When rng has a share (tensor/random.h), n is the share's count and
+  // the samples are rows [first, first + count) of the batch of `total` that one process draws.
   virtual Tensor batch(int64_t n, Rng& rng) = 0;
   // Size of a finite dataset; 0 for a generator.
   virtual int64_t size() const { return 0; }

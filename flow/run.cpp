@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 
+#include "dist/dist.h"
 #include "flow/loss_log.h"
 #include "nn/checkpoint.h"
 #include "nn/mlp.h"
@@ -108,7 +109,11 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   const RunSpec& spec = opt.spec;
   const TrainOptions& topt = spec.train;
   const int64_t steps = topt.steps;
-  std::filesystem::create_directories(opt.out_dir);
+  check_batch_split(topt.batch, dist::size());  // before anything is written
+  // Under mpirun, rank 0 alone writes (the directory, loss.csv, checkpoints) and runs the hooks
+  // other than `evaluate`; every rank trains, and evaluates (the evaluations split their samples).
+  const bool root = dist::is_root();
+  if (root) std::filesystem::create_directories(opt.out_dir);
   const std::string ckpt_path = opt.out_dir + "/model.safetensors", state_path = opt.out_dir + "/train_state.safetensors";
 
   std::unique_ptr<ProbPath> path = make_path(spec.path, spec.sigma_min);
@@ -126,20 +131,22 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   }
   const int64_t start = trainer.steps_done();
   const RunContext ctx{opt, data, *model, *path, trainer, start};
-  if (hooks.on_start) hooks.on_start(ctx);
+  if (root && hooks.on_start) hooks.on_start(ctx);
 
-  LossLog log(opt.out_dir + "/loss.csv", spec.log_every, start, opt.resume_state ? &opt.resume_state->metadata : nullptr);
+  std::optional<LossLog> log;
+  if (root) log.emplace(opt.out_dir + "/loss.csv", spec.log_every, start, opt.resume_state ? &opt.resume_state->metadata : nullptr);
   const auto t0 = std::chrono::steady_clock::now();
   const std::map<std::string, std::string> model_meta{
       {"data", spec.data_spec}, {"path", path->name()}, {"seed", std::to_string(int64_t(topt.seed))}};
   int64_t saved_step = opt.resume_state ? start : -1;
   // The train state goes first: it refuses NaN/Inf before anything is written (see the header).
   auto save = [&](int64_t step) {
+    saved_step = step;
+    if (!root) return;
     std::map<std::string, std::string> extra = run_metadata(spec);
-    extra.merge(log.state(seconds_since(t0)));
+    extra.merge(log->state(seconds_since(t0)));
     save_train_state(state_path, trainer, extra);
     save_checkpoint(ckpt_path, *model, trainer.eval_weights(), step, model_meta);
-    saved_step = step;
     if (hooks.on_checkpoint) hooks.on_checkpoint(ctx, step);
   };
 
@@ -147,10 +154,12 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   try {
     for (int64_t step = start; step < steps; ++step) {
       StepStats st = trainer.step();  // throws on a non-finite loss or gradient, before any update
-      log.add(step + 1, st, step + 1 == steps, seconds_since(t0));
-      if (hooks.on_step) hooks.on_step(ctx, step + 1, log.last_loss() > 0 ? log.last_loss() : st.loss);
+      if (root) {
+        log->add(step + 1, st, step + 1 == steps, seconds_since(t0));
+        if (hooks.on_step) hooks.on_step(ctx, step + 1, log->last_loss() > 0 ? log->last_loss() : st.loss);
+      }
       if (opt.ckpt_every > 0 && (step + 1) % opt.ckpt_every == 0 && step + 1 < steps) save(step + 1);
-      if (hooks.on_snapshot && opt.snapshot_every > 0 && (step + 1) % opt.snapshot_every == 0 && step + 1 < steps)
+      if (root && hooks.on_snapshot && opt.snapshot_every > 0 && (step + 1) % opt.snapshot_every == 0 && step + 1 < steps)
         hooks.on_snapshot(ctx, step + 1);
     }
     save(steps);
@@ -165,12 +174,14 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   result.start = start;
   result.steps = steps;
   result.seconds = seconds_since(t0);
-  result.last_loss = log.last_loss();
   result.checkpoint = ckpt_path;
-  log.close();
+  if (root) {
+    result.last_loss = log->last_loss();
+    log->close();
+  }
   model->set_training(false);
   trainer.use_eval_weights();  // evaluate what was saved
-  if (hooks.on_trained) hooks.on_trained(ctx, result);
+  if (root && hooks.on_trained) hooks.on_trained(ctx, result);
   if (hooks.evaluate) result.evaluation = hooks.evaluate(ctx);
   return result;
 }

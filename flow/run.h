@@ -131,7 +131,9 @@ struct TrainRunResult {
 };
 
 // Every hook is optional. Exceptions from on_step, on_snapshot and on_checkpoint stop training
-// like a failed step (with the state of the last checkpoint named in the message).
+// like a failed step (with the state of the last checkpoint named in the message). Under mpirun
+// (dist/dist.h) only rank 0 calls the hooks, except `evaluate`, which every rank calls (so that
+// it can split its samples among them); TrainRunResult::last_loss is then rank 0's alone.
 struct RunHooks {
   // After the model is built and any saved state loaded, before the first step.
   std::function<void(const RunContext&)> on_start;
@@ -151,7 +153,9 @@ struct RunHooks {
 
 // Trains the run of `opt` on `data` (opened from opt.spec) from step 0, or from
 // opt.resume_state, to opt.spec.train.steps. A non-finite loss or gradient throws, saying which
-// checkpoint is intact.
+// checkpoint is intact. Under mpirun every rank calls it; each trains on its share of the global
+// batch (flow/trainer.h) and rank 0 alone writes the run directory. A batch that does not divide
+// among the ranks throws before anything is written.
 TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHooks& hooks = {});
 
 }  // namespace fm

@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "autodiff/ops.h"
+#include "dist/dist.h"
 #include "tensor/ops.h"
 
 namespace fm {
@@ -19,6 +20,21 @@ double scheduled_lr(const TrainOptions& opt, int64_t step) {
   return base * 0.5 * (1.0 + std::cos(M_PI * progress));
 }
 
+void check_batch_split(int64_t batch, int ranks) {
+  if (ranks > 1 && batch % ranks != 0)
+    throw std::runtime_error("--batch " + std::to_string(batch) + " does not divide among " + std::to_string(ranks) +
+                             " processes (each trains on an equal share of the global batch)");
+}
+
+namespace {
+std::vector<Shape> shapes_of(const std::vector<Param>& params) {
+  std::vector<Shape> out;
+  for (const Param& p : params) out.push_back(p.var.shape());
+  return out;
+}
+Device device_of(const std::vector<Param>& params) { return params.empty() ? Device::CPU : params[0].var.value().device(); }
+}  // namespace
+
 Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const TrainOptions& opt)
     : model_(model),
       path_(path),
@@ -27,22 +43,33 @@ Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const T
       params_(model.parameters()),
       adam_(params_, opt.adam),
       data_rng_(derive_seed(opt.seed, 1)),
-      noise_rng_(derive_seed(opt.seed, 2)) {
+      noise_rng_(derive_seed(opt.seed, 2)),
+      sync_(shapes_of(params_), device_of(params_)) {
   if (opt.steps < 1 || opt.batch < 1) throw std::runtime_error("steps and batch must be positive");
+  check_batch_split(opt.batch, dist::size());
+  // This rank's rows of every draw of the global batch (all of them in one process).
+  const int64_t share = opt.batch / dist::size();
+  const BatchShare rows{dist::rank() * share, share, opt.batch};
+  data_rng_.set_share(rows);
+  noise_rng_.set_share(rows);
+  model_.set_batch_share(rows);
+  for (const Param& p : params_) grads_.push_back(&p.var.node()->grad);
   if (!(opt.lr > 0)) throw std::runtime_error("the learning rate must be positive");
   if (opt.ema > 0) ema_ = std::make_unique<Ema>(params_, opt.ema);
   scheduled_lr(opt_, 0);  // validates the schedule name
 }
 
 StepStats Trainer::step() {
-  Tensor x1 = data_.batch(opt_.batch, data_rng_);  // host memory, from the data reader
+  Tensor x1 = data_.batch(data_rng_.share().count, data_rng_);  // host memory, from the data reader
   if (!params_.empty() && x1.device() != params_[0].var.value().device()) x1 = x1.to(params_[0].var.value().device());
   make_flow_batch(path_, x1, noise_rng_, batch_);
   Var loss = cfm_loss(model_, batch_);
-  StepStats s{loss.value().item(), 0.0, scheduled_lr(opt_, done_)};
-  if (!std::isfinite(s.loss)) throw std::runtime_error("the loss is " + std::to_string(s.loss) + " at step " + std::to_string(done_));
   zero_grad(params_);
   backward(loss);
+  // The checks come after the all-reduce, so that every rank sees the same global loss and
+  // gradient and stops at the same step (a backward pass through a NaN loss changes nothing).
+  StepStats s{sync_.average(grads_, loss.value()), 0.0, scheduled_lr(opt_, done_)};
+  if (!std::isfinite(s.loss)) throw std::runtime_error("the loss is " + std::to_string(s.loss) + " at step " + std::to_string(done_));
   s.grad_norm = clip_grad_norm(params_, opt_.clip > 0 ? opt_.clip : INFINITY);
   if (!std::isfinite(s.grad_norm))
     throw std::runtime_error("the gradient norm is not finite at step " + std::to_string(done_));
@@ -102,8 +129,8 @@ void Trainer::load_state(const SafetensorsFile& file) {
   adam_.load_state(file, adam_step);
   if (ema_) ema_->load_state(file, "ema.", ema_updates);
   for (const Param& p : params_) p.var.node()->value.copy_from(*file.find("param." + p.name));
-  data_rng_ = Rng(data_rng_.seed(), data_off);
-  noise_rng_ = Rng(noise_rng_.seed(), noise_off);
+  data_rng_.seek(data_off);
+  noise_rng_.seek(noise_off);
   model_.set_rng_offset(model_off);
   done_ = step;
 }

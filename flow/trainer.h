@@ -5,6 +5,12 @@
 // step at the scheduled learning rate and updates the EMA of the weights. Every random number
 // comes from streams derived from one seed, so a run is reproducible for any thread count.
 //
+// Under mpirun (dist/dist.h) each of the N ranks trains on its B/N rows of the global batch of B:
+// the data, noise, time and dropout streams are shared by batch position (tensor/random.h's
+// BatchShare), so the ranks' rows together are exactly the one-process batch; the gradients and
+// the loss are averaged by one bucketed all-reduce (dist/grad_sync.h) before the checks, the
+// clipping and the Adam and EMA updates, which every rank then does identically.
+//
 // A run can be stopped and resumed exactly: state_tensors() and state_metadata() hold everything
 // the next step depends on (raw weights, Adam's moments, the EMA shadow, the step counters and
 // the positions of the data, noise and dropout random streams), and load_state() puts it back,
@@ -14,6 +20,7 @@
 #include <memory>
 #include <string>
 
+#include "dist/grad_sync.h"
 #include "flow/dataset.h"
 #include "flow/loss.h"
 #include "nn/optim.h"
@@ -41,9 +48,10 @@ double scheduled_lr(const TrainOptions& opt, int64_t step);
 
 class Trainer {
  public:
+  // Throws if opt.batch does not divide by the number of ranks (check_batch_split).
   Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const TrainOptions& opt);
   // One optimisation step. Throws (leaving the weights as they were before the step) if the
-  // loss or the gradient is not finite.
+  // loss or the gradient is not finite; under mpirun on every rank at the same step.
   StepStats step();
   int64_t steps_done() const { return done_; }
   // The weights to save and evaluate: the EMA when enabled, else the raw parameters.
@@ -73,8 +81,13 @@ class Trainer {
   std::unique_ptr<Ema> ema_;
   Rng data_rng_, noise_rng_;
   FlowBatch batch_;
+  dist::GradSync sync_;
+  std::vector<Tensor*> grads_;  // the parameters' gradient slots, for sync_
   int64_t done_ = 0;
 };
+
+// Throws "--batch B does not divide among N processes ..." unless `batch` divides by `ranks`.
+void check_batch_split(int64_t batch, int ranks);
 
 // The options as metadata text, exactly (doubles in their shortest round-trip form), and back.
 // Keys: steps, batch, lr, schedule, warmup, clip, ema, seed, optimizer (adam | adamw),

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "autodiff/var.h"
+#include "tensor/random.h"
 #include "tensor/io/json.h"
 
 namespace fm {
@@ -45,6 +46,9 @@ class FieldModel : public Module {
   // without randomness keep the defaults.
   virtual uint64_t rng_offset() const { return 0; }
   virtual void set_rng_offset(uint64_t) {}
+  // Data-parallel training: this process's rows of the global batch (tensor/random.h), so that
+  // each sample's dropout mask is the one of its position in the global batch.
+  virtual void set_batch_share(const BatchShare&) {}
 };
 
 // Drops every parameter's gradient (the optimizer's zero_grad).

@@ -59,7 +59,8 @@ class UNetField : public FieldModel {
   void collect(const std::string& prefix, std::vector<Param>& out) const override;
   void set_training(bool on) override { training_ = on; }
   uint64_t rng_offset() const override { return dropout_rng_.offset(); }
-  void set_rng_offset(uint64_t offset) override { dropout_rng_ = Rng(dropout_rng_.seed(), offset); }
+  void set_rng_offset(uint64_t offset) override { dropout_rng_.seek(offset); }
+  void set_batch_share(const BatchShare& share) override { dropout_rng_.set_share(share); }
 
   struct ResBlock;
   struct AttnBlock;

@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "dist/dist.h"
 #include "tensor/ops.h"
 
 namespace fm {
@@ -42,22 +43,40 @@ BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptio
   if (batch < 1) throw std::runtime_error("image_bpd: batch must be at least 1");
   const int64_t n = pixels.dim(0), dims = pixels.numel() / n;
   BpdResult res;
-  double nfe = 0.0;
-  for (int64_t lo = 0; lo < n; lo += batch) {
-    const int64_t hi = std::min(n, lo + batch);
+  const int64_t chunks = (n + batch - 1) / batch;
+  std::vector<int64_t> rows(static_cast<size_t>(chunks)), draws_per_chunk(static_cast<size_t>(chunks), dequant);
+  std::vector<double> nfe;  // per solve of this rank
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t lo = c * batch, hi = std::min(n, lo + batch);
+    rows[size_t(c)] = hi - lo;
     const Tensor chunk = pixels.rows(lo, hi);
+    if (!dist::owns_chunk(c)) {  // another rank's: the stream moves past its noise and probes
+      for (int k = 0; k < dequant; ++k) {
+        rng.skip(chunk.numel());
+        skip_solve_draws(chunk.shape(), opt, /*track=*/true, rng);
+      }
+      continue;
+    }
     std::vector<std::vector<double>> draws;  // draws[k][i]: log p(y) of image lo + i, draw k
     for (int k = 0; k < dequant; ++k) {
       FlowSolveResult r = log_likelihood(v, dequantize(chunk.to(opt.device), rng), opt, rng);
       draws.push_back(std::move(r.logp));
-      nfe += double(r.stats.nfe);
-      ++res.solves;
+      nfe.push_back(double(r.stats.nfe));
       if (k + 1 == dequant)  // the chunk is complete: fold its draws into per-image bpd
         for (double lp : importance_weighted_logp(draws)) res.bpd.push_back(bits_per_dim(lp, dims));
-      res.mean_nfe = nfe / double(res.solves);
+      double sum = 0.0;
+      for (double e : nfe) sum += e;
+      res.solves = int64_t(nfe.size());
+      res.mean_nfe = sum / double(res.solves);
       if (progress) progress(lo * dequant + (hi - lo) * (k + 1), res, r.stats.nfe);
     }
   }
+  res.bpd = dist::gather_chunks(res.bpd, rows);
+  nfe = dist::gather_chunks(nfe, draws_per_chunk);
+  double sum = 0.0;
+  for (double e : nfe) sum += e;
+  res.solves = chunks * dequant;
+  res.mean_nfe = sum / double(std::max<int64_t>(res.solves, 1));
   return res;
 }
 

@@ -41,7 +41,8 @@ using BpdProgress = std::function<void(int64_t done, const BpdResult& so_far, in
 // images go through the likelihood ODE in chunks of `batch`; each chunk is dequantised
 // `dequant` (K >= 1) times, one solve per draw, and the draws are combined by importance
 // weighting. Dequantisation noise and Hutchinson probes come from `rng` in that order (per chunk,
-// per draw), so a seed and a batch size fix the result.
+// per draw), so a seed and a batch size fix the result. Under mpirun the chunks are dealt among
+// the ranks as in evaluate_logp (ode/evaluate.h): rank 0 gets every image's bpd.
 BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptions& opt, int dequant, int64_t batch,
                     Rng& rng, const BpdProgress& progress = {});
 

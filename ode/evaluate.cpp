@@ -5,6 +5,8 @@
 #include <chrono>
 #include <stdexcept>
 
+#include "dist/dist.h"
+
 namespace fm {
 
 FieldFn field_of(const FieldModel& model) {
@@ -31,17 +33,29 @@ NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOp
                      const NllProgress& progress) {
   NllRun run;
   auto start = std::chrono::steady_clock::now();
-  int64_t n = x.dim(0), chunks = (n + batch - 1) / batch;
-  double nfe = 0.0;
+  const int64_t n = x.dim(0), chunks = (n + batch - 1) / batch;
+  std::vector<int64_t> rows(static_cast<size_t>(chunks)), ones(static_cast<size_t>(chunks), 1);
+  std::vector<double> nfe;  // per chunk of this rank
   FieldFn v = field_of(model);
   for (int64_t c = 0; c < chunks; ++c) {
-    int64_t lo = c * batch, hi = std::min(n, lo + batch);
+    const int64_t lo = c * batch, hi = std::min(n, lo + batch);
+    rows[size_t(c)] = hi - lo;
+    Shape shape = x.shape();
+    shape[0] = hi - lo;
+    if (!dist::owns_chunk(c)) {  // another rank's: only the stream moves on
+      skip_solve_draws(shape, opt, /*track=*/true, rng);
+      continue;
+    }
     FlowSolveResult r = log_likelihood(v, x.rows(lo, hi).clone(), opt, rng);
     run.logp.insert(run.logp.end(), r.logp.begin(), r.logp.end());
-    nfe += double(r.stats.nfe);
+    nfe.push_back(double(r.stats.nfe));
     if (progress) progress(hi, run, r.stats.nfe);
   }
-  run.mean_nfe = nfe / double(std::max<int64_t>(chunks, 1));
+  run.logp = dist::gather_chunks(run.logp, rows);
+  nfe = dist::gather_chunks(nfe, ones);
+  double total = 0.0;
+  for (double k : nfe) total += k;
+  run.mean_nfe = total / double(std::max<int64_t>(chunks, 1));
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run;
 }

@@ -31,7 +31,10 @@ struct NllRun {
 using NllProgress = std::function<void(int64_t done, const NllRun& so_far, int64_t nfe)>;
 
 // log p1 of each row of `x`, solved in chunks of `batch` rows, in order; probes (Hutchinson) come
-// from `rng` chunk by chunk, so a seed and a batch size fix the result.
+// from `rng` chunk by chunk, so a seed and a batch size fix the result. Under mpirun every rank
+// calls it with the same x: the chunks are dealt among the ranks (dist/dist.h), rank 0 gets every
+// row's result, the same as one process's, and the other ranks an empty logp; `progress` sees
+// the rank's own chunks.
 NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,
                      const NllProgress& progress = {});
 

@@ -13,6 +13,14 @@
 
 namespace fm {
 
+// One process's rows of a batch that several processes draw together (data-parallel training,
+// dist/): rows [first, first + count) of every draw of `total` rows. total == 0: no share, each
+// draw is the whole tensor.
+struct BatchShare {
+  int64_t first = 0, count = 0, total = 0;
+  bool active() const { return total > 0; }
+};
+
 // Philox4x32 with 10 rounds: 128-bit counter, 64-bit key.
 std::array<uint32_t, 4> philox4x32(std::array<uint32_t, 4> counter, std::array<uint32_t, 2> key);
 
@@ -28,17 +36,33 @@ class Rng {
   // n integers uniform in [0, bound) (e.g. minibatch indices).
   void integers(int64_t* out, int64_t n, int64_t bound);
 
+  // With a share, every draw above is a batch of share.count rows (t.dim(0), or n) that holds rows
+  // [first, first + count) of the draw of `total` rows that one process would make: the stream
+  // advances by the whole draw, so its offset, and every row's numbers, do not depend on how the
+  // batch is split. A draw of another size throws. BatchShare{} ends the share.
+  void set_share(const BatchShare& share);
+  const BatchShare& share() const { return share_; }
+
+  // Advances the stream as an unshared draw of n numbers does, without drawing them.
+  void skip(int64_t n) { reserve(n); }
+
   // Scalar draws for small host-side decisions (they consume one counter block each).
   float uniform1();
   double normal1();
 
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
+  // Moves to `offset` of the same stream (a resume), keeping the share.
+  void seek(uint64_t offset) { offset_ = offset; }
 
  private:
   // Reserves `n` 32-bit words of the stream and returns the first counter of the block.
   uint64_t reserve(int64_t n_words);
+  // Reserves a draw of `rows` rows of `words_per_row` words (all `share_.total` rows when shared)
+  // and returns the stream word of this process's first row.
+  uint64_t reserve_rows(int64_t rows, int64_t words_per_row, const char* what);
   uint64_t seed_, offset_;
+  BatchShare share_;
 };
 
 // An independent seed for sub-stream `stream` of `seed` (splitmix64 of the pair), so model

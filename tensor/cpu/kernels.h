@@ -87,11 +87,11 @@ void row_dot_add_(Tensor& acc, const Tensor& a, const Tensor& c, float scale);
 void add_column_(Tensor& acc, const Tensor& x, int64_t i);
 std::vector<double> row_sum_squares(const Tensor& x);
 
-// ---- random fills (random_fill.cpp): element i of a block is a pure function of (seed, base, i)
-void philox_uniform(Tensor& t, uint64_t seed, uint64_t base, float lo, float hi);
-void philox_normal(Tensor& t, uint64_t seed, uint64_t base, float mean, float stddev);
-void philox_rademacher(Tensor& t, uint64_t seed, uint64_t base);
+// ---- random fills (random_fill.cpp): element i is stream word `first` + i, a pure function of (seed, first, i)
+void philox_uniform(Tensor& t, uint64_t seed, uint64_t first, float lo, float hi);
+void philox_normal(Tensor& t, uint64_t seed, uint64_t first, float mean, float stddev);
+void philox_rademacher(Tensor& t, uint64_t seed, uint64_t first);
 // n integers in [0, bound) into host memory (Lemire's multiply-shift over two words each).
-void philox_integers(int64_t* out, int64_t n, int64_t bound, uint64_t seed, uint64_t base);
+void philox_integers(int64_t* out, int64_t n, int64_t bound, uint64_t seed, uint64_t first);
 
 }  // namespace fm::cpu

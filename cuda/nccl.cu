@@ -1,0 +1,93 @@
+// cuda/nccl.cu: NCCL for the gradient all-reduce between GPUs (dist/), and the choice of device
+// per process. NCCL is loaded with dlopen on first use, as cuBLAS is (cuda/blas.cu): a run on one
+// GPU or on the CPU never loads it, and a machine without it gets one line naming the library.
+#include <dlfcn.h>
+#include <nccl.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "cuda/common.cuh"
+#include "cuda/device.h"
+
+namespace fm::cuda {
+
+void use_device(int index) {
+  int count = 0;
+  check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+  if (count < 1) throw std::runtime_error("no CUDA device found");
+  check(cudaSetDevice(index % count), "cudaSetDevice");
+}
+
+namespace {
+
+struct NcclApi {
+  decltype(&ncclGetUniqueId) get_unique_id;
+  decltype(&ncclCommInitRank) comm_init_rank;
+  decltype(&ncclAllReduce) all_reduce;
+  decltype(&ncclCommDestroy) comm_destroy;
+  decltype(&ncclGetErrorString) error_string;
+};
+
+template <class Fn>
+void resolve(void* lib, const char* name, Fn& fn) {
+  fn = reinterpret_cast<Fn>(dlsym(lib, name));
+  if (!fn) throw std::runtime_error(std::string("NCCL: no symbol ") + name + " in libnccl");
+}
+
+const NcclApi& nccl() {
+  static const NcclApi api = [] {
+    void* lib = nullptr;
+    const char* home = std::getenv("CUDA_HOME");
+    const std::string root = home ? home : "/usr/local/cuda";
+    for (const std::string& name : {std::string("libnccl.so.2"), root + "/lib/libnccl.so.2", root + "/lib64/libnccl.so.2"})
+      if ((lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
+    if (!lib) throw std::runtime_error(std::string("NCCL not found (libnccl.so.2: ") + dlerror() + ")");
+    NcclApi a{};
+    resolve(lib, "ncclGetUniqueId", a.get_unique_id);
+    resolve(lib, "ncclCommInitRank", a.comm_init_rank);
+    resolve(lib, "ncclAllReduce", a.all_reduce);
+    resolve(lib, "ncclCommDestroy", a.comm_destroy);
+    resolve(lib, "ncclGetErrorString", a.error_string);
+    return a;
+  }();
+  return api;
+}
+
+void check_nccl(ncclResult_t status, const char* what) {
+  if (status != ncclSuccess) throw std::runtime_error(std::string(what) + ": " + nccl().error_string(status));
+}
+
+ncclComm_t communicator = nullptr;
+
+}  // namespace
+
+std::string nccl_unique_id() {
+  ncclUniqueId id;
+  check_nccl(nccl().get_unique_id(&id), "ncclGetUniqueId");
+  return std::string(id.internal, sizeof id.internal);
+}
+
+void nccl_init(const std::string& id_bytes, int rank, int size) {
+  ncclUniqueId id;
+  if (id_bytes.size() != sizeof id.internal) throw std::runtime_error("nccl_init: a unique id has " + std::to_string(sizeof id.internal) + " bytes");
+  std::memcpy(id.internal, id_bytes.data(), sizeof id.internal);
+  check_nccl(nccl().comm_init_rank(&communicator, size, id, rank), "ncclCommInitRank");
+}
+
+// In place, on the backend's one stream: ordered after the kernels that wrote the gradients and
+// before those that read the sums, with no host synchronisation.
+void nccl_allreduce_sum(float* data, size_t count) {
+  if (!communicator) throw std::runtime_error("nccl_allreduce_sum: NCCL is not initialised");
+  check_nccl(nccl().all_reduce(data, data, count, ncclFloat32, ncclSum, communicator, stream()), "ncclAllReduce");
+  count_launch();
+}
+
+void nccl_finalize() {
+  if (communicator) nccl().comm_destroy(communicator);
+  communicator = nullptr;
+}
+
+}  // namespace fm::cuda

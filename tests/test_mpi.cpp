@@ -1,0 +1,314 @@
+// tests/test_mpi.cpp: data-parallel runs of the real `fm` under `mpirun -np 2` against one process
+// (suite 'mpi'). Two ranks must train the run that one process trains with the same --batch: the
+// same loss.csv and the same weights, Adam moments and EMA within 1e-5 (the all-reduce sums in a
+// fixed order, but one process sums the batch in another), and the same stream positions exactly.
+// Also: a run resumed under a different number of processes continues the same trajectory; a
+// batch that does not divide is refused in one line before anything is written; rank 0 alone
+// writes; fm nll and fm sample give the one-process numbers bit for bit; and a rank that dies ends
+// the run (with an error, within a bounded time) and leaves the last checkpoint intact.
+//
+// The suite exits 77 (skipped) where fm was built without MPI or mpirun is not installed.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <map>
+#include <thread>
+
+#include "fm_config.h"
+#include "nn/checkpoint.h"
+#include "tensor/io/npy.h"
+#include "tensor/io/safetensors.h"
+#include "tests/test_util.h"
+
+using namespace fm;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string file_bytes(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+struct Run {
+  int rc = -1;
+  std::string out, err;
+};
+
+// mpirun's flags: two slots on any machine, and root allowed where the tests run as root.
+std::string mpirun(int np) {
+  std::string cmd = "mpirun --oversubscribe -np " + std::to_string(np);
+  if (::geteuid() == 0) cmd += " --allow-run-as-root";
+  return cmd + " ";
+}
+
+// `fm <args>`, under `mpirun -np <np>` when np > 0, output captured in files under `dir`.
+Run fm_run(const fs::path& dir, const std::string& args, int np = 0) {
+  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
+  const std::string cmd = (np > 0 ? mpirun(np) : std::string()) + std::getenv("FM_BIN") + " " + args + " >'" + out.string() +
+                          "' 2>'" + err.string() + "'";
+  const int status = std::system(cmd.c_str());
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, file_bytes(out), file_bytes(err)};
+}
+
+int count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// loss.csv as numbers (step, loss, lr, grad_norm; the wall-clock column dropped).
+std::vector<std::vector<double>> loss_rows(const fs::path& path) {
+  std::vector<std::vector<double>> rows;
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);  // the header
+  while (std::getline(in, line)) {
+    std::vector<double> row;
+    size_t at = 0;
+    for (int k = 0; k < 4; ++k) {
+      size_t comma = line.find(',', at);
+      row.push_back(std::stod(line.substr(at, comma - at)));
+      at = comma + 1;
+    }
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+// The two runs' loss.csv rows agree: the same steps and learning rates, the losses and gradient
+// norms within 1e-5 relative (plus the 6 decimals they are printed with).
+void check_same_losses(const fs::path& a, const fs::path& b) {
+  const auto ra = loss_rows(a), rb = loss_rows(b);
+  REQUIRE(ra.size() == rb.size());
+  REQUIRE(!ra.empty());
+  for (size_t i = 0; i < ra.size(); ++i) {
+    CAPTURE(i);
+    CHECK(ra[i][0] == rb[i][0]);
+    CHECK(ra[i][2] == rb[i][2]);
+    CHECK(std::abs(ra[i][1] - rb[i][1]) <= 1e-5 * std::abs(ra[i][1]) + 1.5e-6);
+    CHECK(std::abs(ra[i][3] - rb[i][3]) <= 1e-5 * std::abs(ra[i][3]) + 1.5e-4);
+  }
+}
+
+// The two train states agree: each group of tensors (the weights "param.*", Adam's moments
+// "exp_avg.*" and "exp_avg_sq.*", the EMA "ema.*") within 1e-5 relative in the 2-norm, and the
+// counters and random-stream positions exactly. The norm, not each element: a parameter whose true
+// gradient is zero (the key bias of attention, which the softmax ignores) is moved by Adam on
+// rounding noise alone, so it differs at lr scale whenever the batch is summed in another order.
+void check_same_state(const fs::path& a, const fs::path& b) {
+  const SafetensorsFile sa = load_safetensors((a / "train_state.safetensors").string());
+  const SafetensorsFile sb = load_safetensors((b / "train_state.safetensors").string());
+  REQUIRE(sa.tensors.size() == sb.tensors.size());
+  std::map<std::string, std::pair<double, double>> groups;  // group -> (sum of a^2, sum of (a - b)^2)
+  for (const NamedTensor& t : sa.tensors) {
+    CAPTURE(t.name);
+    const Tensor* u = sb.find(t.name);
+    REQUIRE(u != nullptr);
+    REQUIRE(u->shape() == t.tensor.shape());
+    const std::vector<float> x = t.tensor.to_vector(), y = u->to_vector();
+    auto& [norm2, diff2] = groups[t.name.substr(0, t.name.find('.'))];
+    for (size_t i = 0; i < x.size(); ++i) {
+      norm2 += double(x[i]) * x[i];
+      diff2 += double(x[i] - y[i]) * (x[i] - y[i]);
+    }
+  }
+  CHECK(groups.size() >= 3);  // param, exp_avg, exp_avg_sq (and ema)
+  for (const auto& [group, sums] : groups) {
+    CAPTURE(group);
+    CHECK(sums.first > 0);
+    CHECK(std::sqrt(sums.second) <= 1e-5 * std::sqrt(sums.first));
+  }
+  for (const char* key : {"step", "adam_step", "ema_updates", "rng.data", "rng.noise", "rng.model", "batch"}) {
+    CAPTURE(key);
+    CHECK(sa.metadata.at(key) == sb.metadata.at(key));
+  }
+}
+
+const std::string kMlpFlags = "train --data 8gaussians --width 32 --depth 3 --eval-n 0 --log-every 1";
+const std::string kMlp = kMlpFlags + " --batch 256 --ckpt-every 50";
+
+// 40 random 1 x 8 x 8 images with integer pixels, as a .npy file.
+fs::path write_images(const fs::path& dir) {
+  Tensor px = fm::testing::randu({40, 1, 8, 8}, 11, 0.0f, 256.0f);
+  std::vector<float> v = px.to_vector();
+  for (float& x : v) x = std::floor(x);
+  const fs::path p = dir / "images.npy";
+  save_npy(p.string(), Tensor::from(v, px.shape()));
+  return p;
+}
+
+// A tiny U-Net with dropout and flips, so that every random stream of a step is shared.
+std::string unet_args(const fs::path& images) {
+  return "train --data '" + images.string() + "' --channels 8 --mult 1,2 --num-res 1 --attn-res 4 --groups 4 --dropout 0.1 "
+         "--hflip --batch 8 --steps 12 --warmup 2 --lr 1e-3 --log-every 1 --ckpt-every 6 --sample-every 0";
+}
+
+}  // namespace
+
+TEST_CASE("two ranks train the MLP run of one process; rank 0 alone writes") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path one = tmp.dir / "one", two = tmp.dir / "two";
+  Run a = fm_run(tmp.dir, kMlp + " --steps 100 --out '" + one.string() + "'");
+  INFO("one process: ", a.err);
+  REQUIRE(a.rc == 0);
+  Run b = fm_run(tmp.dir, kMlp + " --steps 100 --json --out '" + two.string() + "'", 2);
+  INFO("two ranks: ", b.err);
+  REQUIRE(b.rc == 0);
+  check_same_losses(one / "loss.csv", two / "loss.csv");
+  check_same_state(one, two);
+  // One header, one summary and one JSON line: rank 1 printed nothing and wrote nothing else.
+  CHECK(count(b.err, "fm train: 8gaussians") == 1);
+  CHECK(count(b.err, "data parallel: 2 processes, 128 samples each per step") == 1);
+  CHECK(count(b.err, "wrote " + two.string() + "/model.safetensors") == 1);
+  CHECK(count(b.out, "{\"loss\"") == 1);
+  std::vector<std::string> files;
+  for (const auto& e : fs::directory_iterator(two)) files.push_back(e.path().filename().string());
+  std::sort(files.begin(), files.end());
+  CHECK(files == std::vector<std::string>{"loss.csv", "loss.svg", "model.safetensors", "samples.png", "train_state.safetensors"});
+}
+
+TEST_CASE("two ranks train the U-Net run of one process (dropout, flips, images from a file)") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path images = write_images(tmp.dir), one = tmp.dir / "one", two = tmp.dir / "two";
+  Run a = fm_run(tmp.dir, unet_args(images) + " --out '" + one.string() + "'");
+  INFO("one process: ", a.err);
+  REQUIRE(a.rc == 0);
+  Run b = fm_run(tmp.dir, unet_args(images) + " --out '" + two.string() + "'", 2);
+  INFO("two ranks: ", b.err);
+  REQUIRE(b.rc == 0);
+  check_same_losses(one / "loss.csv", two / "loss.csv");
+  check_same_state(one, two);
+}
+
+TEST_CASE("a run started on two ranks and resumed on one continues the same trajectory, and back") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path whole = tmp.dir / "whole", split = tmp.dir / "split", back = tmp.dir / "back";
+  const std::string mlp = kMlp + " --schedule constant --warmup 10";  // so extending the run changes no step
+  REQUIRE(fm_run(tmp.dir, mlp + " --steps 60 --out '" + whole.string() + "'").rc == 0);
+  Run first = fm_run(tmp.dir, mlp + " --steps 30 --out '" + split.string() + "'", 2);
+  INFO("two ranks: ", first.err);
+  REQUIRE(first.rc == 0);
+  Run rest = fm_run(tmp.dir, "train --resume '" + split.string() + "' --steps 60");
+  INFO("resumed on one: ", rest.err);
+  REQUIRE(rest.rc == 0);
+  check_same_losses(whole / "loss.csv", split / "loss.csv");
+  check_same_state(whole, split);
+  // One process first, two ranks after.
+  REQUIRE(fm_run(tmp.dir, mlp + " --steps 30 --out '" + back.string() + "'").rc == 0);
+  Run more = fm_run(tmp.dir, "train --resume '" + back.string() + "' --steps 60", 2);
+  INFO("resumed on two: ", more.err);
+  REQUIRE(more.rc == 0);
+  CHECK(count(more.err, "resuming at step 30") == 1);
+  check_same_losses(whole / "loss.csv", back / "loss.csv");
+  check_same_state(whole, back);
+}
+
+TEST_CASE("a batch that does not divide among the ranks is refused in one line, before anything is written") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path run = tmp.dir / "run";
+  Run r = fm_run(tmp.dir, kMlpFlags + " --steps 10 --batch 255 --out '" + run.string() + "'", 2);
+  INFO("stderr: ", r.err);
+  CHECK(r.rc != 0);
+  CHECK(count(r.err, "fm train: --batch 255 does not divide among 2 processes") == 1);
+  CHECK(!fs::exists(run));
+}
+
+TEST_CASE("fm nll and fm sample on two ranks give the one-process numbers bit for bit") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path run = tmp.dir / "run";
+  REQUIRE(fm_run(tmp.dir, kMlp + " --steps 20 --out '" + run.string() + "'").rc == 0);
+  const std::string ckpt = "--ckpt '" + (run / "model.safetensors").string() + "'";
+  // 5 chunks dealt 3 + 2, with Hutchinson probes: the stream must skip the other rank's chunks.
+  const std::string nll = "nll " + ckpt + " --n 450 --batch 100 --divergence hutchinson --probes 2 --rtol 1e-4 --atol 1e-4";
+  for (int np : {0, 2}) {
+    const std::string tag = np ? "two" : "one";
+    Run r = fm_run(tmp.dir, nll + " --out '" + (tmp.dir / (tag + "_nll.npy")).string() + "'", np);
+    INFO(tag, ": ", r.err);
+    REQUIRE(r.rc == 0);
+    CHECK(count(r.out, "NLL ") == 1);
+    Run s = fm_run(tmp.dir, "sample " + ckpt + " --n 300 --batch 70 --logp --divergence hutchinson --rtol 1e-4 --atol 1e-4 --out '" +
+                                (tmp.dir / (tag + "_x.npy")).string() + "'", np);
+    INFO(tag, " sample: ", s.err);
+    REQUIRE(s.rc == 0);
+  }
+  for (const char* f : {"_nll.npy", "_x.npy", "_x.logp.npy"}) {
+    CAPTURE(f);
+    const std::string a = file_bytes(tmp.dir / (std::string("one") + f)), b = file_bytes(tmp.dir / (std::string("two") + f));
+    CHECK(!a.empty());
+    CHECK(a == b);
+  }
+}
+
+TEST_CASE("a rank that dies ends the run with an error within a bounded time; the checkpoint is intact") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path run = tmp.dir / "run", rc_file = tmp.dir / "rc.txt";
+  const std::string tag = "fm_test_mpi_" + std::to_string(::getpid());
+  // In the background, with a hard limit: a hang shows up as timeout's 124.
+  const std::string cmd = "(FM_TEST_TAG=" + tag + " timeout 120 " + mpirun(2) + "-x FM_TEST_TAG " + std::getenv("FM_BIN") + " " + kMlpFlags +
+                          " --batch 256 --steps 1000000 --ckpt-every 20 --out '" + run.string() + "' >'" + (tmp.dir / "out.txt").string() +
+                          "' 2>'" + (tmp.dir / "err.txt").string() + "'; echo $? >'" + rc_file.string() + "') &";
+  REQUIRE(std::system(cmd.c_str()) == 0);
+  using Clock = std::chrono::steady_clock;
+  const auto wait_for = [](const std::function<bool()>& done, double seconds) {
+    const auto t0 = Clock::now();
+    while (!done()) {
+      if (std::chrono::duration<double>(Clock::now() - t0).count() > seconds) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  };
+  REQUIRE(wait_for([&] { return fs::exists(run / "model.safetensors"); }, 60));
+  // Rank 1: the process whose environment holds our tag and OMPI_COMM_WORLD_RANK=1.
+  pid_t victim = 0;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    const std::string env = file_bytes(e.path() / "environ");
+    if (env.find("FM_TEST_TAG=" + tag) != std::string::npos && env.find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') != std::string::npos &&
+        file_bytes(e.path() / "cmdline").find("train") != std::string::npos)
+      victim = pid_t(std::stol(e.path().filename().string()));
+  }
+  REQUIRE(victim > 0);
+  const auto killed = Clock::now();
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  REQUIRE(wait_for([&] { return fs::exists(rc_file) && !file_bytes(rc_file).empty(); }, 110));
+  const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
+  const int rc = std::stoi(file_bytes(rc_file));
+  INFO("mpirun's stderr: ", file_bytes(tmp.dir / "err.txt"));
+  CHECK(rc != 0);
+  CHECK(rc != 124);  // not the timeout: mpirun ended the run itself
+  CHECK(seconds < 60);
+  // The last checkpoint (both files, written atomically) is intact.
+  LoadedModel m = load_checkpoint((run / "model.safetensors").string());
+  CHECK(m.step % 20 == 0);
+  CHECK(m.step >= 20);
+  CHECK(load_safetensors((run / "train_state.safetensors").string()).metadata.count("rng.data") == 1);
+}
+
+int main(int argc, char** argv) {
+  if (!FM_HAVE_MPI) {
+    std::printf("skipped: fm was built without MPI (install libopenmpi-dev and reconfigure with -Dmpi=enabled)\n");
+    return 77;
+  }
+  if (std::system("command -v mpirun >/dev/null 2>&1") != 0) {
+    std::printf("skipped: mpirun not found (apt-get install openmpi-bin)\n");
+    return 77;
+  }
+  if (!std::getenv("FM_BIN")) {
+    std::printf("skipped: FM_BIN is not set (run through meson test)\n");
+    return 77;
+  }
+  doctest::Context context(argc, argv);
+  return context.run();
+}
