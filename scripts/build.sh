@@ -5,8 +5,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # libpng-dev: PNG folders as training data; librsvg2-bin: the plot test renders SVG with rsvg-convert;
-# python3-torch and python3-numpy: the 'torch' test suite (scripts/fm_torch.py against fm), skipped without them.
-packages=(g++ meson ninja-build pkg-config doctest-dev zlib1g-dev libpng-dev dataset-fashion-mnist librsvg2-bin python3-torch python3-numpy)
+# python3-torch and python3-numpy: the 'torch' test suite (scripts/fm_torch.py against fm), skipped without them;
+# libopenmpi-dev and openmpi-bin: data-parallel training under mpirun and the 'mpi' suite.
+packages=(g++ meson ninja-build pkg-config doctest-dev zlib1g-dev libpng-dev dataset-fashion-mnist librsvg2-bin python3-torch python3-numpy
+          libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -270,6 +270,15 @@ std::vector<OpCase> cases() {
   // ---- random fills (Rng, tensor/random.h): the same stream position gives the same numbers ----
   c.push_back({"Rng::uniform", kExact, [](Device d) { Tensor t = Tensor::empty({1001}, d); Rng(5, 3).uniform(t, -2.0f, 3.0f); return Outputs{t.to(Device::CPU)}; }});
   c.push_back({"Rng::normal", kExact, [](Device d) { Tensor t = Tensor::empty({1001}, d); Rng(6, 1).normal(t, 0.5f, 2.0f); return Outputs{t.to(Device::CPU)}; }});
+  // A share of a draw (data-parallel training): rows 3..9 of 11 rows of 7 words, a first word that is
+  // not a multiple of 4.
+  c.push_back({"Rng::normal (share)", kExact, [](Device d) {
+    Tensor t = Tensor::empty({6, 7}, d);
+    Rng r(8, 2);
+    r.set_share({3, 6, 11});
+    r.normal(t);
+    return Outputs{t.to(Device::CPU)};
+  }});
   c.push_back({"Rng::rademacher", kExact, [](Device d) { Tensor t = Tensor::empty({1001}, d); Rng(7).rademacher(t); return Outputs{t.to(Device::CPU)}; }});
   return c;
 }

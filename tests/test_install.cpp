@@ -86,7 +86,7 @@ TEST_CASE("install: the staged prefix alone builds and runs the examples") {
   const fs::path pc = find_file(stage, "fm.pc");
   REQUIRE_MESSAGE(!pc.empty(), "no fm.pc installed");
   const fs::path libdir = pc.parent_path().parent_path();
-  for (const char* lib : {"libfm_tensor.a", "libfm_autodiff.a", "libfm_nn.a", "libfm_flow.a", "libfm_ode.a"})
+  for (const char* lib : {"libfm_tensor.a", "libfm_dist.a", "libfm_autodiff.a", "libfm_nn.a", "libfm_flow.a", "libfm_ode.a"})
     CHECK_MESSAGE(fs::is_regular_file(libdir / lib), lib);
   CHECK_FALSE(fs::exists(libdir / "libfm_apps.a"));  // the program's own helpers stay private
   const fs::path bin = find_file(stage, "fm");
@@ -95,13 +95,13 @@ TEST_CASE("install: the staged prefix alone builds and runs the examples") {
   REQUIRE(!config.empty());
   const fs::path inc = config.parent_path();  // <prefix>/include/fm
   CHECK(inc.filename() == "fm");
-  for (const char* h : {"tensor/ops.h", "tensor/cpu/gemm.h", "tensor/io/npy.h", "cuda/device.h", "autodiff/var.h",
+  for (const char* h : {"tensor/ops.h", "tensor/cpu/gemm.h", "tensor/io/npy.h", "cuda/device.h", "dist/dist.h", "autodiff/var.h",
                         "nn/checkpoint.h", "flow/run.h", "ode/evaluate.h", "ode/likelihood.h"})
     CHECK_MESSAGE(fs::is_regular_file(inc / h), h);
   CHECK_FALSE(fs::exists(inc / "apps"));
   // Every header of the installed layers is installed (a header added to the tree but not to its
   // meson.build's install list would break an installed include).
-  for (const char* layer : {"tensor", "autodiff", "nn", "flow", "ode", "cuda"})
+  for (const char* layer : {"tensor", "dist", "autodiff", "nn", "flow", "ode", "cuda"})
     for (const auto& e : fs::recursive_directory_iterator(fs::path(source) / layer))
       if (e.path().extension() == ".h") {
         const fs::path rel = fs::relative(e.path(), source);

@@ -69,6 +69,56 @@ TEST_CASE("successive draws differ and a stream resumes from (seed, offset)") {
   CHECK(std::memcmp(a.data(), b.data(), 4000) != 0);
 }
 
+TEST_CASE("a share of a draw is those rows of the whole draw, and moves the stream as the whole draw") {
+  // Rows of 7 words: shares start at words that are not multiples of 4 (mid-block).
+  for (int64_t first : {int64_t(0), int64_t(1), int64_t(3), int64_t(5)}) {
+    CAPTURE(first);
+    const int64_t count = 4, total = 11, cols = 7;
+    auto whole_and_share = [&](auto draw) {
+      Rng a(9, 2), b(9, 2);
+      Tensor whole = Tensor::empty({total, cols}), part = Tensor::empty({count, cols});
+      draw(a, whole);
+      b.set_share({first, count, total});
+      draw(b, part);
+      CHECK(a.offset() == b.offset());
+      CHECK(part.to_vector() == whole.rows(first, first + count).to_vector());
+    };
+    whole_and_share([](Rng& r, Tensor& t) { r.uniform(t, -1.0f, 2.0f); });
+    whole_and_share([](Rng& r, Tensor& t) { r.normal(t); });
+    whole_and_share([](Rng& r, Tensor& t) { r.rademacher(t); });
+    // Integers: two words each.
+    Rng a(10), b(10);
+    std::vector<int64_t> whole(total), part(count);
+    a.integers(whole.data(), total, 1000);
+    b.set_share({first, count, total});
+    b.integers(part.data(), count, 1000);
+    CHECK(a.offset() == b.offset());
+    CHECK(part == std::vector<int64_t>(whole.begin() + first, whole.begin() + first + count));
+  }
+  // Two shares of a batch of 10 split 6 + 4 are the whole draw, and a draw of another size throws.
+  Rng w(3), s0(3), s1(3);
+  Tensor whole = Tensor::empty({10, 3}), p0 = Tensor::empty({6, 3}), p1 = Tensor::empty({4, 3});
+  w.normal(whole);
+  s0.set_share({0, 6, 10});
+  s1.set_share({6, 4, 10});
+  s0.normal(p0);
+  s1.normal(p1);
+  CHECK(p0.to_vector() == whole.rows(0, 6).to_vector());
+  CHECK(p1.to_vector() == whole.rows(6, 10).to_vector());
+  Tensor wrong = Tensor::empty({5, 3});
+  CHECK_THROWS_WITH_AS(s0.normal(wrong), doctest::Contains("a draw of 5 rows from a stream shared as 6 of 10 rows"),
+                       std::runtime_error);
+  CHECK_THROWS_AS(s0.set_share({8, 4, 10}), std::runtime_error);
+  // seek keeps the share; skip moves as an unshared draw of that many numbers.
+  s0.seek(0);
+  CHECK(s0.share().count == 6);
+  Rng k(4), d(4);
+  k.skip(13);
+  Tensor t13 = Tensor::empty({13});
+  d.uniform(t13);
+  CHECK(k.offset() == d.offset());
+}
+
 TEST_CASE("random tensors do not depend on the number of threads") {
   Tensor a = Tensor::empty({300001}), b = Tensor::empty({300001});
   int saved = omp_get_max_threads();
