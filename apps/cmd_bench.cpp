@@ -8,6 +8,8 @@
 //   unet-forward    U-Net ch 32 forward, no graph
 //   unet-field      U-Net ch 32 and ch 16 forward + one VJP w.r.t. the input (one Hutchinson
 //                   evaluation of the likelihood ODE's right-hand side)
+//   allreduce       one data-parallel step's gradient all-reduce (dist/grad_sync.h) of the U-Net
+//                   ch 32 and of the MLP; the one group that runs under mpirun (it needs N > 1)
 // Each row also prints the process's peak resident memory so far (run one row with --only to
 // read that row's own peak). --profile prints the time per op kind of MLP and U-Net training
 // steps and U-Net likelihood evaluations (--only mlp-train or unet-... for one of them).
@@ -23,6 +25,8 @@
 #include "apps/common.h"
 #include "autodiff/ops.h"
 #include "cuda/device.h"
+#include "dist/dist.h"
+#include "dist/grad_sync.h"
 #include "flow/loss.h"
 #include "flow/path.h"
 #include "flow/trainer.h"
@@ -68,6 +72,7 @@ struct Report {
   bool json;
   // launches: kernels per run on a GPU (-1: not counted).
   void row(const std::string& name, double ms, double gflop, int64_t launches = -1) const {
+    if (!dist::is_root()) return;  // under mpirun (the allreduce group), rank 0 reports
     const double gflops = gflop > 0 ? gflop / (ms * 1e-3) : 0.0, rss = peak_rss_mib();
     if (json) {
       std::vector<std::pair<std::string, Json>> f{{"name", name}, {"ms", ms}};
@@ -136,11 +141,46 @@ void print_profile(const std::string& what, int reps, const std::function<void()
   }
 }
 
+// One step's all-reduce of the gradients of the Fashion-MNIST U-Net ch 32 and of the MLP 512 x 5,
+// as the trainer does it (GradSync: pack into buckets, sum over the ranks, scale, views back).
+void bench_allreduce(Device device, const Report& report, int warm, int reps, Rng& rng) {
+  UNetConfig unet;
+  unet.channels = 32;
+  const std::pair<std::string, Json> models[] = {{"unet ch32", unet_config_json(unet)}, {"mlp 512x5", mlp_config(2, 512, 5)}};
+  for (const auto& [name, config] : models) {
+    std::unique_ptr<FieldModel> model = make_model(config, rng);
+    std::vector<Shape> shapes;
+    std::vector<Tensor> grads;
+    int64_t floats = 0;
+    for (const Param& p : model->parameters()) {
+      shapes.push_back(p.var.shape());
+      grads.push_back(Tensor::empty(p.var.shape(), device));
+      rng.uniform(grads.back(), -1, 1);
+      floats += p.var.value().numel();
+    }
+    dist::GradSync sync(shapes, device);
+    std::vector<Tensor> work = grads;
+    std::vector<Tensor*> slots;
+    for (Tensor& g : work) slots.push_back(&g);
+    const Tensor loss = Tensor::full({}, 1.0f, device);
+    const double ms = median_ms([&] {
+      work = grads;  // average() replaced them by views of its buckets
+      sync.average(slots, loss);
+    }, warm, reps);
+    const std::string ranks = dist::size() == 1 ? "1 process: nothing to sum" : std::to_string(dist::size()) + " processes";
+    char label[160];
+    std::snprintf(label, sizeof label, "allreduce %s (%.1f MiB, %lld bucket%s, %s)", name.c_str(), double(floats) * 4.0 / 1048576.0,
+                  (long long)sync.buckets(), sync.buckets() == 1 ? "" : "s", ranks.c_str());
+    report.row(label, ms, 0);
+  }
+}
+
 }  // namespace
 
 int cmd_bench(int argc, char** argv) {
   Args args("fm bench", "Time training steps, likelihood evaluations and matmul (median of --reps runs).");
-  args.opt("--only", "", "one group: matmul, mlp-train, mlp-field, unet-train, unet-forward or unet-field")
+  args.opt("--only", "", "one group: matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field or allreduce "
+                         "(under mpirun: allreduce only)")
       .opt("--channels", "", "U-Net base channels for the unet rows (default: both 32 and 16)")
       .opt("--batch", "", "MLP training batch (default: 4096 and 1024)")
       .opt("--eval-batch", "10000", "batch of the MLP likelihood evaluation")
@@ -156,9 +196,11 @@ int cmd_bench(int argc, char** argv) {
   add_device_option(args);
   if (!args.parse(argc, argv, 2)) return 0;
   const std::string only = args.str("--only");
-  const std::vector<std::string> groups{"matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field"};
+  const std::vector<std::string> groups{"matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field", "allreduce"};
   if (!only.empty() && std::find(groups.begin(), groups.end(), only) == groups.end())
-    throw UsageError("--only must be one of matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field");
+    throw UsageError("--only must be one of matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field, allreduce");
+  if (dist::size() > 1 && only != "allreduce")
+    throw UsageError("under mpirun only --only allreduce runs (the other rows time one process)");
   const bool prof = args.on("--profile");
   auto run = [&](const char* g) { return !prof && (only.empty() || only == g); };
   const int reps = static_cast<int>(std::max<int64_t>(1, args.i64("--reps")));
@@ -170,10 +212,12 @@ int cmd_bench(int argc, char** argv) {
   if (!args.str("--channels").empty()) channels = {args.i64("--channels")};
   const Device device = bench_device = device_option(args);
   Report report{args.on("--json")};
-  if (!report.json)
+  if (!report.json && dist::is_root())
     std::printf("fm bench: %d OpenMP threads, sgemm kernel %s; %s\n", num_threads(), cpu::sgemm_kernel_name(),
                 cuda::describe().c_str());
   Rng rng(1);
+
+  if (run("allreduce")) bench_allreduce(device, report, warm, reps, rng);
 
   if (run("matmul")) {
     const int64_t n = args.i64("--size");
