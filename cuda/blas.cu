@@ -1,6 +1,7 @@
-// cuda/blas.cu: cuBLAS loaded on first use. The entry points the backend calls are looked up by
-// name in libcublas.so.13 (on the library path, or in $CUDA_HOME/lib64); a machine without the library gets one line naming
-// it the first time a CUDA product runs, and a CPU-only run never loads it at all.
+// cuda/blas.cu: cuBLAS loaded on first use, and the loader it shares with NCCL (cuda/nccl.cu). The
+// entry points the backend calls are looked up by name in libcublas.so.13 (on the library path, or
+// in $CUDA_HOME/lib64); a machine without the library gets one line naming it the first time a CUDA
+// product runs, and a CPU-only run never loads it at all.
 #include <dlfcn.h>
 
 #include <cstdlib>
@@ -11,29 +12,36 @@
 
 namespace fm::cuda {
 
-namespace {
-
-template <class Fn>
-void resolve(void* lib, const char* name, Fn& fn) {
-  fn = reinterpret_cast<Fn>(dlsym(lib, name));
-  if (!fn) throw std::runtime_error(std::string("cuBLAS: no symbol ") + name + " in libcublas");
+void* open_library(const char* what, const std::vector<std::string>& names) {
+  const char* home = std::getenv("CUDA_HOME");
+  const std::string root = home ? home : "/usr/local/cuda";
+  std::string first_error;  // dlopen's reason for the first name, the one the message gives
+  for (const std::string& name : names)
+    for (const std::string& path : {name, root + "/lib64/" + name, root + "/lib/" + name}) {
+      if (void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL)) return lib;
+      if (first_error.empty()) first_error = dlerror();
+    }
+  throw std::runtime_error(std::string(what) + " not found (" + first_error + ")");
 }
 
+void* library_symbol(void* lib, const char* what, const char* name) {
+  void* fn = dlsym(lib, name);
+  if (!fn) throw std::runtime_error(std::string(what) + ": no symbol " + name);
+  return fn;
+}
+
+namespace {
+
 BlasApi load() {
-  void* lib = nullptr;
-  const char* home = std::getenv("CUDA_HOME");
-  const std::string beside_toolkit = std::string(home ? home : "/usr/local/cuda") + "/lib64/libcublas.so.13";
-  for (const std::string& name : {std::string("libcublas.so.13"), std::string("libcublas.so"), beside_toolkit})
-    if ((lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
-  if (!lib) throw std::runtime_error(std::string("cuBLAS not found (libcublas.so.13: ") + dlerror() + ")");
+  void* lib = open_library("cuBLAS", {"libcublas.so.13", "libcublas.so"});
   BlasApi api{};
-  resolve(lib, "cublasCreate_v2", api.create);
-  resolve(lib, "cublasSetStream_v2", api.set_stream);
-  resolve(lib, "cublasSetMathMode", api.set_math_mode);
-  resolve(lib, "cublasSetAtomicsMode", api.set_atomics_mode);
-  resolve(lib, "cublasSgemm_v2", api.sgemm);
-  resolve(lib, "cublasSgemmStridedBatched", api.sgemm_strided_batched);
-  return api;  // the library stays loaded for the life of the process
+  resolve(lib, "cuBLAS", "cublasCreate_v2", api.create);
+  resolve(lib, "cuBLAS", "cublasSetStream_v2", api.set_stream);
+  resolve(lib, "cuBLAS", "cublasSetMathMode", api.set_math_mode);
+  resolve(lib, "cuBLAS", "cublasSetAtomicsMode", api.set_atomics_mode);
+  resolve(lib, "cuBLAS", "cublasSgemm_v2", api.sgemm);
+  resolve(lib, "cuBLAS", "cublasSgemmStridedBatched", api.sgemm_strided_batched);
+  return api;
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "tensor/tensor.h"
 
@@ -34,6 +36,17 @@ struct BlasApi {
   decltype(&cublasSgemmStridedBatched) sgemm_strided_batched;
 };
 const BlasApi& blas_api();  // throws "cuBLAS not found (...)" when the library cannot be loaded
+
+// The libraries loaded on first use (cuBLAS, NCCL): dlopen of the first of `names` that loads, each
+// tried as given (the library path) and in $CUDA_HOME (default /usr/local/cuda)/lib64 and /lib;
+// throws "<what> not found (<names[0]>: <dlerror>)". The library stays loaded for the process.
+void* open_library(const char* what, const std::vector<std::string>& names);
+// fn = the symbol `name` of `lib`; throws "<what>: no symbol <name>".
+void* library_symbol(void* lib, const char* what, const char* name);
+template <class Fn>
+void resolve(void* lib, const char* what, const char* name, Fn& fn) {
+  fn = reinterpret_cast<Fn>(library_symbol(lib, what, name));
+}
 
 // Launch shape of the elementwise kernels: 256 threads, a grid-stride loop over at most 4096
 // blocks. Reductions use a fixed grid instead (reduce.cu), so their order never changes.

@@ -1,10 +1,8 @@
 // cuda/nccl.cu: NCCL for the gradient all-reduce between GPUs (dist/), and the choice of device
 // per process. NCCL is loaded with dlopen on first use, as cuBLAS is (cuda/blas.cu): a run on one
 // GPU or on the CPU never loads it, and a machine without it gets one line naming the library.
-#include <dlfcn.h>
 #include <nccl.h>
 
-#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -31,26 +29,15 @@ struct NcclApi {
   decltype(&ncclGetErrorString) error_string;
 };
 
-template <class Fn>
-void resolve(void* lib, const char* name, Fn& fn) {
-  fn = reinterpret_cast<Fn>(dlsym(lib, name));
-  if (!fn) throw std::runtime_error(std::string("NCCL: no symbol ") + name + " in libnccl");
-}
-
 const NcclApi& nccl() {
   static const NcclApi api = [] {
-    void* lib = nullptr;
-    const char* home = std::getenv("CUDA_HOME");
-    const std::string root = home ? home : "/usr/local/cuda";
-    for (const std::string& name : {std::string("libnccl.so.2"), root + "/lib/libnccl.so.2", root + "/lib64/libnccl.so.2"})
-      if ((lib = dlopen(name.c_str(), RTLD_NOW | RTLD_LOCAL))) break;
-    if (!lib) throw std::runtime_error(std::string("NCCL not found (libnccl.so.2: ") + dlerror() + ")");
+    void* lib = open_library("NCCL", {"libnccl.so.2", "libnccl.so"});
     NcclApi a{};
-    resolve(lib, "ncclGetUniqueId", a.get_unique_id);
-    resolve(lib, "ncclCommInitRank", a.comm_init_rank);
-    resolve(lib, "ncclAllReduce", a.all_reduce);
-    resolve(lib, "ncclCommDestroy", a.comm_destroy);
-    resolve(lib, "ncclGetErrorString", a.error_string);
+    resolve(lib, "NCCL", "ncclGetUniqueId", a.get_unique_id);
+    resolve(lib, "NCCL", "ncclCommInitRank", a.comm_init_rank);
+    resolve(lib, "NCCL", "ncclAllReduce", a.all_reduce);
+    resolve(lib, "NCCL", "ncclCommDestroy", a.comm_destroy);
+    resolve(lib, "NCCL", "ncclGetErrorString", a.error_string);
     return a;
   }();
   return api;
