@@ -65,7 +65,8 @@ int run_command(const std::string& cmd, int argc, char** argv) {
 }  // namespace
 
 // Under mpirun every rank runs main. A usage error is the same on every rank (they all parse the
-// same flags), so rank 0 alone reports it and all of them leave MPI cleanly. Any other error may be
+// same flags), and so is a dist::CollectiveError (a NaN loss), so rank 0 alone reports those and
+// all of them leave MPI cleanly. Any other error may be
 // one rank's alone (a file it cannot read, a device that fails): that rank says so, naming itself,
 // and aborts the whole run, so that no other rank waits forever in a collective.
 int main(int argc, char** argv) {
@@ -92,6 +93,9 @@ int main(int argc, char** argv) {
   } catch (const fm::UsageError& e) {
     if (fm::dist::is_root()) std::fprintf(stderr, "fm %s: %s (fm %s --help)\n", cmd.c_str(), e.what(), cmd.c_str());
     status = 2;
+  } catch (const fm::dist::CollectiveError& e) {  // raised by every rank at once
+    if (fm::dist::is_root()) std::fprintf(stderr, "fm %s: error: %s\n", cmd.c_str(), e.what());
+    status = 1;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fm %s%s: error: %s\n", cmd.c_str(), who.c_str(), e.what());
     if (several) fm::dist::abort(1);

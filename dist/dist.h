@@ -10,6 +10,7 @@
 // so that a NaN stops every rank at the same step).
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,13 @@ void finalize();
 // Ends every rank of the run at once with exit status `code` (MPI_Abort): what a rank does on an
 // error that the others may not share, so none of them waits forever in a collective.
 [[noreturn]] void abort(int code);
+
+// An error that every rank raises at the same point, because a collective told them all (a NaN in
+// the all-reduced loss): `fm` reports it once, from rank 0, and every rank leaves MPI normally.
+// Any other error may be one rank's alone, and aborts the run (abort above).
+struct CollectiveError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 int rank();   // 0 .. size() - 1
 int size();   // the number of processes

@@ -167,8 +167,9 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     std::string last = saved_step < 0 ? "No checkpoint was written yet."
                                        : "The last good checkpoint " + ckpt_path + " (step " + std::to_string(saved_step) +
                                              ", with train_state.safetensors for --resume) is intact.";
-    throw std::runtime_error(std::string(e.what()) + "; training stopped. " + last +
-                             (opt.resume_state ? "" : " Try a lower --lr."));
+    const std::string what = std::string(e.what()) + "; training stopped. " + last + (opt.resume_state ? "" : " Try a lower --lr.");
+    if (dynamic_cast<const dist::CollectiveError*>(&e)) throw dist::CollectiveError(what);  // every rank stops here
+    throw std::runtime_error(what);
   }
   TrainRunResult result;
   result.start = start;

@@ -69,10 +69,10 @@ StepStats Trainer::step() {
   // The checks come after the all-reduce, so that every rank sees the same global loss and
   // gradient and stops at the same step (a backward pass through a NaN loss changes nothing).
   StepStats s{sync_.average(grads_, loss.value()), 0.0, scheduled_lr(opt_, done_)};
-  if (!std::isfinite(s.loss)) throw std::runtime_error("the loss is " + std::to_string(s.loss) + " at step " + std::to_string(done_));
+  if (!std::isfinite(s.loss)) throw dist::CollectiveError("the loss is " + std::to_string(s.loss) + " at step " + std::to_string(done_));
   s.grad_norm = clip_grad_norm(params_, opt_.clip > 0 ? opt_.clip : INFINITY);
   if (!std::isfinite(s.grad_norm))
-    throw std::runtime_error("the gradient norm is not finite at step " + std::to_string(done_));
+    throw dist::CollectiveError("the gradient norm is not finite at step " + std::to_string(done_));
   adam_.step(s.lr);
   if (ema_) ema_->update();
   ++done_;

@@ -3,8 +3,8 @@
 // same loss.csv and the same weights, Adam moments and EMA within 1e-5 (the all-reduce sums in a
 // fixed order, but one process sums the batch in another), and the same stream positions exactly.
 // Also: a run resumed under a different number of processes continues the same trajectory; a
-// batch that does not divide is refused in one line before anything is written; rank 0 alone
-// writes; fm nll and fm sample give the one-process numbers bit for bit; and a rank that dies ends
+// batch that does not divide is refused in one line before anything is written; a diverged run
+// stops every rank at the same step with one error line; rank 0 alone writes; fm nll and fm sample give the one-process numbers bit for bit; and a rank that dies ends
 // the run (with an error, within a bounded time) and leaves the last checkpoint intact.
 //
 // The suite exits 77 (skipped) where fm was built without MPI or mpirun is not installed.
@@ -224,6 +224,18 @@ TEST_CASE("a batch that does not divide among the ranks is refused in one line, 
   CHECK(r.rc != 0);
   CHECK(count(r.err, "fm train: --batch 255 does not divide among 2 processes") == 1);
   CHECK(!fs::exists(run));
+}
+
+TEST_CASE("a diverged run stops every rank at the same step, reported once") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path run = tmp.dir / "run";
+  // The all-reduced loss is infinite on both ranks at once: a collective error, not an abort.
+  Run r = fm_run(tmp.dir, kMlp + " --steps 50 --lr 1e9 --clip 0 --warmup 0 --out '" + run.string() + "'", 2);
+  INFO("stderr: ", r.err);
+  CHECK(r.rc == 1);
+  CHECK(count(r.err, "fm train: error: the loss is") == 1);
+  CHECK(count(r.err, "rank 1 of 2") == 0);
+  CHECK(count(r.err, "MPI_ABORT") == 0);
 }
 
 TEST_CASE("fm nll and fm sample on two ranks give the one-process numbers bit for bit") {
