@@ -107,15 +107,19 @@ Var mean(const Var& x) {
 }
 
 // L = (1/N) sum_i (p_i - t_i)^2    dp_i += dL * 2 (p_i - t_i) / N
-// Fused: the difference is computed once and kept for the backward rule.
+// Fused: the difference is computed once and kept for the backward rule. Neither pass reads a
+// number back from the device: L stays a device scalar, and dL (a scalar tensor) multiplies diff
+// by broadcasting (for the seed dL = 1 the product is diff exactly, so the result is the same
+// bits as scaling by 2 dL / N in one go).
 Var mse_loss(const Var& pred, const Tensor& target) {
   FM_PROFILE("mse_loss");
   check_same_shape(pred.value(), target, "mse_loss");
   Tensor diff = fm::sub(pred.value(), target);
-  double count = static_cast<double>(diff.numel());
-  Tensor loss = Tensor::scalar(static_cast<float>(fm::dot(diff, diff) / count), diff.device());
-  return make_result(loss, {pred}, "mse_loss", [diff, count](Node& n) {
-    accumulate_grad(*n.parents[0], fm::scale(diff, static_cast<float>(2.0 * n.grad.item() / count)), true);
+  const double count = static_cast<double>(diff.numel());
+  return make_result(fm::mean_square(diff), {pred}, "mse_loss", [diff, count](Node& n) {
+    Tensor g = fm::mul(diff, n.grad);
+    scale_(g, static_cast<float>(2.0 / count));
+    accumulate_grad(*n.parents[0], g, true);
   });
 }
 

@@ -27,6 +27,7 @@ void path_mix_(const Tensor& x0, const Tensor& x1, const Tensor& coef, Tensor& x
 // ---- reductions (reduce.cu) ----------------------------------------------------------------
 double sum_all(const Tensor& x);
 double dot(const Tensor& a, const Tensor& b);
+Tensor mean_square(const Tensor& x);
 double sum_squares(std::span<const Tensor* const> ts);
 Tensor sum(const Tensor& x, int axis, bool keepdim);
 Tensor sum_trailing(const Tensor& x, int keep);

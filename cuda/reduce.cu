@@ -54,6 +54,9 @@ __global__ void row_sums_kernel(const float* x, float* out, int64_t n) {
   if (threadIdx.x == 0) out[blockIdx.x] = float(shared[0]);
 }
 
+// out = float(sum / n): the last step of mean_square, on the device.
+__global__ void mean_from_sum_kernel(const double* sum, double n, float* out) { *out = float(*sum / n); }
+
 }  // namespace
 
 double sum_all(const Tensor& x) { return x.numel() ? reduce_sum(Value{ptr(x)}, x.numel()) : 0.0; }
@@ -61,6 +64,18 @@ double sum_all(const Tensor& x) { return x.numel() ? reduce_sum(Value{ptr(x)}, x
 double dot(const Tensor& a, const Tensor& b) {
   if (a.numel() != b.numel()) throw std::runtime_error("dot: sizes differ");
   return a.numel() ? reduce_sum(Product{ptr(a), ptr(b)}, a.numel()) : 0.0;
+}
+
+// The sum stays in the reduction scratch's result slot and a one-thread kernel divides it: the
+// stream orders the read before any later reduction overwrites the slot.
+Tensor mean_square(const Tensor& x) {
+  Tensor out = Tensor::full({}, NAN, Device::CUDA);
+  if (x.numel() == 0) return out;
+  double* sum = reduce_scratch() + kResultSlot;
+  reduce_sum_device(Product{ptr(x), ptr(x)}, x.numel(), sum);
+  mean_from_sum_kernel<<<1, 1, 0, stream()>>>(sum, double(x.numel()), ptr(out));
+  launched("mean_square");
+  return out;
 }
 
 double sum_squares(std::span<const Tensor* const> ts) {

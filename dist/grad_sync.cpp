@@ -20,10 +20,10 @@ GradSync::GradSync(const std::vector<Shape>& shapes, Device device, int64_t buck
   for (int64_t n : sizes) buckets_.push_back(Tensor::empty({n}, device));
 }
 
-double GradSync::average(const std::vector<Tensor*>& grads, const Tensor& loss) {
+Tensor GradSync::average(const std::vector<Tensor*>& grads, const Tensor& loss) {
   if (grads.size() != shapes_.size()) throw std::runtime_error("GradSync: " + std::to_string(grads.size()) + " gradients for " + std::to_string(shapes_.size()) + " parameters");
   const int n = size();
-  if (n == 1) return double(loss.item());
+  if (n == 1) return loss;
   for (size_t i = 0; i < grads.size(); ++i) {
     const Slot& s = slots_[i];
     Tensor view = buckets_[s.bucket].rows(s.offset, s.offset + shape_numel(shapes_[i])).reshape(shapes_[i]);
@@ -40,7 +40,7 @@ double GradSync::average(const std::vector<Tensor*>& grads, const Tensor& loss) 
     const Slot& s = slots_[i];
     *grads[i] = buckets_[s.bucket].rows(s.offset, s.offset + shape_numel(shapes_[i])).reshape(shapes_[i]);
   }
-  return double(last.at(last.numel() - 1));
+  return last.rows(last.numel() - 1, last.numel()).reshape({});
 }
 
 }  // namespace fm::dist

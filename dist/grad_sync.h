@@ -21,10 +21,11 @@ class GradSync {
   GradSync(const std::vector<Shape>& shapes, Device device, int64_t bucket_floats = int64_t(1) << 23);
 
   // Replaces each *grads[i] (of shapes[i], or undefined: a parameter the step did not reach, left
-  // undefined) by the average over the ranks, and `loss` (a scalar tensor, this rank's loss) by
-  // the mean loss over the ranks, returned on the host. With one process the gradients stay as
-  // they are and only the loss is read. The views stay valid until the next call.
-  double average(const std::vector<Tensor*>& grads, const Tensor& loss);
+  // undefined) by the average over the ranks, and returns the mean over the ranks of `loss` (a
+  // scalar tensor, this rank's loss) as a scalar on the same device, without reading it back. With
+  // one process the gradients stay as they are and `loss` itself is returned. The views stay valid
+  // until the next call.
+  Tensor average(const std::vector<Tensor*>& grads, const Tensor& loss);
 
   int64_t buckets() const { return int64_t(buckets_.size()); }
 

@@ -67,10 +67,13 @@ StepStats Trainer::step() {
   zero_grad(params_);
   backward(loss);
   // The checks come after the all-reduce, so that every rank sees the same global loss and
-  // gradient and stops at the same step (a backward pass through a NaN loss changes nothing).
-  StepStats s{sync_.average(grads_, loss.value()), 0.0, scheduled_lr(opt_, done_)};
+  // gradient and stops at the same step (a backward pass through a NaN loss changes nothing, and
+  // neither does clipping a NaN gradient: no weight has moved yet). The gradient norm is the step's
+  // one wait for the device; the loss is read after it, from an idle stream.
+  const Tensor mean_loss = sync_.average(grads_, loss.value());
+  StepStats s{0.0, clip_grad_norm(params_, opt_.clip > 0 ? opt_.clip : INFINITY), scheduled_lr(opt_, done_)};
+  s.loss = mean_loss.item();
   if (!std::isfinite(s.loss)) throw dist::CollectiveError("the loss is " + std::to_string(s.loss) + " at step " + std::to_string(done_));
-  s.grad_norm = clip_grad_norm(params_, opt_.clip > 0 ? opt_.clip : INFINITY);
   if (!std::isfinite(s.grad_norm))
     throw dist::CollectiveError("the gradient norm is not finite at step " + std::to_string(done_));
   adam_.step(s.lr);

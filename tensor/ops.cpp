@@ -68,6 +68,7 @@ Tensor add_scalar(const Tensor& x, float s) { FM_DISPATCH("add_scalar", add_scal
 // ---- reductions -----------------------------------------------------------------------------
 double sum_all(const Tensor& x) { FM_DISPATCH("sum_all", sum_all(x), x); }
 double dot(const Tensor& a, const Tensor& b) { FM_DISPATCH("dot", dot(a, b), a, b); }
+Tensor mean_square(const Tensor& x) { FM_DISPATCH("mean_square", mean_square(x), x); }
 double sum_squares(std::span<const Tensor* const> ts) {
   if (ts.empty()) return 0.0;
   for (const Tensor* t : ts) common_device("sum_squares", {*ts[0], *t});

@@ -46,6 +46,9 @@ Tensor add_scalar(const Tensor& x, float s);          // x + s
 // The ones returning double bring one scalar back to the host.
 double sum_all(const Tensor& x);
 double dot(const Tensor& a, const Tensor& b);
+// (1/n) sum_i x_i^2 as a scalar tensor on x's device: the sum as dot's (in double), divided by n and
+// rounded to float once, without a read-back to the host (the MSE loss inside a training step).
+Tensor mean_square(const Tensor& x);
 // sum_k dot(t_k, t_k) over several tensors (a global gradient norm squared), in tensor order: one
 // scalar to the host for all of them.
 double sum_squares(std::span<const Tensor* const> ts);

@@ -111,6 +111,7 @@ std::vector<OpCase> cases() {
                  const Tensor* ts[3] = {&a, &b, &e};
                  return Outputs{host_scalar(sum_squares(ts))};
                }});
+  c.push_back({"mean_square", kSum, [](Device d) { return Outputs{mean_square(input({70001}, 21, d)).to(Device::CPU)}; }});
   c.push_back({"dot", kSum, [](Device d) { return Outputs{host_scalar(dot(input({70001}, 19, d), input({70001}, 20, d)))}; }});
   for (int axis : {0, 1, 2})
     c.push_back({"sum", kSum, [axis](Device d) { return Outputs{sum(input({6, 7, 9}, 21, d), axis, axis == 1).to(Device::CPU)}; }});

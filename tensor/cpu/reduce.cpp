@@ -29,6 +29,10 @@ double dot(const Tensor& a, const Tensor& b) {
   });
 }
 
+Tensor mean_square(const Tensor& x) {
+  return Tensor::scalar(x.numel() ? static_cast<float>(cpu::dot(x, x) / double(x.numel())) : NAN);
+}
+
 double sum_squares(std::span<const Tensor* const> ts) {
   double s = 0.0;
   for (const Tensor* t : ts) s += cpu::dot(*t, *t);
