@@ -169,6 +169,16 @@ TEST_CASE("two ranks train the MLP run of one process; rank 0 alone writes") {
   REQUIRE(b.rc == 0);
   check_same_losses(one / "loss.csv", two / "loss.csv");
   check_same_state(one, two);
+  // At a fixed N the all-reduce adds in rank order: a second two-rank run repeats the first bit for bit.
+  const fs::path again = tmp.dir / "again";
+  REQUIRE(fm_run(tmp.dir, kMlp + " --steps 100 --out '" + again.string() + "'", 2).rc == 0);
+  const SafetensorsFile s1 = load_safetensors((two / "train_state.safetensors").string());
+  const SafetensorsFile s2 = load_safetensors((again / "train_state.safetensors").string());
+  REQUIRE(s1.tensors.size() == s2.tensors.size());
+  for (const NamedTensor& t : s1.tensors) {
+    CAPTURE(t.name);
+    CHECK(t.tensor.to_vector() == s2.find(t.name)->to_vector());
+  }
   // One header, one summary and one JSON line: rank 1 printed nothing and wrote nothing else.
   CHECK(count(b.err, "fm train: 8gaussians") == 1);
   CHECK(count(b.err, "data parallel: 2 processes, 128 samples each per step") == 1);
