@@ -1,6 +1,7 @@
 // cuda/device.cu: device discovery, the stream and cuBLAS handle, and copies. Every CUDA call's
 // status is checked; a failure becomes one std::runtime_error line naming the call.
 #include <atomic>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -72,14 +73,56 @@ cublasHandle_t blas() {
   return h;
 }
 
+namespace {
+
+// Uploads go through pinned staging buffers. CUDA makes an asynchronous copy from pageable memory
+// wait for the stream first, so the data batch and the times that a training step uploads would
+// each wait for the previous step to drain; from pinned memory the copy is queued and the host goes
+// on. The host copies into the next of kSlots pinned buffers (in turn) and queues the transfer from
+// it; a buffer is reused once the event recorded after its last transfer has passed, which holds the
+// host at most kSlots uploads ahead of the device. Buffers grow to the largest upload they carry
+// (cudaMallocHost synchronises, so only in the first steps); uploads above kMaxStaged (weights,
+// whole data sets) go directly.
+struct Staging {
+  void* host = nullptr;
+  size_t bytes = 0;
+  cudaEvent_t done = nullptr;
+};
+constexpr int kSlots = 4;
+constexpr size_t kMaxStaged = size_t(64) << 20;
+
+void upload(void* dst, const void* src, size_t bytes) {
+  static Staging slots[kSlots];
+  static int next = 0;
+  if (bytes > kMaxStaged) {
+    check(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync");
+    return;
+  }
+  Staging& s = slots[next];
+  next = (next + 1) % kSlots;
+  if (s.done)
+    check(cudaEventSynchronize(s.done), "cudaEventSynchronize (upload buffer)");  // its last transfer is done
+  else
+    check(cudaEventCreateWithFlags(&s.done, cudaEventDisableTiming), "cudaEventCreate");
+  if (s.bytes < bytes) {
+    if (s.host) check(cudaFreeHost(s.host), "cudaFreeHost");
+    s.host = nullptr;
+    check(cudaMallocHost(&s.host, bytes), "cudaMallocHost (upload buffer)");
+    s.bytes = bytes;
+  }
+  std::memcpy(s.host, src, bytes);
+  check(cudaMemcpyAsync(dst, s.host, bytes, cudaMemcpyHostToDevice, stream()), "cudaMemcpyAsync");
+  check(cudaEventRecord(s.done, stream()), "cudaEventRecord");
+}
+
+}  // namespace
+
 void copy(void* dst, const void* src, size_t bytes, Copy kind) {
   if (bytes == 0) return;
-  const cudaMemcpyKind k = kind == Copy::HostToDevice   ? cudaMemcpyHostToDevice
-                           : kind == Copy::DeviceToHost ? cudaMemcpyDeviceToHost
-                                                        : cudaMemcpyDeviceToDevice;
+  if (kind == Copy::HostToDevice) return upload(dst, src, bytes);
+  const cudaMemcpyKind k = kind == Copy::DeviceToHost ? cudaMemcpyDeviceToHost : cudaMemcpyDeviceToDevice;
   check(cudaMemcpyAsync(dst, src, bytes, k, stream()), "cudaMemcpyAsync");
-  // The host buffer of a download is read right after; an upload from pageable memory is staged
-  // by the driver before the call returns, so only downloads wait.
+  // The host buffer of a download is read right after the call: it waits for the stream.
   if (kind == Copy::DeviceToHost) check(cudaStreamSynchronize(stream()), "cudaStreamSynchronize");
 }
 

@@ -29,7 +29,8 @@ void free(void* p, size_t bytes);
 AllocatorStats memory_stats();  // the cache's counters (tensor/block_cache.h)
 void release_cached_memory();
 
-// Copies, in stream order; a copy to the host waits for it. fill: dst[i] = value.
+// Copies, in stream order; a copy to the host waits for it, an upload does not (it is staged in a
+// pinned buffer, cuda/device.cu), so the host may reuse `src` at once. fill: dst[i] = value.
 enum class Copy { HostToDevice, DeviceToHost, DeviceToDevice };
 void copy(void* dst, const void* src, size_t bytes, Copy kind);
 void fill(float* dst, float value, size_t count);
