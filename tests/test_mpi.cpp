@@ -1,10 +1,11 @@
 // tests/test_mpi.cpp: data-parallel runs of the real `fm` under `mpirun -np 2` against one process
 // (suite 'mpi'). Two ranks must train the run that one process trains with the same --batch: the
 // same loss.csv and the same weights, Adam moments and EMA within 1e-5 (the all-reduce sums in a
-// fixed order, but one process sums the batch in another), and the same stream positions exactly.
-// Also: a run resumed under a different number of processes continues the same trajectory; a
+// fixed order, but one process sums the batch in another), and the same stream positions exactly;
+// a second two-rank run repeats the first bit for bit. Also: a run resumed under a different number of processes continues the same trajectory; a
 // batch that does not divide is refused in one line before anything is written; a diverged run
-// stops every rank at the same step with one error line; rank 0 alone writes; fm nll and fm sample give the one-process numbers bit for bit; and a rank that dies ends
+// stops every rank at the same step with one error line; rank 0 alone writes; fm nll (points and
+// bits/dim of images) and fm sample give the one-process numbers bit for bit; and a rank that dies ends
 // the run (with an error, within a bounded time) and leaves the last checkpoint intact.
 //
 // The suite exits 77 (skipped) where fm was built without MPI or mpirun is not installed.
@@ -272,6 +273,24 @@ TEST_CASE("fm nll and fm sample on two ranks give the one-process numbers bit fo
     CHECK(!a.empty());
     CHECK(a == b);
   }
+}
+
+TEST_CASE("bits/dim of images on two ranks is the one-process result bit for bit (dequantisation and probes skipped)") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path images = write_images(tmp.dir), run = tmp.dir / "run";
+  REQUIRE(fm_run(tmp.dir, unet_args(images) + " --out '" + run.string() + "'").rc == 0);
+  // 2 chunks of 2 images, 2 dequantisation draws each: rank 1 must skip chunk 0's noise and probes.
+  const std::string nll = "nll --ckpt '" + (run / "model.safetensors").string() + "' --data '" + images.string() +
+                          "' --n 4 --batch 2 --dequant 2 --rtol 1e-3 --atol 1e-3";
+  for (int np : {0, 2}) {
+    Run r = fm_run(tmp.dir, nll + " --out '" + (tmp.dir / (np ? "two.npy" : "one.npy")).string() + "'", np);
+    INFO(np, ": ", r.err);
+    REQUIRE(r.rc == 0);
+    CHECK(count(r.out, "bpd ") == 1);
+  }
+  const std::string a = file_bytes(tmp.dir / "one.npy"), b = file_bytes(tmp.dir / "two.npy");
+  CHECK(!a.empty());
+  CHECK(a == b);
 }
 
 TEST_CASE("a rank that dies ends the run with an error within a bounded time; the checkpoint is intact") {
