@@ -40,9 +40,10 @@ void synchronize();
 int64_t launch_count();
 
 // ---- one GPU per process, and NCCL between them (dist/, for data-parallel training) ----------
-// Makes device `index` mod the device count this process's device (cudaSetDevice); call before
-// the first call that creates CUDA state (the stream, memory).
-void use_device(int index);
+// Makes device `local_rank` this process's device (cudaSetDevice), one of `local_ranks` processes
+// on this host; call before the first call that creates CUDA state (the stream, memory). Throws
+// when the host has fewer GPUs than processes (NCCL cannot put two ranks on one GPU).
+void use_device(int local_rank, int local_ranks);
 // NCCL (cuda/nccl.cu), loaded on first use from libnccl.so.2 like cuBLAS: a unique id that one
 // rank makes and every rank passes to nccl_init with its rank, then in-place sums on stream().
 std::string nccl_unique_id();

@@ -12,11 +12,14 @@
 
 namespace fm::cuda {
 
-void use_device(int index) {
+void use_device(int local_rank, int local_ranks) {
   int count = 0;
   check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
   if (count < 1) throw std::runtime_error("no CUDA device found");
-  check(cudaSetDevice(index % count), "cudaSetDevice");
+  if (local_ranks > count)
+    throw std::runtime_error(std::to_string(local_ranks) + " processes on this host for " + std::to_string(count) +
+                             " GPU" + (count == 1 ? "" : "s") + ": a data-parallel CUDA run needs one GPU per process");
+  check(cudaSetDevice(local_rank), "cudaSetDevice");
 }
 
 namespace {

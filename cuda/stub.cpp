@@ -22,7 +22,7 @@ void copy(void*, const void*, size_t, Copy) { not_built(); }
 void fill(float*, float, size_t) { not_built(); }
 void synchronize() {}
 int64_t launch_count() { return 0; }
-void use_device(int) {}
+void use_device(int, int) {}
 std::string nccl_unique_id() { not_built(); }
 void nccl_init(const std::string&, int, int) { not_built(); }
 void nccl_allreduce_sum(float*, size_t) { not_built(); }

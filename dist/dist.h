@@ -41,8 +41,9 @@ inline bool is_root() { return rank() == 0; }
 int local_rank();
 // One line for `fm --version`: "MPI built (Open MPI v4.1.4); rank 0 of 2", or why not.
 std::string describe();
-// With several ranks on CUDA, one GPU per process: local rank i uses device i mod the host's GPU
-// count. Call before the first CUDA call that makes state (the commands do, after --device).
+// With several ranks on CUDA, one GPU per process: local rank i uses device i, and a host with
+// fewer GPUs than ranks is refused in one line. Call before the first CUDA call that makes state
+// (the commands do, after --device).
 void bind_device(Device device);
 
 // x[i] = sum over ranks of x[i], in place, with every rank receiving the same bits. Host tensors

@@ -16,7 +16,7 @@ namespace fm::dist {
 namespace {
 
 bool started = false;  // MPI_Init ran (launched by mpirun)
-int my_rank = 0, world_size = 1, my_local_rank = 0;
+int my_rank = 0, world_size = 1, my_local_rank = 0, local_size = 1;
 bool nccl_ready = false;
 
 void check(int status, const char* what) {
@@ -55,6 +55,7 @@ void init(int* argc, char*** argv) {
   MPI_Comm local;
   check(MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, my_rank, MPI_INFO_NULL, &local), "MPI_Comm_split_type");
   check(MPI_Comm_rank(local, &my_local_rank), "MPI_Comm_rank");
+  check(MPI_Comm_size(local, &local_size), "MPI_Comm_size");
   MPI_Comm_free(&local);
 }
 
@@ -87,7 +88,7 @@ std::string describe() {
 }
 
 void bind_device(Device device) {
-  if (device == Device::CUDA && world_size > 1) cuda::use_device(my_local_rank);
+  if (device == Device::CUDA && world_size > 1) cuda::use_device(my_local_rank, local_size);
 }
 
 namespace {
