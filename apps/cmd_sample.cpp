@@ -13,6 +13,7 @@
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "ode/evaluate.h"
+#include "tensor/ops.h"
 #include "tensor/io/npy.h"
 
 namespace fm {
@@ -92,15 +93,7 @@ int cmd_sample(int argc, char** argv) {
     bar.update(hi, "nfe " + std::to_string(r.stats.nfe));
   }
   bar.finish();
-  Shape mine_shape = x0.shape();
-  mine_shape[0] = 0;
-  for (const Tensor& t : mine) mine_shape[0] += t.dim(0);
-  Tensor mine_rows = Tensor::empty(mine_shape);
-  for (int64_t at = 0; const Tensor& t : mine) {
-    mine_rows.rows(at, at + t.dim(0)).copy_from(t);
-    at += t.dim(0);
-  }
-  const Tensor xs = dist::gather_chunk_rows(mine_rows, rows);
+  const Tensor xs = dist::gather_chunk_rows(mine.empty() ? x0.rows(0, 0) : concat(mine, 0), rows);
   logp = dist::gather_chunks(logp, rows);
   nfe = dist::gather_chunks(nfe, ones);
   if (!dist::is_root()) return 0;

@@ -37,8 +37,9 @@ struct CollectiveError : std::runtime_error {
 int rank();   // 0 .. size() - 1
 int size();   // the number of processes
 inline bool is_root() { return rank() == 0; }
-// The rank among the processes on this host (one GPU per local rank).
-int local_rank();
+// Whether mpirun (Open MPI, or a PMI launcher) started this process: it says so in the
+// environment of every process it starts.
+bool launched_by_mpirun();
 // One line for `fm --version`: "MPI built (Open MPI v4.1.4); rank 0 of 2", or why not.
 std::string describe();
 // With several ranks on CUDA, one GPU per process: local rank i uses device i, and a host with
@@ -50,15 +51,11 @@ void bind_device(Device device);
 // go through MPI and are summed in rank order (0 + 1 + ... + N-1 for every element, whatever the
 // transport), so a run repeats bit for bit; CUDA tensors go through NCCL on their device memory.
 void allreduce_sum(Tensor& x);
-// The same for a few host numbers (statistics).
-void allreduce_sum(std::vector<double>& x);
 // On the root: the concatenation of every rank's `mine`, in rank order; elsewhere: empty.
 std::vector<double> gather(const std::vector<double>& mine);
 // On the root: every rank's rows concatenated in rank order along the leading axis (host tensors,
 // equal trailing shape); elsewhere: an undefined Tensor.
 Tensor gather_rows(const Tensor& mine);
-// Waits for every rank.
-void barrier();
 
 // The rank-order sum that allreduce_sum performs, on one element range: out[i] = parts[0][i] +
 // parts[1][i] + ... + parts[N-1][i], left to right. Exposed for the tests.

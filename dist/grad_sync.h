@@ -33,6 +33,8 @@ class GradSync {
   struct Slot {
     int64_t bucket, offset;  // where parameter i's gradient lies
   };
+  Tensor grad_view(size_t i) const;  // parameter i's part of its bucket, in its shape
+  Tensor loss_view() const;          // the last bucket's last element, as a scalar
   std::vector<Shape> shapes_;
   std::vector<Slot> slots_;
   std::vector<Tensor> buckets_;  // flat; the last one has one element more, for the loss

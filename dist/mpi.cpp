@@ -27,13 +27,6 @@ void check(int status, const char* what) {
   throw std::runtime_error(std::string(what) + ": " + std::string(msg, len));
 }
 
-// mpirun (Open MPI, or a PMI launcher) says so in the environment of every process it starts.
-bool launched_by_mpirun() {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
-    if (std::getenv(v)) return true;
-  return false;
-}
-
 int to_int(int64_t n, const char* what) {
   if (n > int64_t(INT32_MAX)) throw std::runtime_error(std::string(what) + ": " + std::to_string(n) + " elements is more than MPI's int counts take");
   return int(n);
@@ -75,7 +68,6 @@ void abort(int code) {
 
 int rank() { return my_rank; }
 int size() { return world_size; }
-int local_rank() { return my_local_rank; }
 
 std::string describe() {
   char version[MPI_MAX_LIBRARY_VERSION_STRING];
@@ -141,20 +133,6 @@ void allreduce_sum(Tensor& x) {
   allreduce_host(x.data(), x.numel());
 }
 
-void allreduce_sum(std::vector<double>& x) {
-  if (world_size == 1 || x.empty()) return;
-  // Gathered and summed in rank order on every rank, so all ranks hold the same bits.
-  std::vector<double> all(x.size() * size_t(world_size));
-  check(MPI_Allgather(x.data(), to_int(int64_t(x.size()), "all-reduce"), MPI_DOUBLE, all.data(), int(x.size()), MPI_DOUBLE,
-                      MPI_COMM_WORLD),
-        "MPI_Allgather");
-  for (size_t i = 0; i < x.size(); ++i) {
-    double s = all[i];
-    for (int r = 1; r < world_size; ++r) s += all[size_t(r) * x.size() + i];
-    x[i] = s;
-  }
-}
-
 std::vector<double> gather(const std::vector<double>& mine) {
   if (world_size == 1) return mine;
   int count = to_int(int64_t(mine.size()), "gather");
@@ -177,21 +155,22 @@ std::vector<double> gather(const std::vector<double>& mine) {
 Tensor gather_rows(const Tensor& mine) {
   if (world_size == 1) return mine;
   const Tensor host = mine.to(Device::CPU);
-  std::vector<double> rows = gather({double(host.ndim() ? host.dim(0) : 0)});
-  const int64_t row = host.ndim() && host.dim(0) ? host.numel() / host.dim(0) : 0;
-  std::vector<double> row_sizes = gather({double(row)});
+  const int64_t rows = host.ndim() ? host.dim(0) : 0, row = rows ? host.numel() / rows : 0;
+  const std::vector<double> sizes = gather({double(rows), double(row)});  // per rank: rows, floats per row
   std::vector<int> counts(world_size), displs(world_size);
   Tensor all;
   if (my_rank == 0) {
     int64_t total = 0, width = 0;
     for (int r = 0; r < world_size; ++r) {
-      if (rows[r] > 0 && width == 0) width = int64_t(row_sizes[r]);
-      if (rows[r] > 0 && int64_t(row_sizes[r]) != width) throw std::runtime_error("gather_rows: the ranks' rows differ in size");
+      const int64_t n = int64_t(sizes[2 * r]), w = int64_t(sizes[2 * r + 1]);
+      if (n > 0 && width == 0) width = w;
+      if (n > 0 && w != width) throw std::runtime_error("gather_rows: the ranks' rows differ in size");
     }
     for (int r = 0; r < world_size; ++r) {
-      counts[r] = to_int(int64_t(rows[r]) * width, "gather");
+      const int64_t n = int64_t(sizes[2 * r]);
+      counts[r] = to_int(n * width, "gather");
       displs[r] = to_int(total * width, "gather");
-      total += int64_t(rows[r]);
+      total += n;
     }
     Shape shape = host.shape();
     shape[0] = total;
@@ -201,10 +180,6 @@ Tensor gather_rows(const Tensor& mine) {
                     my_rank == 0 ? all.data() : nullptr, counts.data(), displs.data(), MPI_FLOAT, 0, MPI_COMM_WORLD),
         "MPI_Gatherv");
   return all;
-}
-
-void barrier() {
-  if (world_size > 1) check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
 }
 
 }  // namespace fm::dist

@@ -1,4 +1,6 @@
-// dist/rank_order.cpp: what every build of dist/ shares: the rank-order sum and the row split.
+// dist/rank_order.cpp: what every build of dist/ shares: the launcher check, the rank-order sum,
+// the chunk gathers and the row split.
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 
@@ -6,6 +8,12 @@
 #include "tensor/cpu/parallel.h"
 
 namespace fm::dist {
+
+bool launched_by_mpirun() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
+    if (std::getenv(v)) return true;
+  return false;
+}
 
 // Left to right for every element, so the bits depend on the ranks' values and their order only.
 void sum_in_rank_order(float* out, const std::vector<const float*>& parts, int64_t n) {

@@ -10,10 +10,9 @@
 namespace fm::dist {
 
 void init(int*, char***) {
-  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"})
-    if (std::getenv(v))
-      throw std::runtime_error("started by mpirun, but this fm was built without MPI (install libopenmpi-dev and "
-                               "reconfigure with -Dmpi=enabled)");
+  if (launched_by_mpirun())
+    throw std::runtime_error("started by mpirun, but this fm was built without MPI (install libopenmpi-dev and "
+                             "reconfigure with -Dmpi=enabled)");
 }
 void finalize() {}
 void abort(int code) {
@@ -23,14 +22,11 @@ void abort(int code) {
 }
 int rank() { return 0; }
 int size() { return 1; }
-int local_rank() { return 0; }
 std::string describe() { return "not built (-Dmpi=disabled, or Open MPI not found at configure time)"; }
 void bind_device(Device) {}
 
 void allreduce_sum(Tensor&) {}
-void allreduce_sum(std::vector<double>&) {}
 std::vector<double> gather(const std::vector<double>& mine) { return mine; }
 Tensor gather_rows(const Tensor& mine) { return mine; }
-void barrier() {}
 
 }  // namespace fm::dist
