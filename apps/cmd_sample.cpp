@@ -4,6 +4,7 @@
 // For an image model the first 64 samples are also drawn as an 8 x 8 PNG grid.
 #include <cstdio>
 #include <filesystem>
+#include <numeric>
 
 #include "apps/commands.h"
 #include "apps/common.h"
@@ -97,9 +98,7 @@ int cmd_sample(int argc, char** argv) {
   logp = dist::gather_chunks(logp, rows);
   nfe = dist::gather_chunks(nfe, ones);
   if (!dist::is_root()) return 0;
-  double total_nfe = 0.0;
-  for (double k : nfe) total_nfe += k;
-  const double mean_nfe = total_nfe / double(nfe.size());
+  const double mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / double(nfe.size());
   const std::string out = args.str("--out");
   save_npy(out, xs);
   std::fprintf(stderr, "wrote %lld samples to %s with %s, mean NFE %.1f\n", (long long)n, out.c_str(),

@@ -2,6 +2,7 @@
 #include "ode/bpd.h"
 
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 
@@ -46,6 +47,7 @@ BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptio
   const int64_t chunks = (n + batch - 1) / batch;
   std::vector<int64_t> rows(static_cast<size_t>(chunks)), draws_per_chunk(static_cast<size_t>(chunks), dequant);
   std::vector<double> nfe;  // per solve of this rank
+  double nfe_sum = 0.0;     // of those, for the progress report
   for (int64_t c = 0; c < chunks; ++c) {
     const int64_t lo = c * batch, hi = std::min(n, lo + batch);
     rows[size_t(c)] = hi - lo;
@@ -62,21 +64,18 @@ BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptio
       FlowSolveResult r = log_likelihood(v, dequantize(chunk.to(opt.device), rng), opt, rng);
       draws.push_back(std::move(r.logp));
       nfe.push_back(double(r.stats.nfe));
+      nfe_sum += double(r.stats.nfe);
       if (k + 1 == dequant)  // the chunk is complete: fold its draws into per-image bpd
         for (double lp : importance_weighted_logp(draws)) res.bpd.push_back(bits_per_dim(lp, dims));
-      double sum = 0.0;
-      for (double e : nfe) sum += e;
       res.solves = int64_t(nfe.size());
-      res.mean_nfe = sum / double(res.solves);
+      res.mean_nfe = nfe_sum / double(res.solves);
       if (progress) progress(lo * dequant + (hi - lo) * (k + 1), res, r.stats.nfe);
     }
   }
   res.bpd = dist::gather_chunks(res.bpd, rows);
   nfe = dist::gather_chunks(nfe, draws_per_chunk);
-  double sum = 0.0;
-  for (double e : nfe) sum += e;
   res.solves = chunks * dequant;
-  res.mean_nfe = sum / double(std::max<int64_t>(res.solves, 1));
+  res.mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / double(std::max<int64_t>(res.solves, 1));
   return res;
 }
 

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 #include <stdexcept>
 
 #include "dist/dist.h"
@@ -53,9 +54,7 @@ NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOp
   }
   run.logp = dist::gather_chunks(run.logp, rows);
   nfe = dist::gather_chunks(nfe, ones);
-  double total = 0.0;
-  for (double k : nfe) total += k;
-  run.mean_nfe = total / double(std::max<int64_t>(chunks, 1));
+  run.mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / double(std::max<int64_t>(chunks, 1));
   run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return run;
 }
