@@ -9,6 +9,7 @@
 #include "cuda/common.cuh"
 #include "cuda/device.h"
 #include "tensor/block_cache.h"
+#include "tensor/poison.h"
 
 namespace fm::cuda {
 
@@ -34,8 +35,12 @@ void require_device() {
 void* alloc(size_t& bytes) {
   static const bool have_device = (require_device(), true);
   (void)have_device;
+  const size_t wanted = bytes;
   bytes = (bytes + kAlign - 1) / kAlign * kAlign;
-  if (void* p = cache().take(bytes)) return p;
+  if (void* p = cache().take(bytes)) {
+    poison_slack(p, wanted, bytes);
+    return p;
+  }
   void* p = nullptr;
   cudaError_t status = cudaMalloc(&p, bytes);
   if (status == cudaErrorMemoryAllocation) {  // give the cached blocks back and retry once
@@ -46,11 +51,14 @@ void* alloc(size_t& bytes) {
   }
   check(status, ("cudaMalloc of " + std::to_string(bytes) + " bytes").c_str());
   cache().counted_new(bytes);
+  poison_slack(p, wanted, bytes);
   return p;
 }
 
 void free(void* p, size_t bytes) {
-  if (p && !cache().give_back(p, bytes)) cudaFree(p);  // never throws: called from destructors
+  if (!p) return;
+  unpoison(p, bytes);
+  if (!cache().give_back(p, bytes)) cudaFree(p);  // never throws: called from destructors
 }
 
 AllocatorStats memory_stats() { return cache().stats(); }

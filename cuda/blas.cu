@@ -9,9 +9,23 @@
 #include <string>
 
 #include "cuda/common.cuh"
+#if FM_CUDA_EMULATION
+#include "cuda/emulation/runtime.h"
+#endif
 
 namespace fm::cuda {
 
+#if FM_CUDA_EMULATION
+// The emulated GPU serves the libraries' entry points itself (cuda/emulation/cublas.cpp, nccl.cpp),
+// looked up by the same names.
+void* open_library(const char* what, const std::vector<std::string>&) { return fm_emu::open_library(what); }
+
+void* library_symbol(void* lib, const char* what, const char* name) {
+  void* fn = fm_emu::library_symbol(lib, name);
+  if (!fn) throw std::runtime_error(std::string(what) + ": no symbol " + name + " in the emulation");
+  return fn;
+}
+#else
 void* open_library(const char* what, const std::vector<std::string>& names) {
   const char* home = std::getenv("CUDA_HOME");
   const std::string root = home ? home : "/usr/local/cuda";
@@ -29,6 +43,7 @@ void* library_symbol(void* lib, const char* what, const char* name) {
   if (!fn) throw std::runtime_error(std::string(what) + ": no symbol " + name);
   return fn;
 }
+#endif
 
 namespace {
 

@@ -1,5 +1,7 @@
 // cuda/common.cuh: what every kernel file of the CUDA backend shares: status checks, the one
-// stream and cuBLAS handle, and the launch shape. Included only by cuda/*.cu.
+// stream and cuBLAS handle, the launch and its shape. Included only by cuda/*.cu, which nvcc
+// compiles for a GPU, or the host compiler for the emulated GPU (cuda/emulation/, whose
+// cuda_runtime.h and cublas_v2.h then stand in for the toolkit's).
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
@@ -9,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "fm_config.h"
 #include "tensor/tensor.h"
 
 namespace fm::cuda {
@@ -60,6 +63,16 @@ inline void launched(const char* name) {
   check(cudaGetLastError(), name);
   count_launch();
 }
+
+// Every launch is written FM_LAUNCH(kernel, grid, block, shared_bytes, stream)(args...): with
+// nvcc, kernel<<<grid, block, shared_bytes, stream>>>(args...); in the emulation, the same kernel
+// queued to run on the CPU (cuda/emulation/device_code.h). One source for both, so the code the
+// emulated suites test is the code that runs on a GPU.
+#ifdef __CUDACC__
+#define FM_LAUNCH(kernel, grid, block, shared_bytes, stream) kernel<<<grid, block, shared_bytes, stream>>>
+#else
+#define FM_LAUNCH(kernel, grid, block, shared_bytes, stream) FM_EMU_LAUNCH(kernel, grid, block, shared_bytes, stream)
+#endif
 
 // Device pointers of tensors (shorthand for the kernels' argument lists).
 inline float* ptr(Tensor& t) { return t.device_data(); }

@@ -105,7 +105,7 @@ struct Columns {
 
 void im2col(const Tensor& x, const Conv2dShape& s, float* col) {
   const int64_t n = s.B * s.C * s.k * s.k * s.Ho * s.Wo;
-  im2col_kernel<<<grid_for(n), kThreads, 0, stream()>>>(ptr(x), col, s, n);
+  FM_LAUNCH(im2col_kernel, grid_for(n), kThreads, 0, stream())(ptr(x), col, s, n);
   launched("im2col");
 }
 
@@ -119,7 +119,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   Tensor y = Tensor::empty({s.B, s.O, s.Ho, s.Wo}, Device::CUDA);
   if (add.residual.defined()) check_same_shape(add.residual, y, "conv2d residual");
   if (y.numel() == 0) return y;
-  conv_init_kernel<<<grid_for(y.numel()), kThreads, 0, stream()>>>(
+  FM_LAUNCH(conv_init_kernel, grid_for(y.numel()), kThreads, 0, stream())(
       ptr(y), bias.defined() ? ptr(bias) : nullptr, add.sample_bias.defined() ? ptr(add.sample_bias) : nullptr,
       add.residual.defined() ? ptr(add.residual) : nullptr, s.O, P, y.numel());
   launched("conv2d init");
@@ -140,7 +140,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
   check_grad_shape(dw, w.shape(), "conv2d backward (dw)");
   check_grad_shape(db, {s.O}, "conv2d backward (db)");
   if (db && s.O > 0) {
-    bias_grad_kernel<<<unsigned(s.O), kThreads, 0, stream()>>>(ptr(dy), ptr(*db), beta_b, s.B, s.O, P);
+    FM_LAUNCH(bias_grad_kernel, unsigned(s.O), kThreads, 0, stream())(ptr(dy), ptr(*db), beta_b, s.B, s.O, P);
     launched("conv2d bias grad");
   }
   if ((!dx && !dw) || s.B * R * P == 0) return;
@@ -153,7 +153,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
   }
   if (dx) {  // dcol_b [R, P] = W^T [R, O] dy_b [O, P], into the same buffer, then gathered
     gemm_batched(true, false, R, P, s.O, ptr(w), R, 0, ptr(dy), P, s.O * P, 0.0f, col.p, R * P, s.B);
-    col2im_kernel<<<grid_for(dx->numel()), kThreads, 0, stream()>>>(col.p, ptr(*dx), beta_x, s, dx->numel());
+    FM_LAUNCH(col2im_kernel, grid_for(dx->numel()), kThreads, 0, stream())(col.p, ptr(*dx), beta_x, s, dx->numel());
     launched("col2im");
   }
 }

@@ -47,8 +47,13 @@ std::string describe() {
   if (!available()) return "CUDA built, but no device found (" + unavailable_reason() + ")";
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties");
-  return std::string("CUDA device 0: ") + prop.name + " (sm_" + std::to_string(prop.major * 10 + prop.minor) + ", " +
-         std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
+  const std::string what = prop.name + std::string(" (sm_") + std::to_string(prop.major * 10 + prop.minor) + ", " +
+                           std::to_string(prop.multiProcessorCount) + " SMs, " + std::to_string(prop.totalGlobalMem >> 20) + " MiB)";
+#if FM_CUDA_EMULATION
+  return "emulated on the CPU (for testing, not speed): device 0 as an " + what;
+#else
+  return "CUDA device 0: " + what;
+#endif
 }
 
 cudaStream_t stream() {
@@ -137,7 +142,7 @@ void synchronize() { check(cudaStreamSynchronize(stream()), "cudaStreamSynchroni
 
 void fill(float* dst, float value, size_t count) {
   if (count == 0) return;
-  fill_kernel<<<grid_for(int64_t(count)), kThreads, 0, stream()>>>(dst, value, int64_t(count));
+  FM_LAUNCH(fill_kernel, grid_for(int64_t(count)), kThreads, 0, stream())(dst, value, int64_t(count));
   launched("fill");
 }
 

@@ -76,9 +76,9 @@ template <BinaryOp Op>
 void launch_binary(const Tensor& a, const Tensor& b, Tensor& out) {
   const int64_t n = out.numel();
   if (a.shape() == out.shape() && b.shape() == out.shape())
-    binary_same<Op><<<grid_for(n), kThreads, 0, stream()>>>(ptr(a), ptr(b), ptr(out), n);
+    FM_LAUNCH(binary_same<Op>, grid_for(n), kThreads, 0, stream())(ptr(a), ptr(b), ptr(out), n);
   else
-    binary_broadcast<Op><<<grid_for(n), kThreads, 0, stream()>>>(ptr(a), ptr(b), ptr(out), n,
+    FM_LAUNCH(binary_broadcast<Op>, grid_for(n), kThreads, 0, stream())(ptr(a), ptr(b), ptr(out), n,
                                                                  broadcast_of(a.shape(), b.shape(), out.shape()));
   launched("binary");
 }
@@ -103,7 +103,7 @@ Tensor unary(UnaryOp op, const Tensor& x) {
   Tensor y = Tensor::empty(x.shape(), Device::CUDA);
   const int64_t n = x.numel();
   with_unary_functor(op, [&](auto f) {
-    unary_kernel<decltype(f)><<<grid_for(n), kThreads, 0, stream()>>>(ptr(x), ptr(y), n);
+    FM_LAUNCH(unary_kernel<decltype(f)>, grid_for(n), kThreads, 0, stream())(ptr(x), ptr(y), n);
   });
   launched("unary");
   return y;
@@ -113,7 +113,7 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
   Tensor dx = Tensor::empty(x.shape(), Device::CUDA);
   const int64_t n = x.numel();
   with_unary_functor(op, [&](auto f) {
-    unary_backward_kernel<decltype(f)><<<grid_for(n), kThreads, 0, stream()>>>(ptr(x), ptr(y), ptr(dy), ptr(dx), n);
+    FM_LAUNCH(unary_backward_kernel<decltype(f)>, grid_for(n), kThreads, 0, stream())(ptr(x), ptr(y), ptr(dy), ptr(dx), n);
   });
   launched("unary_backward");
   return dx;
@@ -132,40 +132,40 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
 
 Tensor scale(const Tensor& x, float s) {
   Tensor y = Tensor::empty(x.shape(), Device::CUDA);
-  scale_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(ptr(x), s, ptr(y), x.numel());
+  FM_LAUNCH(scale_kernel, grid_for(x.numel()), kThreads, 0, stream())(ptr(x), s, ptr(y), x.numel());
   launched("scale");
   return y;
 }
 
 void scale_(Tensor& x, float s) {
-  scale_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(ptr(x), s, ptr(x), x.numel());
+  FM_LAUNCH(scale_kernel, grid_for(x.numel()), kThreads, 0, stream())(ptr(x), s, ptr(x), x.numel());
   launched("scale_");
 }
 
 void axpy_(float alpha, const Tensor& x, Tensor& y) {
   if (x.numel() != y.numel())
     throw std::runtime_error("axpy_: " + shape_str(x.shape()) + " into " + shape_str(y.shape()));
-  axpy_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(alpha, ptr(x), ptr(y), x.numel());
+  FM_LAUNCH(axpy_kernel, grid_for(x.numel()), kThreads, 0, stream())(alpha, ptr(x), ptr(y), x.numel());
   launched("axpy_");
 }
 
 Tensor add_scalar(const Tensor& x, float s) {
   Tensor y = Tensor::empty(x.shape(), Device::CUDA);
-  add_scalar_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(ptr(x), s, ptr(y), x.numel());
+  FM_LAUNCH(add_scalar_kernel, grid_for(x.numel()), kThreads, 0, stream())(ptr(x), s, ptr(y), x.numel());
   launched("add_scalar");
   return y;
 }
 
 void dropout_mask_(Tensor& u, float p) {
   const float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
-  dropout_kernel<<<grid_for(u.numel()), kThreads, 0, stream()>>>(ptr(u), p, keep, u.numel());
+  FM_LAUNCH(dropout_kernel, grid_for(u.numel()), kThreads, 0, stream())(ptr(u), p, keep, u.numel());
   launched("dropout_mask_");
 }
 
 void path_mix_(const Tensor& x0, const Tensor& x1, const Tensor& coef, Tensor& xt, Tensor& ut) {
   const int64_t B = x1.dim(0), n = x1.numel(), row = B ? n / B : 1;
   if (n == 0) return;
-  path_mix_kernel<<<grid_for(n), kThreads, 0, stream()>>>(ptr(x0), ptr(x1), ptr(coef), ptr(xt), ptr(ut), row, n);
+  FM_LAUNCH(path_mix_kernel, grid_for(n), kThreads, 0, stream())(ptr(x0), ptr(x1), ptr(coef), ptr(xt), ptr(ut), row, n);
   launched("path_mix_");
 }
 

@@ -185,7 +185,7 @@ Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, cons
   mean = Tensor::empty({s.B, s.G}, Device::CUDA);
   rstd = Tensor::empty({s.B, s.G}, Device::CUDA);
   if (x.numel() == 0) return y;
-  gn_forward_kernel<<<as_grid(s.B * s.G, "group_norm"), kThreads, 0, stream()>>>(
+  FM_LAUNCH(gn_forward_kernel, as_grid(s.B * s.G, "group_norm"), kThreads, 0, stream())(
       ptr(x), opt_ptr(gamma), opt_ptr(beta), eps, ptr(y), ptr(mean), ptr(rstd), s.G, s.cpg, s.hw, silu);
   launched("group_norm_forward");
   return y;
@@ -200,16 +200,16 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
   double* sums = static_cast<double*>(cuda::alloc(bytes));
   double *s1 = sums, *s2 = sums + s.B * s.C;
   const float* pbeta = silu ? opt_ptr(beta) : nullptr;
-  gn_channel_sums_kernel<<<as_grid(s.B * s.C, "group_norm"), kThreads, 0, stream()>>>(
+  FM_LAUNCH(gn_channel_sums_kernel, as_grid(s.B * s.C, "group_norm"), kThreads, 0, stream())(
       ptr(x), ptr(dy), opt_ptr(gamma), pbeta, ptr(mean), ptr(rstd), s1, s2, s.C, s.G, s.hw, silu);
   launched("group_norm_backward sums");
   if (dx) {
-    gn_dx_kernel<<<as_grid(s.B * s.G, "group_norm"), kThreads, 0, stream()>>>(
+    FM_LAUNCH(gn_dx_kernel, as_grid(s.B * s.G, "group_norm"), kThreads, 0, stream())(
         ptr(x), ptr(dy), opt_ptr(gamma), pbeta, ptr(mean), ptr(rstd), s1, s2, ptr(*dx), beta_x, s.C, s.G, s.cpg, s.hw, silu);
     launched("group_norm_backward dx");
   }
   if (dgamma || dbeta) {
-    gn_affine_grads_kernel<<<grid_for(s.C), kThreads, 0, stream()>>>(s1, s2, opt_ptr(dgamma), beta_g, opt_ptr(dbeta), beta_b,
+    FM_LAUNCH(gn_affine_grads_kernel, grid_for(s.C), kThreads, 0, stream())(s1, s2, opt_ptr(dgamma), beta_g, opt_ptr(dbeta), beta_b,
                                                                      s.B, s.C);
     launched("group_norm_backward affine");
   }
@@ -220,7 +220,7 @@ Tensor upsample_nearest2x_forward(const Tensor& x) {
   if (x.ndim() != 4) throw std::runtime_error("upsample_nearest2x: expected [B, C, H, W], got " + shape_str(x.shape()));
   Tensor y = Tensor::empty({x.dim(0), x.dim(1), 2 * x.dim(2), 2 * x.dim(3)}, Device::CUDA);
   if (y.numel() == 0) return y;
-  upsample_kernel<<<grid_for(y.numel()), kThreads, 0, stream()>>>(ptr(x), ptr(y), x.dim(2), x.dim(3), y.numel());
+  FM_LAUNCH(upsample_kernel, grid_for(y.numel()), kThreads, 0, stream())(ptr(x), ptr(y), x.dim(2), x.dim(3), y.numel());
   launched("upsample_nearest2x");
   return y;
 }
@@ -230,7 +230,7 @@ void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx, float beta) {
       dy.dim(3) != 2 * dx.dim(3))
     throw std::runtime_error("upsample_nearest2x backward: dy " + shape_str(dy.shape()) + " does not match dx " + shape_str(dx.shape()));
   if (dx.numel() == 0) return;
-  upsample_backward_kernel<<<grid_for(dx.numel()), kThreads, 0, stream()>>>(ptr(dy), ptr(dx), beta, dx.dim(3), dx.numel());
+  FM_LAUNCH(upsample_backward_kernel, grid_for(dx.numel()), kThreads, 0, stream())(ptr(dy), ptr(dx), beta, dx.dim(3), dx.numel());
   launched("upsample_nearest2x_backward");
 }
 
@@ -240,7 +240,7 @@ Tensor softmax_forward(const Tensor& x, float scale) {
   const int64_t n = x.dim(-1), rows = x.numel() / n;
   Tensor y = Tensor::empty(x.shape(), Device::CUDA);
   if (rows == 0) return y;
-  softmax_kernel<<<as_grid(rows, "softmax"), kThreads, 0, stream()>>>(ptr(x), ptr(y), scale, n);
+  FM_LAUNCH(softmax_kernel, as_grid(rows, "softmax"), kThreads, 0, stream())(ptr(x), ptr(y), scale, n);
   launched("softmax");
   return y;
 }
@@ -250,7 +250,7 @@ void softmax_backward(const Tensor& y, const Tensor& dy, float scale, Tensor& dx
   check_same_shape(y, dx, "softmax backward (dx)");
   const int64_t n = y.dim(-1), rows = y.numel() / n;
   if (rows == 0) return;
-  softmax_backward_kernel<<<as_grid(rows, "softmax"), kThreads, 0, stream()>>>(ptr(y), ptr(dy), scale, ptr(dx), beta, n);
+  FM_LAUNCH(softmax_backward_kernel, as_grid(rows, "softmax"), kThreads, 0, stream())(ptr(y), ptr(dy), scale, ptr(dx), beta, n);
   launched("softmax_backward");
 }
 
@@ -258,7 +258,7 @@ Tensor sinusoidal_embedding(const Tensor& t, int dim, float scale, float max_per
   const int64_t B = t.dim(0), half = dim / 2;
   Tensor out = Tensor::zeros({B, dim}, Device::CUDA);  // an odd dim leaves the last column 0
   if (B * half == 0) return out;
-  embedding_kernel<<<grid_for(B * half), kThreads, 0, stream()>>>(ptr(t), ptr(out), dim, half, scale, max_period, B * half);
+  FM_LAUNCH(embedding_kernel, grid_for(B * half), kThreads, 0, stream())(ptr(t), ptr(out), dim, half, scale, max_period, B * half);
   launched("sinusoidal_embedding");
   return out;
 }

@@ -80,7 +80,7 @@ void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value)
   const int64_t outer = view.outer, inner = view.inner;
   const int64_t run = (end - begin) * inner;
   if (run * outer == 0) return;
-  fill_rows_kernel<<<grid_for(run * outer), kThreads, 0, stream()>>>(ptr(out) + begin * inner, size * inner, run, outer, value);
+  FM_LAUNCH(fill_rows_kernel, grid_for(run * outer), kThreads, 0, stream())(ptr(out) + begin * inner, size * inner, run, outer, value);
   launched("slice_fill_");
 }
 
@@ -96,7 +96,7 @@ void transpose_last2_into(const Tensor& x, float beta, Tensor& out) {
   if (out.numel() != x.numel() || out.dim(-2) != cols || out.dim(-1) != rows)
     throw std::runtime_error("transpose_last2_into: " + shape_str(x.shape()) + " into " + shape_str(out.shape()));
   if (x.numel() == 0) return;
-  transpose_kernel<<<grid_for(x.numel()), kThreads, 0, stream()>>>(ptr(x), ptr(out), batch, rows, cols, beta);
+  FM_LAUNCH(transpose_kernel, grid_for(x.numel()), kThreads, 0, stream())(ptr(x), ptr(out), batch, rows, cols, beta);
   launched("transpose_last2_into");
 }
 
@@ -112,7 +112,7 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
   size_t bytes = index.size() * sizeof(int64_t);
   void* dev = cuda::alloc(bytes);
   cuda::copy(dev, index.data(), index.size() * sizeof(int64_t), Copy::HostToDevice);
-  take_rows_kernel<<<grid_for(out.numel()), kThreads, 0, stream()>>>(ptr(x), static_cast<const int64_t*>(dev), ptr(out), row,
+  FM_LAUNCH(take_rows_kernel, grid_for(out.numel()), kThreads, 0, stream())(ptr(x), static_cast<const int64_t*>(dev), ptr(out), row,
                                                                      out.numel());
   launched("take_rows");
   cuda::free(dev, bytes);

@@ -74,7 +74,7 @@ Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
                              (b.defined() ? " and bias " + shape_str(b.shape()) : std::string()));
   Tensor y = Tensor::empty({x.dim(0), W.dim(0)}, Device::CUDA);
   if (b.defined() && y.numel()) {
-    bias_rows_kernel<<<grid_for(y.numel()), kThreads, 0, stream()>>>(ptr(b), ptr(y), W.dim(0), y.numel());
+    FM_LAUNCH(bias_rows_kernel, grid_for(y.numel()), kThreads, 0, stream())(ptr(b), ptr(y), W.dim(0), y.numel());
     launched("linear bias");
   }
   cuda::matmul_into(x, W, false, true, b.defined() ? 1.0f : 0.0f, y);

@@ -1,8 +1,7 @@
 // cuda/nccl.cu: NCCL for the gradient all-reduce between GPUs (dist/), and the choice of device
 // per process. NCCL is loaded with dlopen on first use, as cuBLAS is (cuda/blas.cu): a run on one
 // GPU or on the CPU never loads it, and a machine without it gets one line naming the library.
-#include <nccl.h>
-
+// So nccl.h is not needed either: the few types its C API passes are declared here.
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -24,12 +23,23 @@ void use_device(int local_rank, int local_ranks) {
 
 namespace {
 
+// NCCL's C API as nccl.h declares it: ncclUniqueId is 128 bytes passed by value, ncclResult_t,
+// ncclDataType_t and ncclRedOp_t are int-sized enums, ncclComm_t is an opaque pointer.
+struct ncclUniqueId {
+  char internal[128];
+};
+typedef struct ncclComm* ncclComm_t;
+typedef int ncclResult_t;
+constexpr ncclResult_t ncclSuccess = 0;
+constexpr int ncclFloat32 = 7, ncclSum = 0;
+
 struct NcclApi {
-  decltype(&ncclGetUniqueId) get_unique_id;
-  decltype(&ncclCommInitRank) comm_init_rank;
-  decltype(&ncclAllReduce) all_reduce;
-  decltype(&ncclCommDestroy) comm_destroy;
-  decltype(&ncclGetErrorString) error_string;
+  ncclResult_t (*get_unique_id)(ncclUniqueId* id);
+  ncclResult_t (*comm_init_rank)(ncclComm_t* comm, int nranks, ncclUniqueId id, int rank);
+  ncclResult_t (*all_reduce)(const void* send, void* recv, size_t count, int datatype, int op, ncclComm_t comm,
+                             cudaStream_t stream);
+  ncclResult_t (*comm_destroy)(ncclComm_t comm);
+  const char* (*error_string)(ncclResult_t result);
 };
 
 const NcclApi& nccl() {

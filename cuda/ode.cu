@@ -98,7 +98,7 @@ double mixed_norm(Term term, std::span<const int64_t> parts) {
     offset += parts[k];
   }
   double* out = scratch + kResultSlot;
-  fold_parts_kernel<<<1, 1, 0, stream()>>>(scratch + kPartSlots, sizes, out);
+  FM_LAUNCH(fold_parts_kernel, 1, 1, 0, stream())(scratch + kPartSlots, sizes, out);
   launched("mixed norm");
   double host = 0.0;
   check(cudaMemcpyAsync(&host, out, sizeof host, cudaMemcpyDeviceToHost, stream()), "mixed norm: cudaMemcpyAsync");
@@ -138,7 +138,7 @@ void rk_combine_(Tensor& out, const Tensor& y0, double h, std::span<const double
   const Terms t = terms_of(h, w, k, /*skip_zeros=*/true, "rk_combine_");
   const int64_t n = out.numel();
   if (n == 0) return;
-  combine_kernel<<<grid_for(n), kThreads, 0, stream()>>>(ptr(out), ptr(y0), t, n);
+  FM_LAUNCH(combine_kernel, grid_for(n), kThreads, 0, stream())(ptr(out), ptr(y0), t, n);
   launched("rk_combine_");
 }
 
@@ -171,14 +171,14 @@ int first_nonfinite(std::span<const Tensor* const> ts) {
 void row_dot_add_(Tensor& acc, const Tensor& a, const Tensor& c, float scale) {
   const int64_t B = acc.numel(), D = B ? a.numel() / B : 0;
   if (B == 0) return;
-  row_dot_kernel<<<grid_for(B), kThreads, 0, stream()>>>(ptr(acc), ptr(a), ptr(c), scale, B, D);
+  FM_LAUNCH(row_dot_kernel, grid_for(B), kThreads, 0, stream())(ptr(acc), ptr(a), ptr(c), scale, B, D);
   launched("row_dot_add_");
 }
 
 void add_column_(Tensor& acc, const Tensor& x, int64_t i) {
   const int64_t B = acc.numel(), D = B ? x.numel() / B : 0;
   if (B == 0) return;
-  add_column_kernel<<<grid_for(B), kThreads, 0, stream()>>>(ptr(acc), ptr(x), i, B, D);
+  FM_LAUNCH(add_column_kernel, grid_for(B), kThreads, 0, stream())(ptr(acc), ptr(x), i, B, D);
   launched("add_column_");
 }
 
@@ -188,7 +188,7 @@ std::vector<double> row_sum_squares(const Tensor& x) {
   if (B == 0) return out;
   size_t bytes = size_t(B) * sizeof(double);
   void* dev = cuda::alloc(bytes);
-  row_sumsq_kernel<<<grid_for(B), kThreads, 0, stream()>>>(ptr(x), static_cast<double*>(dev), B, D);
+  FM_LAUNCH(row_sumsq_kernel, grid_for(B), kThreads, 0, stream())(ptr(x), static_cast<double*>(dev), B, D);
   launched("row_sum_squares");
   cuda::copy(out.data(), dev, size_t(B) * sizeof(double), Copy::DeviceToHost);
   cuda::free(dev, bytes);

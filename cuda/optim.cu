@@ -33,7 +33,7 @@ void adam_update_(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, const
     throw std::runtime_error("adam_update_: parameter " + shape_str(param.shape()) + ", gradient " + shape_str(grad.shape()) +
                              " and moments differ in size");
   if (n == 0) return;
-  adam_kernel<<<grid_for(n), kThreads, 0, stream()>>>(ptr(param), ptr(grad), ptr(m), ptr(v), s, n);
+  FM_LAUNCH(adam_kernel, grid_for(n), kThreads, 0, stream())(ptr(param), ptr(grad), ptr(m), ptr(v), s, n);
   launched("adam_update_");
 }
 
@@ -41,7 +41,7 @@ void ema_update_(Tensor& shadow, const Tensor& param, float d) {
   if (shadow.numel() != param.numel())
     throw std::runtime_error("ema_update_: shadow " + shape_str(shadow.shape()) + " vs parameter " + shape_str(param.shape()));
   if (shadow.numel() == 0) return;
-  ema_kernel<<<grid_for(shadow.numel()), kThreads, 0, stream()>>>(ptr(shadow), ptr(param), d, shadow.numel());
+  FM_LAUNCH(ema_kernel, grid_for(shadow.numel()), kThreads, 0, stream())(ptr(shadow), ptr(param), d, shadow.numel());
   launched("ema_update_");
 }
 

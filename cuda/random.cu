@@ -54,19 +54,19 @@ __global__ void rademacher_kernel(float* d, int64_t n, uint64_t seed, uint64_t f
 
 void philox_uniform(Tensor& t, uint64_t seed, uint64_t first, float lo, float hi) {
   if (t.numel() == 0) return;
-  uniform_kernel<<<grid_for(blocks_of(first, t.numel())), kThreads, 0, stream()>>>(ptr(t), t.numel(), seed, first, lo, hi);
+  FM_LAUNCH(uniform_kernel, grid_for(blocks_of(first, t.numel())), kThreads, 0, stream())(ptr(t), t.numel(), seed, first, lo, hi);
   launched("philox_uniform");
 }
 
 void philox_normal(Tensor& t, uint64_t seed, uint64_t first, float mean, float stddev) {
   if (t.numel() == 0) return;
-  normal_kernel<<<grid_for(blocks_of(first, t.numel())), kThreads, 0, stream()>>>(ptr(t), t.numel(), seed, first, mean, stddev);
+  FM_LAUNCH(normal_kernel, grid_for(blocks_of(first, t.numel())), kThreads, 0, stream())(ptr(t), t.numel(), seed, first, mean, stddev);
   launched("philox_normal");
 }
 
 void philox_rademacher(Tensor& t, uint64_t seed, uint64_t first) {
   if (t.numel() == 0) return;
-  rademacher_kernel<<<grid_for(blocks_of(first, t.numel())), kThreads, 0, stream()>>>(ptr(t), t.numel(), seed, first);
+  FM_LAUNCH(rademacher_kernel, grid_for(blocks_of(first, t.numel())), kThreads, 0, stream())(ptr(t), t.numel(), seed, first);
   launched("philox_rademacher");
 }
 

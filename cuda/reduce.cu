@@ -18,6 +18,15 @@ double* reduce_scratch() {
   return scratch;
 }
 
+__global__ void reduce_final(const double* partials, double* out, bool add) {
+  __shared__ double shared[kThreads];
+  double acc = 0.0;
+  for (int i = threadIdx.x; i < kReduceBlocks; i += kThreads) acc += partials[i];
+  shared[threadIdx.x] = acc;
+  fold_block(shared);
+  if (threadIdx.x == 0) *out = add ? *out + shared[0] : shared[0];
+}
+
 namespace {
 
 struct Value {
@@ -73,7 +82,7 @@ Tensor mean_square(const Tensor& x) {
   if (x.numel() == 0) return out;
   double* sum = reduce_scratch() + kResultSlot;
   reduce_sum_device(Product{ptr(x), ptr(x)}, x.numel(), sum);
-  mean_from_sum_kernel<<<1, 1, 0, stream()>>>(sum, double(x.numel()), ptr(out));
+  FM_LAUNCH(mean_from_sum_kernel, 1, 1, 0, stream())(sum, double(x.numel()), ptr(out));
   launched("mean_square");
   return out;
 }
@@ -84,8 +93,8 @@ double sum_squares(std::span<const Tensor* const> ts) {
   check(cudaMemsetAsync(out, 0, sizeof(double), stream()), "cudaMemsetAsync");
   for (const Tensor* t : ts) {
     if (t->numel() == 0) continue;
-    reduce_partials<<<kReduceBlocks, kThreads, 0, stream()>>>(Product{ptr(*t), ptr(*t)}, t->numel(), partials);
-    reduce_final_add<<<1, kThreads, 0, stream()>>>(partials, out);
+    FM_LAUNCH(reduce_partials, kReduceBlocks, kThreads, 0, stream())(Product{ptr(*t), ptr(*t)}, t->numel(), partials);
+    FM_LAUNCH(reduce_final, 1, kThreads, 0, stream())(partials, out, true);
     launched("sum_squares");
   }
   double host = 0.0;
@@ -107,7 +116,7 @@ Tensor sum(const Tensor& x, int axis, bool keepdim) {
   if (keepdim) os[axis] = 1; else os.erase(os.begin() + axis);
   Tensor out = Tensor::empty(os, Device::CUDA);
   if (out.numel() == 0) return out;
-  sum_axis_kernel<<<grid_for(outer * inner), kThreads, 0, stream()>>>(ptr(x), ptr(out), outer, r, inner);
+  FM_LAUNCH(sum_axis_kernel, grid_for(outer * inner), kThreads, 0, stream())(ptr(x), ptr(out), outer, r, inner);
   launched("sum");
   return out;
 }
@@ -118,7 +127,7 @@ Tensor sum_trailing(const Tensor& x, int keep) {
   Tensor out = Tensor::empty(os, Device::CUDA);
   if (rows == 0) return out;
   if (rows > 2147483647) throw std::runtime_error("sum_trailing: too many rows for one grid");
-  row_sums_kernel<<<unsigned(rows), kThreads, 0, stream()>>>(ptr(x), ptr(out), n);
+  FM_LAUNCH(row_sums_kernel, unsigned(rows), kThreads, 0, stream())(ptr(x), ptr(out), n);
   launched("sum_trailing");
   return out;
 }

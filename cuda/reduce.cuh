@@ -35,24 +35,9 @@ __global__ void reduce_partials(Value value, int64_t n, double* partials) {
   if (threadIdx.x == 0) partials[blockIdx.x] = shared[0];
 }
 
-static __global__ void reduce_final(const double* partials, double* out) {
-  __shared__ double shared[kThreads];
-  double acc = 0.0;
-  for (int i = threadIdx.x; i < kReduceBlocks; i += kThreads) acc += partials[i];
-  shared[threadIdx.x] = acc;
-  fold_block(shared);
-  if (threadIdx.x == 0) *out = shared[0];
-}
-
-// The same, adding the total onto *out instead (a sum over several tensors, in their order).
-static __global__ void reduce_final_add(const double* partials, double* out) {
-  __shared__ double shared[kThreads];
-  double acc = 0.0;
-  for (int i = threadIdx.x; i < kReduceBlocks; i += kThreads) acc += partials[i];
-  shared[threadIdx.x] = acc;
-  fold_block(shared);
-  if (threadIdx.x == 0) *out += shared[0];
-}
+// One block folds the kReduceBlocks partials into *out, or onto it with `add` (a sum over several
+// tensors, in their order). Defined in reduce.cu.
+__global__ void reduce_final(const double* partials, double* out, bool add);
 
 // Scratch for the partials and the result: allocated once (the reductions run in stream order).
 double* reduce_scratch();
@@ -61,8 +46,8 @@ double* reduce_scratch();
 template <class Value>
 void reduce_sum_device(const Value& value, int64_t n, double* out) {
   double* partials = reduce_scratch();
-  reduce_partials<<<kReduceBlocks, kThreads, 0, stream()>>>(value, n, partials);
-  reduce_final<<<1, kThreads, 0, stream()>>>(partials, out);
+  FM_LAUNCH(reduce_partials, kReduceBlocks, kThreads, 0, stream())(value, n, partials);
+  FM_LAUNCH(reduce_final, 1, kThreads, 0, stream())(partials, out, false);
   launched("reduce");
 }
 

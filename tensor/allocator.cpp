@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cuda/device.h"
+#include "tensor/poison.h"
 
 namespace fm {
 
@@ -38,14 +39,20 @@ void host_free(const Block& block) {
 }  // namespace
 
 Block alloc_block(Device device, int64_t floats) {
-  if (device == Device::CPU) return host_alloc(floats);
-  size_t bytes = rounded_bytes(floats);
-  float* p = static_cast<float*>(cuda::alloc(bytes));
-  return {p, bytes};
+  Block block;
+  if (device == Device::CPU) {
+    block = host_alloc(floats);
+  } else {
+    size_t bytes = rounded_bytes(floats);
+    block = {static_cast<float*>(cuda::alloc(bytes)), bytes};
+  }
+  poison_slack(block.data, size_t(floats) * sizeof(float), block.bytes);
+  return block;
 }
 
 void free_block(Device device, const Block& block) {
   if (!block.data) return;
+  unpoison(block.data, block.bytes);
   if (device == Device::CPU) host_free(block);
   else cuda::free(block.data, block.bytes);
 }

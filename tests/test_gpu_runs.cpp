@@ -63,9 +63,7 @@ TEST_CASE("gpu runs: 20 MLP training steps give the CPU's losses") {
 
 TEST_CASE("gpu runs: 20 steps of a tiny U-Net give the CPU's losses") {
   const UNetConfig cfg = fm::testing::tiny_unet_config();
-  Tensor pixels = Tensor::empty({64, 1, 8, 8});
-  Rng(4).uniform(pixels, 0.0f, 255.0f);
-  std::unique_ptr<Dataset> data = image_dataset("random", pixels);
+  std::unique_ptr<Dataset> data = image_dataset("random", fm::testing::random_pixels({64, 1, 8, 8}, 4));
   std::vector<double> losses[2];
   for (Device d : {Device::CPU, Device::CUDA}) {
     Rng init(5);
@@ -95,8 +93,7 @@ TEST_CASE("gpu runs: exact NLL and Hutchinson bits/dim agree with the CPU's") {
 
   Rng uinit(9);
   UNetField unet(fm::testing::tiny_unet_config(), uinit);
-  Tensor pixels = Tensor::empty({6, 1, 8, 8});
-  Rng(10).uniform(pixels, 0.0f, 255.0f);
+  const Tensor pixels = fm::testing::random_pixels({6, 1, 8, 8}, 10);
   double bpd[2];
   for (Device d : {Device::CPU, Device::CUDA}) {
     unet.to(d);

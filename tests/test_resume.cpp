@@ -95,10 +95,7 @@ void check_resume_is_exact(const ModelFactory& make, Dataset& data, const TrainO
 
 // 8x8 one-channel images with random integer pixels.
 std::unique_ptr<Dataset> random_images(int64_t n, bool hflip) {
-  Tensor px = Tensor::empty({n, 1, 8, 8});
-  Rng(42).uniform(px, 0.0f, 256.0f);
-  for (int64_t i = 0; i < px.numel(); ++i) px.data()[i] = std::floor(px.data()[i]);
-  return image_dataset("random8x8", px, hflip);
+  return image_dataset("random8x8", fm::testing::random_pixels({n, 1, 8, 8}, 42), hflip);
 }
 
 UNetConfig tiny_unet() {

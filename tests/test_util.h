@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <random>
 #include <stdexcept>
@@ -46,6 +47,13 @@ std::string error_of(F f) {
 inline Tensor randu(const Shape& s, uint64_t seed, float lo = -1.0f, float hi = 1.0f) {
   Tensor t = Tensor::empty(s);
   Rng(seed).uniform(t, lo, hi);
+  return t;
+}
+
+// Images of random integer pixels 0..255 (what the image datasets accept), from a seeded stream.
+inline Tensor random_pixels(const Shape& s, uint64_t seed) {
+  Tensor t = randu(s, seed, 0.0f, 256.0f);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data()[i] = std::floor(t.data()[i]);
   return t;
 }
 

@@ -326,7 +326,7 @@ NpyRaw load_npy_raw(const std::string& path, const std::vector<std::string>& dty
 }
 
 void save_npy(const std::string& path, const Tensor& t) {
-  if (!t.defined() || t.device() != Device::CPU) throw_file_error(path, "save_npy needs a defined CPU tensor");
+  if (!t.defined()) throw_file_error(path, "save_npy needs a defined tensor");
   std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + npy_shape_str(t.shape()) + ", }";
   // Pad with spaces so the data starts on a 64-byte boundary (numpy's own choice, good for mmap).
   size_t unpadded = 10 + header.size() + 1;

@@ -34,8 +34,7 @@ void save_safetensors(const std::string& path, const std::vector<NamedTensor>& t
   for (const NamedTensor& nt : tensors) {
     if (nt.name == kMetadataKey || !names.insert(nt.name).second)
       throw_file_error(path, "tensor name '" + nt.name + "' is reserved or repeated");
-    if (!nt.tensor.defined() || nt.tensor.device() != Device::CPU)
-      throw_file_error(path, "tensor '" + nt.name + "' is undefined or not on the CPU");
+    if (!nt.tensor.defined()) throw_file_error(path, "tensor '" + nt.name + "' is undefined");
     Json shape = Json::Array{};
     for (int64_t d : nt.tensor.shape()) shape.as_array().emplace_back(d);
     uint64_t bytes = uint64_t(nt.tensor.numel()) * sizeof(float);
