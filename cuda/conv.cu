@@ -69,7 +69,7 @@ __global__ void bias_grad_kernel(const float* dy, float* db, float beta, int64_t
   const int64_t o = blockIdx.x;
   double acc = 0.0;
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t p = threadIdx.x; p < P; p += kThreads) acc += dy[(b * O + o) * P + p];
+    for (int64_t p = threadIdx.x; p < P; p += blockDim.x) acc += dy[(b * O + o) * P + p];
   shared[threadIdx.x] = acc;
   fold_block(shared);
   if (threadIdx.x == 0) db[o] = beta == 0.0f ? float(shared[0]) : db[o] + float(shared[0]);
@@ -140,7 +140,7 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
   check_grad_shape(dw, w.shape(), "conv2d backward (dw)");
   check_grad_shape(db, {s.O}, "conv2d backward (db)");
   if (db && s.O > 0) {
-    FM_LAUNCH(bias_grad_kernel, unsigned(s.O), kThreads, 0, stream())(ptr(dy), ptr(*db), beta_b, s.B, s.O, P);
+    FM_LAUNCH(bias_grad_kernel, unsigned(s.O), row_threads(P), 0, stream())(ptr(dy), ptr(*db), beta_b, s.B, s.O, P);
     launched("conv2d bias grad");
   }
   if ((!dx && !dw) || s.B * R * P == 0) return;

@@ -36,13 +36,13 @@ __global__ void gn_forward_kernel(const float* x, const float* gamma, const floa
   const int64_t bg = blockIdx.x, n = cpg * hw;
   const float* xg = x + bg * n;
   double s = 0.0;
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) s += xg[i];
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) s += xg[i];
   const float m = float(block_sum(s, shared) / double(n));
   double ss = 0.0;
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) ss += double(xg[i] - m) * (xg[i] - m);
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) ss += double(xg[i] - m) * (xg[i] - m);
   const float r = float(1.0 / sqrt(block_sum(ss, shared) / double(n) + eps));
   if (threadIdx.x == 0) mean[bg] = m, rstd[bg] = r;
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) {
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const int64_t c = (bg % G) * cpg + i / hw;
     const float a = r * (gamma ? gamma[c] : 1.0f), b = (beta ? beta[c] : 0.0f) - m * a;
     const float z = xg[i] * a + b;
@@ -66,7 +66,7 @@ __global__ void gn_channel_sums_kernel(const float* x, const float* dy, const fl
   const float* xc = x + bc * hw;
   const float* gc = dy + bc * hw;
   double p1 = 0.0, p2 = 0.0;
-  for (int64_t i = threadIdx.x; i < hw; i += kThreads) {
+  for (int64_t i = threadIdx.x; i < hw; i += blockDim.x) {
     const float g = gn_grad(xc, gc, i, a, bb, silu);
     p1 += g;
     p2 += double(g) * (xc[i] - m);
@@ -88,7 +88,7 @@ __global__ void gn_dx_kernel(const float* x, const float* dy, const float* gamma
     m2 += ga * s2[b * C + c0 + cc];
   }
   const float mean1 = float(m1 / double(n)), mean2 = float(m2 / double(n));
-  for (int64_t i = threadIdx.x; i < n; i += kThreads) {
+  for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
     const int64_t c = c0 + i / hw;
     const float ga = gamma ? gamma[c] : 1.0f;
     const float a = r * ga, bb = (beta ? beta[c] : 0.0f) - m * a;
@@ -131,23 +131,23 @@ __global__ void softmax_kernel(const float* x, float* y, float s, int64_t n) {
   const float* xr = x + blockIdx.x * n;
   float* yr = y + blockIdx.x * n;
   float mx = -INFINITY;
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) mx = fmaxf(mx, xr[j]);
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) mx = fmaxf(mx, xr[j]);
   fmax_shared[threadIdx.x] = mx;
-  for (int k = kThreads / 2; k > 0; k /= 2) {
+  for (int k = int(blockDim.x) / 2; k > 0; k /= 2) {
     __syncthreads();
     if (int(threadIdx.x) < k) fmax_shared[threadIdx.x] = fmaxf(fmax_shared[threadIdx.x], fmax_shared[threadIdx.x + k]);
   }
   __syncthreads();
   const float m = fmax_shared[0];
   double sum = 0.0;
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) {
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) {
     const float d = (xr[j] - m) * s;
     const float e = d < -87.0f ? 0.0f : act::fast_exp(d);
     yr[j] = e;
     sum += e;
   }
   const float inv = float(1.0 / block_sum(sum, shared));
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) yr[j] *= inv;
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) yr[j] *= inv;
 }
 
 __global__ void softmax_backward_kernel(const float* y, const float* dy, float s, float* dx, float beta, int64_t n) {
@@ -155,9 +155,9 @@ __global__ void softmax_backward_kernel(const float* y, const float* dy, float s
   const float *yr = y + blockIdx.x * n, *gr = dy + blockIdx.x * n;
   float* dr = dx + blockIdx.x * n;
   double p = 0.0;
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) p += double(gr[j]) * yr[j];
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) p += double(gr[j]) * yr[j];
   const float dot = float(block_sum(p, shared));
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) store(dr[j], beta, s * yr[j] * (gr[j] - dot));
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) store(dr[j], beta, s * yr[j] * (gr[j] - dot));
 }
 
 __global__ void embedding_kernel(const float* t, float* out, int dim, int64_t half, float scale, float max_period,
@@ -185,7 +185,7 @@ Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, cons
   mean = Tensor::empty({s.B, s.G}, Device::CUDA);
   rstd = Tensor::empty({s.B, s.G}, Device::CUDA);
   if (x.numel() == 0) return y;
-  FM_LAUNCH(gn_forward_kernel, as_grid(s.B * s.G, "group_norm"), kThreads, 0, stream())(
+  FM_LAUNCH(gn_forward_kernel, as_grid(s.B * s.G, "group_norm"), row_threads(s.cpg * s.hw), 0, stream())(
       ptr(x), opt_ptr(gamma), opt_ptr(beta), eps, ptr(y), ptr(mean), ptr(rstd), s.G, s.cpg, s.hw, silu);
   launched("group_norm_forward");
   return y;
@@ -200,11 +200,11 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
   double* sums = static_cast<double*>(cuda::alloc(bytes));
   double *s1 = sums, *s2 = sums + s.B * s.C;
   const float* pbeta = silu ? opt_ptr(beta) : nullptr;
-  FM_LAUNCH(gn_channel_sums_kernel, as_grid(s.B * s.C, "group_norm"), kThreads, 0, stream())(
+  FM_LAUNCH(gn_channel_sums_kernel, as_grid(s.B * s.C, "group_norm"), row_threads(s.hw), 0, stream())(
       ptr(x), ptr(dy), opt_ptr(gamma), pbeta, ptr(mean), ptr(rstd), s1, s2, s.C, s.G, s.hw, silu);
   launched("group_norm_backward sums");
   if (dx) {
-    FM_LAUNCH(gn_dx_kernel, as_grid(s.B * s.G, "group_norm"), kThreads, 0, stream())(
+    FM_LAUNCH(gn_dx_kernel, as_grid(s.B * s.G, "group_norm"), row_threads(s.cpg * s.hw), 0, stream())(
         ptr(x), ptr(dy), opt_ptr(gamma), pbeta, ptr(mean), ptr(rstd), s1, s2, ptr(*dx), beta_x, s.C, s.G, s.cpg, s.hw, silu);
     launched("group_norm_backward dx");
   }
@@ -240,7 +240,7 @@ Tensor softmax_forward(const Tensor& x, float scale) {
   const int64_t n = x.dim(-1), rows = x.numel() / n;
   Tensor y = Tensor::empty(x.shape(), Device::CUDA);
   if (rows == 0) return y;
-  FM_LAUNCH(softmax_kernel, as_grid(rows, "softmax"), kThreads, 0, stream())(ptr(x), ptr(y), scale, n);
+  FM_LAUNCH(softmax_kernel, as_grid(rows, "softmax"), row_threads(n), 0, stream())(ptr(x), ptr(y), scale, n);
   launched("softmax");
   return y;
 }
@@ -250,7 +250,7 @@ void softmax_backward(const Tensor& y, const Tensor& dy, float scale, Tensor& dx
   check_same_shape(y, dx, "softmax backward (dx)");
   const int64_t n = y.dim(-1), rows = y.numel() / n;
   if (rows == 0) return;
-  FM_LAUNCH(softmax_backward_kernel, as_grid(rows, "softmax"), kThreads, 0, stream())(ptr(y), ptr(dy), scale, ptr(dx), beta, n);
+  FM_LAUNCH(softmax_backward_kernel, as_grid(rows, "softmax"), row_threads(n), 0, stream())(ptr(y), ptr(dy), scale, ptr(dx), beta, n);
   launched("softmax_backward");
 }
 

@@ -3,7 +3,9 @@
 // order as the CPU kernel (so those are bit for bit the CPU's).
 #include <cmath>
 #include <stdexcept>
+#include <vector>
 
+#include "cuda/device.h"
 #include "cuda/kernels.h"
 #include "cuda/reduce.cuh"
 
@@ -37,6 +39,22 @@ struct Product {
   const float *a, *b;
   __device__ double operator()(int64_t i) const { return double(a[i]) * b[i]; }
 };
+// x^2 for element i of the tensors laid end to end: tensor k holds [start[k], start[k + 1]).
+struct SquaresOfParts {
+  const float* const* parts;
+  const int64_t* start;
+  int count;
+  __device__ double operator()(int64_t i) const {
+    int lo = 0, hi = count - 1;  // the last k with start[k] <= i (empty tensors are skipped)
+    while (lo < hi) {
+      const int mid = (lo + hi + 1) / 2;
+      if (start[mid] <= i) lo = mid;
+      else hi = mid - 1;
+    }
+    const double v = parts[lo][i - start[lo]];
+    return v * v;
+  }
+};
 struct NonFinite {
   const float* p;
   __device__ double operator()(int64_t i) const { return isfinite(p[i]) ? 0.0 : 1.0; }
@@ -57,7 +75,7 @@ __global__ void row_sums_kernel(const float* x, float* out, int64_t n) {
   __shared__ double shared[kThreads];
   const float* row = x + blockIdx.x * n;
   double acc = 0.0;
-  for (int64_t j = threadIdx.x; j < n; j += kThreads) acc += row[j];
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) acc += row[j];
   shared[threadIdx.x] = acc;
   fold_block(shared);
   if (threadIdx.x == 0) out[blockIdx.x] = float(shared[0]);
@@ -87,20 +105,26 @@ Tensor mean_square(const Tensor& x) {
   return out;
 }
 
+// All tensors in one reduction (a gradient norm over a model's parameters is then 2 launches, not 2
+// per parameter): the pointer table and the prefix sums of the sizes go up in one copy.
 double sum_squares(std::span<const Tensor* const> ts) {
-  double* partials = reduce_scratch();
-  double* out = partials + kResultSlot;
-  check(cudaMemsetAsync(out, 0, sizeof(double), stream()), "cudaMemsetAsync");
-  for (const Tensor* t : ts) {
-    if (t->numel() == 0) continue;
-    FM_LAUNCH(reduce_partials, kReduceBlocks, kThreads, 0, stream())(Product{ptr(*t), ptr(*t)}, t->numel(), partials);
-    FM_LAUNCH(reduce_final, 1, kThreads, 0, stream())(partials, out, true);
-    launched("sum_squares");
+  const int count = int(ts.size());
+  std::vector<int64_t> table(2 * ts.size() + 1);  // pointers, then start[0..count]
+  int64_t total = 0;
+  for (int k = 0; k < count; ++k) {
+    table[k] = reinterpret_cast<int64_t>(ptr(*ts[k]));
+    table[count + k] = total;
+    total += ts[k]->numel();
   }
-  double host = 0.0;
-  check(cudaMemcpyAsync(&host, out, sizeof host, cudaMemcpyDeviceToHost, stream()), "sum_squares: cudaMemcpyAsync");
-  check(cudaStreamSynchronize(stream()), "sum_squares: cudaStreamSynchronize");
-  return host;
+  table[2 * count] = total;
+  if (total == 0) return 0.0;
+  size_t bytes = table.size() * sizeof(int64_t);
+  void* dev = cuda::alloc(bytes);
+  cuda::copy(dev, table.data(), table.size() * sizeof(int64_t), Copy::HostToDevice);
+  const auto* words = static_cast<const int64_t*>(dev);
+  const double total_sq = reduce_sum(SquaresOfParts{reinterpret_cast<const float* const*>(words), words + count, count}, total);
+  cuda::free(dev, bytes);  // stream order: reused only by later work
+  return total_sq;
 }
 
 bool all_finite(const Tensor& x) { return x.numel() == 0 || reduce_sum(NonFinite{ptr(x)}, x.numel()) == 0.0; }
@@ -127,7 +151,7 @@ Tensor sum_trailing(const Tensor& x, int keep) {
   Tensor out = Tensor::empty(os, Device::CUDA);
   if (rows == 0) return out;
   if (rows > 2147483647) throw std::runtime_error("sum_trailing: too many rows for one grid");
-  FM_LAUNCH(row_sums_kernel, unsigned(rows), kThreads, 0, stream())(ptr(x), ptr(out), n);
+  FM_LAUNCH(row_sums_kernel, unsigned(rows), row_threads(n), 0, stream())(ptr(x), ptr(out), n);
   launched("sum_trailing");
   return out;
 }

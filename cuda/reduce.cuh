@@ -15,13 +15,23 @@ constexpr int kPartSlots = kReduceBlocks + 8;   // up to kMaxParts per-part sums
 constexpr int kMaxParts = 32;
 constexpr int kReduceScratch = kPartSlots + kMaxParts + 8;
 
-// Folds the kThreads values of `shared` into shared[0] (a fixed tree).
+// Folds the blockDim.x values of `shared` (a power of two, at most kThreads) into shared[0], in a
+// fixed tree.
 __device__ inline void fold_block(double* shared) {
-  for (int s = kThreads / 2; s > 0; s /= 2) {
+  for (int s = int(blockDim.x) / 2; s > 0; s /= 2) {
     __syncthreads();
     if (int(threadIdx.x) < s) shared[threadIdx.x] += shared[threadIdx.x + s];
   }
   __syncthreads();
+}
+
+// Threads for a block that folds a row of n values: the power of two from 32 to kThreads that
+// gives each thread a value where it can (a short row does not make idle threads wait at every
+// level of the fold). A function of the shape alone, so the summation order still never changes.
+inline unsigned row_threads(int64_t n) {
+  unsigned t = 32;
+  while (t < unsigned(kThreads) && int64_t(t) < n) t *= 2;
+  return t;
 }
 
 template <class Value>

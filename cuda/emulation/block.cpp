@@ -31,6 +31,7 @@ struct Block {
   const LaunchConfig* config = nullptr;
   const std::function<void()>* thread_body = nullptr;
   std::vector<Thread> threads;
+  std::vector<uint3> index;     // threadIdx of each thread (worked out once per launch)
   std::vector<uint64_t> slots;  // warp exchanges: one word per thread
   unsigned current = 0;         // the thread that runs now
   unsigned done = 0;            // threads finished
@@ -76,7 +77,7 @@ void hand_over(Block& b, Fiber& self, unsigned u) {
   }
   th.state = State::Ready;
   b.current = u;
-  threadIdx = index_of(u, b.config->block);
+  threadIdx = b.index[u];
   Fiber::jump(self, *th.fiber);
 }
 
@@ -101,7 +102,7 @@ void worker() {
       b.threads[next].fiber = std::move(b.threads[me].fiber);
       b.threads[next].state = State::Ready;
       b.current = next;
-      threadIdx = index_of(next, b.config->block);
+      threadIdx = b.index[next];
       continue;
     }
     idle_fibers.push_back(std::move(b.threads[me].fiber));
@@ -119,7 +120,7 @@ Block& in_kernel(const char* what, const Where& where) {
 
 // From inside a thread: record the fault and stop; the scheduler drops the block.
 [[noreturn]] void thread_fault(Block& b, const std::string& what) {
-  b.fault = "thread " + str(index_of(b.current, b.config->block)) + ": " + what;
+  b.fault = "thread " + str(b.index[b.current]) + ": " + what;
   Fiber::jump(*b.threads[b.current].fiber, host);
   std::abort();  // never continued
 }
@@ -138,7 +139,7 @@ void open_barriers(Block& b) {
   const unsigned n = unsigned(b.threads.size());
   auto fault = [&](unsigned t, const std::string& what) {
     b.current = t;
-    b.fault = "thread " + str(index_of(t, b.config->block)) + ": " + what;
+    b.fault = "thread " + str(b.index[t]) + ": " + what;
   };
   bool opened = false;
   for (unsigned t = 0; t < n && b.fault.empty(); ++t) {
@@ -197,6 +198,7 @@ void run_grid(const LaunchConfig& config, const std::function<void()>& thread_bo
   b.thread_body = &thread_body;
   b.threads.resize(size_t(d.x) * d.y * d.z);
   b.slots.assign(b.threads.size(), 0);
+  for (unsigned t = 0; t < b.threads.size(); ++t) b.index.push_back(index_of(t, d));
   running = &b;
   blockDim = d, gridDim = g;
   for (unsigned z = 0; z < g.z; ++z)

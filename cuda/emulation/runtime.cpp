@@ -141,6 +141,25 @@ cudaError_t check_copy(const char* call, void* dst, const void* src, size_t dst_
   return why.empty() ? cudaSuccess : fail(cudaErrorInvalidValue, why);
 }
 
+// FM_EMU_PROFILE=1: launches and seconds per kernel, printed at exit (where the emulation's time goes).
+void profile(const char* kernel, double seconds) {
+  struct Totals {
+    std::map<std::string, std::pair<int64_t, double>> by_kernel;
+    ~Totals() {
+      std::vector<std::pair<double, std::string>> rows;
+      for (const auto& [k, v] : by_kernel) rows.push_back({v.second, k});
+      std::sort(rows.rbegin(), rows.rend());
+      for (const auto& [sec, k] : rows)
+        std::fprintf(stderr, "fm cuda emulation profile: %9.3f s %8lld launches  %s\n", sec, (long long)by_kernel[k].first, k.c_str());
+    }
+  };
+  static const bool on = std::getenv("FM_EMU_PROFILE") != nullptr;
+  if (!on) return;
+  static Totals totals;
+  auto& t = totals.by_kernel[kernel];
+  ++t.first, t.second += seconds;
+}
+
 }  // namespace
 
 void report(const std::string& what) { std::fprintf(stderr, "fm cuda emulation: %s\n", what.c_str()); }
@@ -178,7 +197,12 @@ void launch(const LaunchConfig& c, std::function<void()> thread) {
     return void(fail(cudaErrorInvalidValue, name + std::to_string(c.shared_bytes) +
                                                 " bytes of dynamic shared memory (at most 48 KiB; the emulation has no opt-in)"));
   const LaunchConfig config = c;
-  if (cudaError_t e = enqueue(c.stream, [config, thread = std::move(thread)] { run_grid(config, thread); })) fail(e);
+  if (cudaError_t e = enqueue(c.stream, [config, thread = std::move(thread)] {
+        const auto t0 = std::chrono::steady_clock::now();
+        run_grid(config, thread);
+        profile(config.kernel, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      }))
+    fail(e);
 }
 
 // The handle is the library's name; its entry points come from cublas.cpp and nccl.cpp.
