@@ -189,6 +189,11 @@ bool run_block(Block& b) {
   return true;
 }
 
+// The bounds of the section that holds every __shared__ variable (see cuda_runtime.h); weak, as a
+// program may have none.
+extern "C" char __start_fm_emu_shared[] __attribute__((weak));
+extern "C" char __stop_fm_emu_shared[] __attribute__((weak));
+
 }  // namespace
 
 void run_grid(const LaunchConfig& config, const std::function<void()>& thread_body) {
@@ -199,6 +204,7 @@ void run_grid(const LaunchConfig& config, const std::function<void()>& thread_bo
   b.threads.resize(size_t(d.x) * d.y * d.z);
   b.slots.assign(b.threads.size(), 0);
   for (unsigned t = 0; t < b.threads.size(); ++t) b.index.push_back(index_of(t, d));
+  if (__start_fm_emu_shared) std::memset(__start_fm_emu_shared, 0xff, size_t(__stop_fm_emu_shared - __start_fm_emu_shared));
   running = &b;
   blockDim = d, gridDim = g;
   for (unsigned z = 0; z < g.z; ++z)

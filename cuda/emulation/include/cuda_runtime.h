@@ -22,9 +22,11 @@
 #define __constant__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-// Shared memory is per block; the blocks of a launch run one at a time on a host thread, so a
-// thread-local static is exactly one block's.
-#define __shared__ static thread_local
+// Shared memory is per block, and the blocks of a launch run one at a time, so a static is exactly
+// one block's. They all live in one section, which the emulation fills with 0xff bytes (NaN as
+// floats) at each launch: a read of shared memory that no thread wrote gives the same wrong value
+// on every run (block.cpp).
+#define __shared__ static __attribute__((section("fm_emu_shared")))
 
 struct uint3 {
   unsigned x, y, z;
