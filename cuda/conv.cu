@@ -143,7 +143,10 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
     FM_LAUNCH(bias_grad_kernel, unsigned(s.O), row_threads(P), 0, stream())(ptr(dy), ptr(*db), beta_b, s.B, s.O, P);
     launched("conv2d bias grad");
   }
-  if ((!dx && !dw) || s.B * R * P == 0) return;
+  if ((!dx && !dw) || s.B * R * P == 0) {  // nothing to sum: dW of no samples is zero
+    if (dw && beta_w == 0.0f) cuda::fill(ptr(*dw), 0.0f, size_t(dw->numel()));
+    return;
+  }
   Columns col(s);
   if (dw) {
     im2col(x, s, col.p);

@@ -195,7 +195,11 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
                          const Tensor& rstd, const Tensor& dy, bool silu, Tensor* dx, float beta_x, Tensor* dgamma,
                          float beta_g, Tensor* dbeta, float beta_b) {
   const GroupNormShape s = group_norm_shape(x, groups, gamma, silu ? beta : Tensor());
-  if (x.numel() == 0) return;
+  if (x.numel() == 0) {  // no elements: the affine gradients of nothing are zero
+    if (dgamma && beta_g == 0.0f) cuda::fill(ptr(*dgamma), 0.0f, size_t(dgamma->numel()));
+    if (dbeta && beta_b == 0.0f) cuda::fill(ptr(*dbeta), 0.0f, size_t(dbeta->numel()));
+    return;
+  }
   size_t bytes = size_t(2 * s.B * s.C) * sizeof(double);
   double* sums = static_cast<double*>(cuda::alloc(bytes));
   double *s1 = sums, *s2 = sums + s.B * s.C;

@@ -347,6 +347,11 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
   check_grad_shape(db, {s.O}, "conv2d backward (db)");
   const float *px = x.data(), *pw = w.data(), *pg = dy.data();
   if (!dx && !dw && !db) return;
+  if (s.B == 0) {  // no samples: the gradients of a sum over nothing are zero
+    if (dw && beta_w == 0.0f) dw->fill(0.0f);
+    if (db && beta_b == 0.0f) db->fill(0.0f);
+    return;
+  }
 
   // Groups: a function of the shape only (at most 16, and at most ~16 MiB of dW partials).
   const int64_t groups = dw ? std::clamp<int64_t>((int64_t(4) << 20) / (R * s.O), 1, std::min<int64_t>(s.B, 16)) : s.B;
