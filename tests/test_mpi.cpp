@@ -31,22 +31,15 @@
 #include "nn/checkpoint.h"
 #include "tensor/io/npy.h"
 #include "tensor/io/safetensors.h"
+#include "tests/run_util.h"
 #include "tests/test_util.h"
 
 using namespace fm;
+using fm::testing::file_bytes;
+using fm::testing::Run;
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-struct Run {
-  int rc = -1;
-  std::string out, err;
-};
 
 // mpirun's flags: two slots on any machine, and root allowed where the tests run as root.
 std::string mpirun(int np) {
@@ -55,13 +48,9 @@ std::string mpirun(int np) {
   return cmd + " ";
 }
 
-// `fm <args>`, under `mpirun -np <np>` when np > 0, output captured in files under `dir`.
+// `fm <args>`, under `mpirun -np <np>` when np > 0.
 Run fm_run(const fs::path& dir, const std::string& args, int np = 0) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = (np > 0 ? mpirun(np) : std::string()) + std::getenv("FM_BIN") + " " + args + " >'" + out.string() +
-                          "' 2>'" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, file_bytes(out), file_bytes(err)};
+  return fm::testing::fm_run(dir, args, np > 0 ? mpirun(np) : std::string());
 }
 
 int count(const std::string& text, const std::string& what) {
@@ -70,73 +59,9 @@ int count(const std::string& text, const std::string& what) {
   return n;
 }
 
-// loss.csv as numbers (step, loss, lr, grad_norm; the wall-clock column dropped).
-std::vector<std::vector<double>> loss_rows(const fs::path& path) {
-  std::vector<std::vector<double>> rows;
-  std::ifstream in(path);
-  std::string line;
-  std::getline(in, line);  // the header
-  while (std::getline(in, line)) {
-    std::vector<double> row;
-    size_t at = 0;
-    for (int k = 0; k < 4; ++k) {
-      size_t comma = line.find(',', at);
-      row.push_back(std::stod(line.substr(at, comma - at)));
-      at = comma + 1;
-    }
-    rows.push_back(row);
-  }
-  return rows;
-}
-
-// The two runs' loss.csv rows agree: the same steps and learning rates, the losses and gradient
-// norms within 1e-5 relative (plus the 6 decimals they are printed with).
-void check_same_losses(const fs::path& a, const fs::path& b) {
-  const auto ra = loss_rows(a), rb = loss_rows(b);
-  REQUIRE(ra.size() == rb.size());
-  REQUIRE(!ra.empty());
-  for (size_t i = 0; i < ra.size(); ++i) {
-    CAPTURE(i);
-    CHECK(ra[i][0] == rb[i][0]);
-    CHECK(ra[i][2] == rb[i][2]);
-    CHECK(std::abs(ra[i][1] - rb[i][1]) <= 1e-5 * std::abs(ra[i][1]) + 1.5e-6);
-    CHECK(std::abs(ra[i][3] - rb[i][3]) <= 1e-5 * std::abs(ra[i][3]) + 1.5e-4);
-  }
-}
-
-// The two train states agree: each group of tensors (the weights "param.*", Adam's moments
-// "exp_avg.*" and "exp_avg_sq.*", the EMA "ema.*") within 1e-5 relative in the 2-norm, and the
-// counters and random-stream positions exactly. The norm, not each element: a parameter whose true
-// gradient is zero (the key bias of attention, which the softmax ignores) is moved by Adam on
-// rounding noise alone, so it differs at lr scale whenever the batch is summed in another order.
-void check_same_state(const fs::path& a, const fs::path& b) {
-  const SafetensorsFile sa = load_safetensors((a / "train_state.safetensors").string());
-  const SafetensorsFile sb = load_safetensors((b / "train_state.safetensors").string());
-  REQUIRE(sa.tensors.size() == sb.tensors.size());
-  std::map<std::string, std::pair<double, double>> groups;  // group -> (sum of a^2, sum of (a - b)^2)
-  for (const NamedTensor& t : sa.tensors) {
-    CAPTURE(t.name);
-    const Tensor* u = sb.find(t.name);
-    REQUIRE(u != nullptr);
-    REQUIRE(u->shape() == t.tensor.shape());
-    const std::vector<float> x = t.tensor.to_vector(), y = u->to_vector();
-    auto& [norm2, diff2] = groups[t.name.substr(0, t.name.find('.'))];
-    for (size_t i = 0; i < x.size(); ++i) {
-      norm2 += double(x[i]) * x[i];
-      diff2 += double(x[i] - y[i]) * (x[i] - y[i]);
-    }
-  }
-  CHECK(groups.size() >= 3);  // param, exp_avg, exp_avg_sq (and ema)
-  for (const auto& [group, sums] : groups) {
-    CAPTURE(group);
-    CHECK(sums.first > 0);
-    CHECK(std::sqrt(sums.second) <= 1e-5 * std::sqrt(sums.first));
-  }
-  for (const char* key : {"step", "adam_step", "ema_updates", "rng.data", "rng.noise", "rng.model", "batch"}) {
-    CAPTURE(key);
-    CHECK(sa.metadata.at(key) == sb.metadata.at(key));
-  }
-}
+// One process and N agree within 1e-5 (the batch is summed in another order).
+void check_same_losses(const fs::path& a, const fs::path& b) { fm::testing::check_same_losses(a, b, 1e-5); }
+void check_same_state(const fs::path& a, const fs::path& b) { fm::testing::check_same_state(a, b, 1e-5); }
 
 const std::string kMlpFlags = "train --data 8gaussians --width 32 --depth 3 --eval-n 0 --log-every 1";
 const std::string kMlp = kMlpFlags + " --batch 256 --ckpt-every 50";
