@@ -362,10 +362,13 @@ TEST_CASE("emulation: NCCL at one rank") {
   void* lib = cuda::open_library("NCCL", {"libnccl.so.2"});
   using Init = int (*)(void**, int, std::array<char, 128>, int);
   using AllReduce = int (*)(const void*, void*, size_t, int, int, void*, cudaStream_t);
+  using Destroy = int (*)(void*);
   Init init = nullptr;
   AllReduce all_reduce = nullptr;
+  Destroy destroy = nullptr;
   cuda::resolve(lib, "NCCL", "ncclCommInitRank", init);
   cuda::resolve(lib, "NCCL", "ncclAllReduce", all_reduce);
+  cuda::resolve(lib, "NCCL", "ncclCommDestroy", destroy);
   void* comm = nullptr;
   CHECK(init(&comm, 2, {}, 1) != 0);  // one device: one rank
   REQUIRE(init(&comm, 1, {}, 0) == 0);
@@ -374,6 +377,7 @@ TEST_CASE("emulation: NCCL at one rank") {
   REQUIRE(all_reduce(a.p, b.p, 10, 7, 0, comm, stream()) == 0);
   sync_ok();
   CHECK(b.download() == std::vector<float>(10, 4.0f));
+  CHECK(destroy(comm) == 0);
 }
 
 // A fault loses the context (every later call fails), so each runs in a child process; the child
