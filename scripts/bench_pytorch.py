@@ -239,6 +239,7 @@ def main():
     p.add_argument("--reps", type=int, default=10, help="timed runs; the median is reported (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed runs first (default 2)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--size", type=int, default=1024, help="matmul size n (n x n x n), as fm bench --size (default 1024)")
     p.add_argument("--json", action="store_true", help="one JSON object per row")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where the rows run (default cpu)")
     p.add_argument("--verbose", action="store_true", help="print settings and U-Net parameter counts on stderr")
@@ -262,7 +263,7 @@ def main():
         print(f"PyTorch {torch.__version__} bench: {torch.get_num_threads()} threads")
 
     if "matmul" in groups:
-        bench_matmul(args)
+        bench_matmul(args, args.size)
     if "mlp-train" in groups or "mlp-field" in groups:
         bench_mlp(args, groups)
     if any(g in groups for g in ("unet-train", "unet-forward", "unet-field")):

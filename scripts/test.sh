@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# scripts/test.sh: build (installing what is missing), run every test suite with `meson test`,
-# and end with one summary line "N passed, N failed, N skipped" counting the doctest test cases
-# (and, as skipped, the suites that exit 77).
+# scripts/test.sh: build (installing what is missing), run every test suite with `meson test`, then
+# the CUDA backend on the emulated GPU under AddressSanitizer and UBSan (build-emu-asan: the gpu
+# suites), then scripts/gpu_check.sh --dry-run (the GPU check as the bare GPU machine would run it);
+# end with one summary line "N passed, N failed, N skipped" counting the doctest test cases of both
+# builds (and, as skipped, the suites that exit 77). Arguments go to the first `meson test`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh || exit 1
@@ -9,13 +11,25 @@ cd "$(dirname "$0")/.."
 meson test -C build --num-processes 2 --print-errorlogs "$@"
 status=$?
 
+# The emulated GPU (cuda/emulation/) with the sanitizers: only fm and the gpu suites are built.
+emu=build-emu-asan
+if [ ! -f $emu/build.ninja ]; then
+  meson setup $emu --buildtype=debugoptimized -Demulate_cuda=true -Dmpi=disabled -Db_sanitize=address,undefined \
+    -Db_lundef=false > /dev/null || exit 1
+fi
+ninja -C $emu apps/fm tests/test_backend_ops tests/test_emulation tests/test_gpu_runs tests/test_gpu_cli || exit 1
+meson test -C $emu --suite gpu --no-rebuild --num-processes 2 --print-errorlogs || status=1
+
+./scripts/gpu_check.sh --dry-run build/gpu-check-dry || status=1
+
 # Each suite's doctest footer reads "[doctest] test cases: T | P passed | F failed | S skipped".
-read -r passed failed < <(grep -h '^\[doctest\] test cases:' build/meson-logs/testlog.txt |
+logs=(build/meson-logs/testlog.txt $emu/meson-logs/testlog.txt)
+read -r passed failed < <(cat "${logs[@]}" | grep -h '^\[doctest\] test cases:' |
   awk -F'|' '{ split($2, p, " "); split($3, f, " "); P += p[1]; F += f[1] } END { print P + 0, F + 0 }')
 # A suite that crashed prints no footer: count it as a failure so the line never hides it.
-crashed=$(grep -cE '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT) ' build/meson-logs/testlog.txt 2>/dev/null || true)
+crashed=$(cat "${logs[@]}" | grep -cE '^ *[0-9]+/[0-9]+ .* (FAIL|TIMEOUT) ' || true)
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=${crashed:-1}; [ "$failed" -eq 0 ] && failed=1; fi
-# Suites that exit 77 (the gpu suite without a GPU) are skipped, not passed.
-skipped=$(awk '/^Skipped:/ {print $2}' build/meson-logs/testlog.txt 2>/dev/null)
-echo "$passed passed, $failed failed, ${skipped:-0} skipped"
+# Suites that exit 77 (the gpu suites without a GPU) are skipped, not passed.
+skipped=$(cat "${logs[@]}" | awk '/^Skipped:/ {s += $2} END {print s + 0}')
+echo "$passed passed, $failed failed, $skipped skipped"
 exit $status

@@ -29,12 +29,16 @@ struct Run {
   std::string out, err;
 };
 
-// `<prefix>fm <args>` (prefix: e.g. "mpirun -np 2 "), stdout and stderr captured in files under `dir`.
-inline Run fm_run(const std::filesystem::path& dir, const std::string& args, const std::string& prefix = "") {
+// `cmd` through the shell, stdout and stderr captured in files under `dir`.
+inline Run run_shell(const std::filesystem::path& dir, const std::string& cmd) {
   const std::filesystem::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = prefix + std::getenv("FM_BIN") + " " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
-  const int status = std::system(cmd.c_str());
+  const int status = std::system((cmd + " >'" + out.string() + "' 2>'" + err.string() + "'").c_str());
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, file_bytes(out), file_bytes(err)};
+}
+
+// `<prefix>fm <args>` (prefix: e.g. "mpirun -np 2 ").
+inline Run fm_run(const std::filesystem::path& dir, const std::string& args, const std::string& prefix = "") {
+  return run_shell(dir, prefix + std::getenv("FM_BIN") + " " + args);
 }
 
 // loss.csv as numbers (step, loss, lr, grad_norm; the wall-clock column dropped).

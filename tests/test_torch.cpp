@@ -4,7 +4,8 @@
 // must agree on the same random points to 1e-5 (max |difference| over max |value|). Then the
 // weights are perturbed in PyTorch and written back with its writer: `fm field` on that file must
 // agree with PyTorch again, and the file must load in fm with its metadata kept.
-// The suite ('torch') exits 77 (skipped) where /usr/bin/python3 cannot import torch and numpy.
+// The suite ('torch') exits 77 (skipped) where no Python here ($FM_PYTHON, python3, /usr/bin/python3)
+// can import torch and numpy.
 // meson passes FM_BIN (the fm binary) and FM_TORCH_SCRIPT (scripts/fm_torch.py).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
@@ -21,41 +22,29 @@
 #include "nn/unet.h"
 #include "tensor/io/json.h"
 #include "tensor/io/npy.h"
+#include "tests/run_util.h"
 #include "tests/test_util.h"
 
 using namespace fm;
+using fm::testing::fm_run;
+using fm::testing::run_shell;
+using fm::testing::Run;
 namespace fs = std::filesystem;
 
 namespace {
 
-const char* kPython = "/usr/bin/python3";  // Debian's, with python3-torch
-
-struct Run {
-  int rc = -1;
-  std::string out, err;
-};
-
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// `cmd` through the shell with stdout and stderr captured in files under `dir`.
-Run shell(const fs::path& dir, const std::string& cmd) {
-  fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  int status = std::system((cmd + " >'" + out.string() + "' 2>'" + err.string() + "'").c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, file_bytes(out), file_bytes(err)};
-}
-
+// The Python with torch and numpy: $FM_PYTHON, else python3 on the PATH (a GPU machine's, with
+// PyTorch in a virtual environment), else Debian's /usr/bin/python3 (python3-torch); set in main.
+std::string python;
 bool have_env() {
   if (std::getenv("FM_BIN") && std::getenv("FM_TORCH_SCRIPT")) return true;
   MESSAGE("FM_BIN or FM_TORCH_SCRIPT is not set (run through meson test); skipping");
   return false;
 }
 
-Run fm_cmd(const fs::path& dir, const std::string& args) { return shell(dir, std::string(std::getenv("FM_BIN")) + " " + args); }
+Run fm_cmd(const fs::path& dir, const std::string& args) { return fm_run(dir, args); }
 Run torch_cmd(const fs::path& dir, const std::string& args) {
-  return shell(dir, std::string(kPython) + " '" + std::getenv("FM_TORCH_SCRIPT") + "' " + args);
+  return run_shell(dir, python + " '" + std::getenv("FM_TORCH_SCRIPT") + "' " + args);
 }
 
 std::string q(const fs::path& p) {  // built by appending: GCC 12 warns falsely (-Wrestrict) on "'" + std::string
@@ -186,9 +175,15 @@ TEST_CASE("a non-square two-channel U-Net with three levels: same field in PyTor
 }  // TEST_SUITE
 
 int main(int argc, char** argv) {
-  const std::string probe = std::string(kPython) + " -c 'import torch, numpy' >/dev/null 2>&1";
-  if (std::system(probe.c_str()) != 0) {
-    std::printf("skipped: %s cannot import torch and numpy (apt-get install python3-torch python3-numpy)\n", kPython);
+  std::vector<std::string> candidates{"python3", "/usr/bin/python3"};
+  if (const char* chosen = std::getenv("FM_PYTHON")) candidates = {chosen};
+  for (const std::string& p : candidates)
+    if (std::system((p + " -c 'import torch, numpy' >/dev/null 2>&1").c_str()) == 0) {
+      python = p;
+      break;
+    }
+  if (python.empty()) {
+    std::printf("skipped: no python3 here imports torch and numpy (apt-get install python3-torch python3-numpy, or set FM_PYTHON)\n");
     return 77;
   }
   doctest::Context context(argc, argv);
