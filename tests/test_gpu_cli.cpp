@@ -27,7 +27,12 @@ namespace {
 
 constexpr double kRel = 1e-4;
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+std::string q(const fs::path& p) {  // built by appending: GCC 12 warns falsely (-Wrestrict) on "'" + std::string
+  std::string s = "'";
+  s += p.string();
+  s += "'";
+  return s;
+}
 
 // `fm <args> --device <device>`, which must succeed.
 Run fm_on(const TempDir& tmp, const std::string& device, const std::string& args) {
