@@ -5,7 +5,8 @@
 //            batched GEMM over the samples, W's batch stride 0; init = bias, per-sample bias and
 //            residual, written first so the GEMM accumulates onto it with beta = 1)
 //   dx       dcol_b = W^T dy_b, then col2im gathers each input pixel's taps (no atomics)
-//   dW       dW (+)= sum_b dy_b col_b^T, one GEMM per sample in sample order (deterministic)
+//   dW       dW_b = dy_b col_b^T for every sample in one strided-batched GEMM, into a scratch
+//            [B, O, C k k]; then dW (+)= sum_b dW_b, b ascending (deterministic), one kernel
 //   db       db[o] (+)= sum over b, p of dy[b, o, p], a fixed-order block sum per channel
 #include <stdexcept>
 
@@ -75,6 +76,15 @@ __global__ void bias_grad_kernel(const float* dy, float* db, float beta, int64_t
   if (threadIdx.x == 0) db[o] = beta == 0.0f ? float(shared[0]) : db[o] + float(shared[0]);
 }
 
+// out[j] (+)= sum_b parts[b * n + j], b ascending.
+__global__ void sum_parts_kernel(const float* parts, float* out, float beta, int64_t batch, int64_t n) {
+  FM_CUDA_LOOP(j, n) {
+    float acc = 0.0f;
+    for (int64_t b = 0; b < batch; ++b) acc += parts[b * n + j];
+    out[j] = beta == 0.0f ? acc : out[j] + acc;
+  }
+}
+
 int as_int(int64_t v) {
   if (v > 2147483647) throw std::runtime_error("conv2d: dimension too large for cuBLAS");
   return int(v);
@@ -91,17 +101,16 @@ void gemm_batched(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const float
   count_launch();
 }
 
-// The column matrices of all samples, from the caching allocator.
-struct Columns {
+// Scratch floats from the caching allocator (the column matrices, the per-sample dW).
+struct Scratch {
   size_t bytes;
   float* p;
-  explicit Columns(const Conv2dShape& s) : bytes(size_t(s.B * s.C * s.k * s.k * s.Ho * s.Wo) * sizeof(float)) {
-    p = static_cast<float*>(cuda::alloc(bytes));
-  }
-  ~Columns() { cuda::free(p, bytes); }  // stream order: reused only by later work
-  Columns(const Columns&) = delete;
-  Columns& operator=(const Columns&) = delete;
+  explicit Scratch(int64_t floats) : bytes(size_t(floats) * sizeof(float)) { p = static_cast<float*>(cuda::alloc(bytes)); }
+  ~Scratch() { cuda::free(p, bytes); }  // stream order: reused only by later work
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
 };
+int64_t column_floats(const Conv2dShape& s) { return s.B * s.C * s.k * s.k * s.Ho * s.Wo; }
 
 void im2col(const Tensor& x, const Conv2dShape& s, float* col) {
   const int64_t n = s.B * s.C * s.k * s.k * s.Ho * s.Wo;
@@ -124,7 +133,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
       add.residual.defined() ? ptr(add.residual) : nullptr, s.O, P, y.numel());
   launched("conv2d init");
   if (R == 0) return y;
-  Columns col(s);
+  Scratch col(column_floats(s));
   im2col(x, s, col.p);
   gemm_batched(false, false, s.O, P, R, ptr(w), R, 0, col.p, P, R * P, 1.0f, ptr(y), s.O * P, s.B);
   return y;
@@ -147,12 +156,13 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
     if (dw && beta_w == 0.0f) cuda::fill(ptr(*dw), 0.0f, size_t(dw->numel()));
     return;
   }
-  Columns col(s);
-  if (dw) {
+  Scratch col(column_floats(s));
+  if (dw) {  // dW_b [O, R] = dy_b [O, P] col_b^T for all b at once, then summed in sample order
     im2col(x, s, col.p);
-    for (int64_t b = 0; b < s.B; ++b)  // dW [O, R] (+)= dy_b [O, P] col_b^T
-      gemm_batched(false, true, s.O, R, P, ptr(dy) + b * s.O * P, P, 0, col.p + b * R * P, P, 0, b == 0 ? beta_w : 1.0f,
-                   ptr(*dw), 0, 1);
+    Scratch parts(s.B * s.O * R);
+    gemm_batched(false, true, s.O, R, P, ptr(dy), P, s.O * P, col.p, P, R * P, 0.0f, parts.p, s.O * R, s.B);
+    FM_LAUNCH(sum_parts_kernel, grid_for(s.O * R), kThreads, 0, stream())(parts.p, ptr(*dw), beta_w, s.B, s.O * R);
+    launched("conv2d weight grad");
   }
   if (dx) {  // dcol_b [R, P] = W^T [R, O] dy_b [O, P], into the same buffer, then gathered
     gemm_batched(true, false, R, P, s.O, ptr(w), R, 0, ptr(dy), P, s.O * P, 0.0f, col.p, R * P, s.B);

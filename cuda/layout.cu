@@ -1,5 +1,6 @@
 // cuda/layout.cu: concat, slice and gathers. A tensor viewed as [outer, size(axis), inner] makes a
-// slice a strided 2-D copy (cudaMemcpy2DAsync: `outer` rows of run = len * inner floats).
+// slice a strided copy of `outer` rows of run = len * inner floats (copy_rows).
+#include <algorithm>
 #include <stdexcept>
 
 #include "cuda/common.cuh"
@@ -10,12 +11,24 @@ namespace fm::cuda {
 
 namespace {
 
-// `rows` runs of `run` floats from src (row pitch src_pitch floats) to dst (pitch dst_pitch).
+// `rows` runs of `run` floats from src (row pitch src_pitch floats) to dst (pitch dst_pitch). One
+// contiguous copy when the runs touch (a slice along axis 0: a 2-D copy's pitch would be the whole
+// tensor); a 2-D copy when its pitches fit the device's limit (memPitch, 2^31 - 1 bytes); else a copy
+// per row (rows of over 2 GiB: a few at most).
 void copy_rows(float* dst, int64_t dst_pitch, const float* src, int64_t src_pitch, int64_t run, int64_t rows) {
   if (run == 0 || rows == 0) return;
-  check(cudaMemcpy2DAsync(dst, size_t(dst_pitch) * sizeof(float), src, size_t(src_pitch) * sizeof(float),
-                          size_t(run) * sizeof(float), size_t(rows), cudaMemcpyDeviceToDevice, stream()),
-        "cudaMemcpy2DAsync");
+  const size_t width = size_t(run) * sizeof(float);
+  if (rows == 1 || (dst_pitch == run && src_pitch == run)) {
+    check(cudaMemcpyAsync(dst, src, width * size_t(rows), cudaMemcpyDeviceToDevice, stream()), "cudaMemcpyAsync");
+  } else if (std::max(dst_pitch, src_pitch) * int64_t(sizeof(float)) <= 2147483647) {
+    check(cudaMemcpy2DAsync(dst, size_t(dst_pitch) * sizeof(float), src, size_t(src_pitch) * sizeof(float), width,
+                            size_t(rows), cudaMemcpyDeviceToDevice, stream()),
+          "cudaMemcpy2DAsync");
+  } else {
+    for (int64_t r = 0; r < rows; ++r)
+      check(cudaMemcpyAsync(dst + r * dst_pitch, src + r * src_pitch, width, cudaMemcpyDeviceToDevice, stream()),
+            "cudaMemcpyAsync");
+  }
 }
 
 __global__ void fill_rows_kernel(float* dst, int64_t pitch, int64_t run, int64_t rows, float value) {

@@ -428,6 +428,19 @@ TEST_CASE("backend ops: a GPU run repeats bit for bit") {
   }
 }
 
+// A slice along axis 0 of a tensor over 2 GiB: one contiguous copy, since a 2-D copy's pitch would
+// be the whole tensor, above the device's limit (memPitch, 2^31 - 1 bytes).
+TEST_CASE("backend ops: slices of a tensor over 2 GiB") {
+  const int64_t n = (int64_t(1) << 29) + 3;  // 2 GiB + 12 bytes
+  Tensor x = Tensor::full({n}, 1.5f, Device::CUDA);
+  x.set_at(n - 1, 7.0f);
+  Tensor tail = slice(x, 0, n - 5, n);
+  CHECK(tail.to_vector() == std::vector<float>{1.5f, 1.5f, 1.5f, 1.5f, 7.0f});
+  slice_assign_(x, Tensor::full({2}, -2.0f, Device::CUDA), 0, n - 2);
+  CHECK(x.at(n - 3) == 1.5f);
+  CHECK(x.at(n - 1) == -2.0f);
+}
+
 int main(int argc, char** argv) {
   if (!cuda::available()) {
     std::printf("skipped: %s\n", cuda::describe().c_str());
