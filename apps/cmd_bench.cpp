@@ -216,6 +216,18 @@ int cmd_bench(int argc, char** argv) {
     std::printf("fm bench: %d OpenMP threads, sgemm kernel %s; %s\n", num_threads(), cpu::sgemm_kernel_name(),
                 cuda::describe().c_str());
   Rng rng(1);
+  // A row: the median time of `fn` and, on a GPU, the kernels and cuBLAS calls of one more run
+  // (how launch-bound it is).
+  auto measure = [&](const std::string& name, const std::function<void()>& fn, double gflop) {
+    const double ms = median_ms(fn, warm, reps);
+    int64_t launches = -1;
+    if (device == Device::CUDA) {
+      const int64_t before = cuda::launch_count();
+      fn();
+      launches = cuda::launch_count() - before;
+    }
+    report.row(name, ms, gflop, launches);
+  };
 
   if (run("allreduce")) bench_allreduce(device, report, warm, reps, rng);
 
@@ -224,9 +236,7 @@ int cmd_bench(int argc, char** argv) {
     Tensor a = Tensor::empty({n, n}, device), b = Tensor::empty({n, n}, device), c = Tensor::empty({n, n}, device);
     rng.uniform(a, -1, 1);
     rng.uniform(b, -1, 1);
-    double ms = median_ms([&] { matmul_into(a, b, false, false, 0.0f, c); },
-                          warm, reps);
-    report.row("matmul " + std::to_string(n), ms, 2.0 * double(n) * n * n * 1e-9);
+    measure("matmul " + std::to_string(n), [&] { matmul_into(a, b, false, false, 0.0f, c); }, 2.0 * double(n) * n * n * 1e-9);
   }
 
   if (run("mlp-train") || run("mlp-field") || (prof && (only.empty() || only == "mlp-train"))) {
@@ -254,18 +264,17 @@ int cmd_bench(int argc, char** argv) {
                       report.json);
         break;  // one batch size is enough to see where the time goes
       }
-      double ms = median_ms(step, warm, reps);
       // forward 2 flops per MAC; backward twice that (dX and dW).
-      report.row("mlp train_step B=" + std::to_string(B), ms, 6.0 * macs * double(B) * 1e-9);
+      measure("mlp train_step B=" + std::to_string(B), step, 6.0 * macs * double(B) * 1e-9);
     }
     if (run("mlp-field")) {
       const int64_t B = args.i64("--eval-batch");
       Tensor x1 = Tensor::empty({B, D}, device);
       rng.normal(x1);
       const FlowSolveOptions opt = one_evaluation(Divergence::Exact);
-      double ms = median_ms([&] { log_likelihood(field_of(*model), x1, opt, rng); }, warm, reps);
       // forward (2 flops/MAC) + D input-VJPs (2 flops/MAC each).
-      report.row("mlp field exact-div B=" + std::to_string(B), ms, (2.0 + 2.0 * double(D)) * macs * double(B) * 1e-9);
+      measure("mlp field exact-div B=" + std::to_string(B), [&] { log_likelihood(field_of(*model), x1, opt, rng); },
+              (2.0 + 2.0 * double(D)) * macs * double(B) * 1e-9);
     }
   }
 
@@ -289,24 +298,17 @@ int cmd_bench(int argc, char** argv) {
         print_profile(tag + "train_step" + bs + " (" + std::to_string(reps) + " steps)", reps, [&] { trainer.step(); },
                       report.json);
       } else {
-        const double ms = median_ms([&] { trainer.step(); }, warm, reps);
-        int64_t launches = -1;  // on a GPU: how many kernels one step launches (is it launch-bound?)
-        if (device == Device::CUDA) {
-          const int64_t before = cuda::launch_count();
-          trainer.step();
-          launches = cuda::launch_count() - before;
-        }
-        report.row(tag + "train_step" + bs, ms, 0, launches);
+        measure(tag + "train_step" + bs, [&] { trainer.step(); }, 0);
       }
     }
     Tensor x = Tensor::empty({IB, cfg.in_channels, cfg.height, cfg.width}, device);
     rng.uniform(x, -1, 1);
     if (run("unet-forward") && ch == channels.front()) {
       Tensor t = Tensor::full({IB}, 0.5f, device);
-      report.row(tag + "forward" + bs, median_ms([&] {
+      measure(tag + "forward" + bs, [&] {
         NoGradGuard no_grad;
         model->forward(Var(x), t);
-      }, warm, reps), 0);
+      }, 0);
     }
     if (prof) {
       const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
@@ -316,7 +318,7 @@ int cmd_bench(int argc, char** argv) {
     }
     if (run("unet-field")) {
       const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
-      report.row(tag + "forward+vjp" + bs, median_ms([&] { log_likelihood(field_of(*model), x, opt, rng); }, warm, reps), 0);
+      measure(tag + "forward+vjp" + bs, [&] { log_likelihood(field_of(*model), x, opt, rng); }, 0);
     }
   }
   return 0;
