@@ -4,7 +4,7 @@
 // code runs on any backend: autodiff/, nn/ and ode/ never take a tensor's raw memory (.data()),
 // never call a CPU kernel (sgemm, parallel_for, anything in tensor/cpu/ or fm::cpu), and flow/
 // touches raw memory only in its data readers. And a lower layer never includes a higher one:
-// tensor <- dist <- autodiff <- nn <- flow <- ode <- apps. The scan is a plain text search over the
+// tensor <- dist <- autodiff <- nn <- ode <- flow <- apps. The scan is a plain text search over the
 // files, comments included (a comment that names a forbidden call is rephrased).
 #include <doctest/doctest.h>
 
@@ -23,7 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const std::vector<std::string> kLayers = {"tensor", "dist", "autodiff", "nn", "flow", "ode", "apps"};
+const std::vector<std::string> kLayers = {"tensor", "dist", "autodiff", "nn", "ode", "flow", "apps"};
 
 // The raw-memory and kernel calls the op list exists to hide.
 const std::vector<std::string> kKernelCalls = {".data()", "device_data()", "sgemm(", "parallel_for(", "parallel_sum(", "thread_scratch(",
