@@ -141,7 +141,7 @@ int cmd_nll(int argc, char** argv) {
   opt.prior_std = prior_std_of(lm.metadata);
   opt.device = device;
   const int64_t batch = std::max<int64_t>(1, args.given("--batch") ? args.i64("--batch") : images ? 64 : 2000);
-  Rng rng(derive_seed(args.i64("--seed"), 5));
+  Rng rng(derive_seed(args.i64("--seed"), Stream::Nll));
 
   int64_t n = args.i64("--n");
   if (n < 1) throw UsageError("--n must be positive");

@@ -50,7 +50,7 @@ int cmd_sample(int argc, char** argv) {
   opt.probes = static_cast<int>(args.i64("--probes"));
   opt.prior_std = prior_std_of(lm.metadata);
   opt.device = device;
-  Rng rng(derive_seed(args.i64("--seed"), 4));
+  Rng rng(derive_seed(args.i64("--seed"), Stream::Sample));
 
   Tensor x0;
   if (args.given("--x0")) {

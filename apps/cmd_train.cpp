@@ -273,7 +273,7 @@ ResultFields evaluate_points(const RunContext& c, int64_t eval_n, int64_t eval_b
   ResultFields result;
   const int64_t dim = c.data.sample_shape()[0];
   const std::string& out_dir = c.options.out_dir;
-  Rng eval_rng(derive_seed(c.options.spec.train.seed, 3));
+  Rng eval_rng(derive_seed(c.options.spec.train.seed, Stream::Eval));
   const bool root = dist::is_root();
   if (dim == 2 && root) {  // a picture: model samples (left) beside data (right); rank 0 alone
     NoGradGuard no_grad;
@@ -337,7 +337,7 @@ int cmd_train(int argc, char** argv) {
   hooks.on_start = [&](const RunContext& c) {
     print_header(c, images);
     if (c.options.snapshot_every > 0)  // its noise comes from a stream of its own
-      grid = std::make_unique<SampleGrid>(c.options.spec.model, c.path.prior_std(), derive_seed(c.options.spec.train.seed, 6));
+      grid = std::make_unique<SampleGrid>(c.options.spec.model, c.path.prior_std(), derive_seed(c.options.spec.train.seed, Stream::Grid));
     bar = std::make_unique<Progress>("train", c.options.spec.train.steps - c.start);
   };
   hooks.on_step = [&](const RunContext& c, int64_t step, double loss) {

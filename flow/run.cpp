@@ -118,7 +118,7 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
 
   std::unique_ptr<ProbPath> path = make_path(spec.path, spec.sigma_min);
   // The init stream also seeds the U-Net's dropout stream, so a resumed model is built from it too.
-  Rng init_rng(derive_seed(topt.seed, 0));
+  Rng init_rng(derive_seed(topt.seed, Stream::Init));
   std::unique_ptr<FieldModel> model = make_model(spec.model, init_rng);
   model->to(opt.device);  // before the trainer: Adam's moments and the EMA live beside the weights
   Trainer trainer(*model, *path, data, topt);

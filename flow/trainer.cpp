@@ -42,8 +42,8 @@ Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const T
       opt_(opt),
       params_(model.parameters()),
       adam_(params_, opt.adam),
-      data_rng_(derive_seed(opt.seed, 1)),
-      noise_rng_(derive_seed(opt.seed, 2)),
+      data_rng_(derive_seed(opt.seed, Stream::Data)),
+      noise_rng_(derive_seed(opt.seed, Stream::Noise)),
       sync_(shapes_of(params_), device_of(params_)) {
   if (opt.steps < 1 || opt.batch < 1) throw std::runtime_error("steps and batch must be positive");
   check_batch_split(opt.batch, dist::size());

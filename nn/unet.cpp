@@ -196,7 +196,7 @@ UNetField::UNetField(const UNetConfig& c, Rng& rng)
       stem_(c.in_channels, c.channels, 3, rng),
       out_norm_(c.groups, c.channels),
       out_conv_(c.channels, c.in_channels, 3, rng),
-      dropout_rng_(derive_seed(rng.seed(), 77)) {
+      dropout_rng_(derive_seed(rng.seed(), Stream::Dropout)) {
   const int64_t E = 4 * c.channels, L = static_cast<int64_t>(c.mult.size());
   auto has_attn = [&](int64_t res) {
     for (int64_t r : c.attn_res)

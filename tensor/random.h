@@ -69,6 +69,20 @@ class Rng {
 // initialisation, data and noise each get their own reproducible stream from one --seed.
 uint64_t derive_seed(uint64_t seed, uint64_t stream);
 
+// The streams of a run, each derive_seed(seed, stream) of its --seed: one name per use, so that no
+// two uses draw the same numbers. The numbers are part of every saved result: never renumber.
+enum class Stream : uint64_t {
+  Init = 0,      // the model's initial weights (fm train)
+  Data = 1,      // the samples, flips and indices a training step draws
+  Noise = 2,     // a training step's x0 and times
+  Eval = 3,      // fm train's final evaluation: fresh data, its noise and probes
+  Sample = 4,    // fm sample: noise and probes
+  Nll = 5,       // fm nll: toy data, dequantisation and probes
+  Grid = 6,      // the fixed noise of the sample grids drawn while training
+  Dropout = 77,  // dropout masks, a sub-stream of Init's seed
+};
+inline uint64_t derive_seed(uint64_t seed, Stream stream) { return derive_seed(seed, static_cast<uint64_t>(stream)); }
+
 // Raw 32-bit word `i` of the block starting at counter `base` (4 words per Philox call).
 uint32_t philox_word(uint64_t seed, uint64_t base, uint64_t i);
 

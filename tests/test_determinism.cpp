@@ -22,7 +22,7 @@ struct Outcome {
 Outcome run(int threads) {
   int saved = omp_get_max_threads();
   omp_set_num_threads(threads);
-  Rng init(derive_seed(11, 0));
+  Rng init(derive_seed(11, Stream::Init));
   MlpField model(2, 96, 4, init);
   CondOTPath path;
   std::unique_ptr<Dataset> data = open_dataset("checkerboard");
