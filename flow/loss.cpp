@@ -17,8 +17,8 @@ void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch
   path.sample(batch.x0, x1, batch.t_host, batch.xt, batch.ut);
 }
 
-Var cfm_loss(const FieldModel& model, const FlowBatch& batch) {
-  return mse_loss(model.forward(Var(batch.xt), batch.t), batch.ut);
+Var cfm_loss(const FieldModel& model, const FlowBatch& batch, Rng* dropout) {
+  return mse_loss(model.forward(Var(batch.xt), batch.t, dropout), batch.ut);
 }
 
 }  // namespace fm

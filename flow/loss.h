@@ -18,7 +18,8 @@ struct FlowBatch {
 // coefficients are computed from them, and uploaded: no read-back from the device.
 void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch& batch);
 
-// The mean squared error between v(x_t, t) and u_t, as a differentiable scalar.
-Var cfm_loss(const FieldModel& model, const FlowBatch& batch);
+// The mean squared error between v(x_t, t) and u_t, as a differentiable scalar; the model's
+// stochastic layers draw from `dropout` (null: none, as in evaluation).
+Var cfm_loss(const FieldModel& model, const FlowBatch& batch, Rng* dropout = nullptr);
 
 }  // namespace fm

@@ -150,7 +150,6 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     if (hooks.on_checkpoint) hooks.on_checkpoint(ctx, step);
   };
 
-  model->set_training(true);
   try {
     for (int64_t step = start; step < steps; ++step) {
       StepStats st = trainer.step();  // throws on a non-finite loss or gradient, before any update
@@ -180,7 +179,6 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     result.last_loss = log->last_loss();
     log->close();
   }
-  model->set_training(false);
   trainer.use_eval_weights();  // evaluate what was saved
   if (root && hooks.on_trained) hooks.on_trained(ctx, result);
   if (hooks.evaluate) result.evaluation = hooks.evaluate(ctx);

@@ -44,6 +44,7 @@ Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const T
       adam_(params_, opt.adam),
       data_rng_(derive_seed(opt.seed, Stream::Data)),
       noise_rng_(derive_seed(opt.seed, Stream::Noise)),
+      dropout_rng_(derive_seed(derive_seed(opt.seed, Stream::Init), Stream::Dropout)),
       sync_(shapes_of(params_), device_of(params_)) {
   if (opt.steps < 1 || opt.batch < 1) throw std::runtime_error("steps and batch must be positive");
   check_batch_split(opt.batch, dist::size());
@@ -52,7 +53,7 @@ Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const T
   const BatchShare rows{dist::rank() * share, share, opt.batch};
   data_rng_.set_share(rows);
   noise_rng_.set_share(rows);
-  model_.set_batch_share(rows);
+  dropout_rng_.set_share(rows);
   for (const Param& p : params_) grads_.push_back(&p.var.node()->grad);
   if (!(opt.lr > 0)) throw std::runtime_error("the learning rate must be positive");
   if (opt.ema > 0) ema_ = std::make_unique<Ema>(params_, opt.ema);
@@ -63,7 +64,7 @@ StepStats Trainer::step() {
   Tensor x1 = data_.batch(data_rng_.share().count, data_rng_);  // host memory, from the data reader
   if (!params_.empty() && x1.device() != params_[0].var.value().device()) x1 = x1.to(params_[0].var.value().device());
   make_flow_batch(path_, x1, noise_rng_, batch_);
-  Var loss = cfm_loss(model_, batch_);
+  Var loss = cfm_loss(model_, batch_, &dropout_rng_);
   zero_grad(params_);
   backward(loss);
   // The checks come after the all-reduce, so that every rank sees the same global loss and
@@ -110,7 +111,7 @@ std::map<std::string, std::string> Trainer::state_metadata() const {
   // An Rng's whole state is (seed, offset); the seeds derive from opt.seed, so the offsets suffice.
   m["rng.data"] = std::to_string(data_rng_.offset());
   m["rng.noise"] = std::to_string(noise_rng_.offset());
-  m["rng.model"] = std::to_string(model_.rng_offset());
+  m["rng.model"] = std::to_string(dropout_rng_.offset());
   return m;
 }
 
@@ -134,7 +135,7 @@ void Trainer::load_state(const SafetensorsFile& file) {
   for (const Param& p : params_) p.var.node()->value.copy_from(*file.find("param." + p.name));
   data_rng_.seek(data_off);
   noise_rng_.seek(noise_off);
-  model_.set_rng_offset(model_off);
+  dropout_rng_.seek(model_off);
   done_ = step;
 }
 

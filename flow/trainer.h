@@ -65,8 +65,7 @@ class Trainer {
   // Metadata: the counters ("step", "adam_step", "ema_updates"), the random-stream offsets
   // ("rng.data", "rng.noise", "rng.model") and the options (train_options_metadata).
   std::map<std::string, std::string> state_metadata() const;
-  // Restores a state saved by a trainer of the same model architecture, built with the same
-  // initialisation seed (the model's dropout stream derives from it) and the same options
+  // Restores a state saved by a trainer of the same model architecture and the same options
   // (train_options_from_metadata gives them back; steps may differ, to extend a run).
   // Throws if the file does not fit; the trainer must then not be used.
   void load_state(const SafetensorsFile& file);
@@ -79,7 +78,9 @@ class Trainer {
   std::vector<Param> params_;
   Adam adam_;
   std::unique_ptr<Ema> ema_;
-  Rng data_rng_, noise_rng_;
+  // The data, noise and dropout streams. Dropout's is a sub-stream of the initialisation seed's
+  // (fm train builds the model from derive_seed(seed, Stream::Init)).
+  Rng data_rng_, noise_rng_, dropout_rng_;
   FlowBatch batch_;
   dist::GradSync sync_;
   std::vector<Tensor*> grads_;  // the parameters' gradient slots, for sync_

@@ -17,7 +17,7 @@ MlpField::MlpField(int64_t dim, int64_t width, int64_t depth, Rng& rng) : dim_(d
   }
 }
 
-Var MlpField::forward(const Var& x, const Tensor& t) const {
+Var MlpField::forward(const Var& x, const Tensor& t, Rng*) const {
   if (x.ndim() != 2 || x.dim(1) != dim_)
     throw std::runtime_error("MLP field expects x of shape [B, " + std::to_string(dim_) + "], got " + shape_str(x.shape()));
   if (t.numel() != x.dim(0)) throw std::runtime_error("MLP field: need one time per sample");

@@ -21,7 +21,7 @@ Json mlp_config(int64_t dim, int64_t width, int64_t depth);
 class MlpField : public FieldModel {
  public:
   MlpField(int64_t dim, int64_t width, int64_t depth, Rng& rng);
-  Var forward(const Var& x, const Tensor& t) const override;
+  Var forward(const Var& x, const Tensor& t, Rng* dropout = nullptr) const override;  // no stochastic layers
   Json config() const override;
   void collect(const std::string& prefix, std::vector<Param>& out) const override;
 

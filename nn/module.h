@@ -33,22 +33,15 @@ class Module {
 };
 
 // A learned vector field v(x, t): x is a batch [B, ...data dims], t holds one time per sample [B].
+// A model holds no random state: what a forward pass draws comes from `dropout`, the stream that
+// stochastic layers (the U-Net's dropout) draw their masks from while training (the trainer owns
+// it, so that it is saved and resumed with the rest of the run); null turns them off, as for
+// sampling and likelihoods.
 class FieldModel : public Module {
  public:
-  virtual Var forward(const Var& x, const Tensor& t) const = 0;
+  virtual Var forward(const Var& x, const Tensor& t, Rng* dropout = nullptr) const = 0;
   // The architecture, enough to rebuild the model (stored in checkpoints' metadata).
   virtual Json config() const = 0;
-  // Training mode switches stochastic layers (dropout); the default is evaluation.
-  virtual void set_training(bool) {}
-  // Position in the model's own random stream (dropout masks), so a resumed run draws the same
-  // masks as an uninterrupted one. The stream's seed comes from the initialisation Rng, so a
-  // model rebuilt with the same seed and given the saved offset continues it exactly. Models
-  // without randomness keep the defaults.
-  virtual uint64_t rng_offset() const { return 0; }
-  virtual void set_rng_offset(uint64_t) {}
-  // Data-parallel training: this process's rows of the global batch (tensor/random.h), so that
-  // each sample's dropout mask is the one of its position in the global batch.
-  virtual void set_batch_share(const BatchShare&) {}
 };
 
 // Drops every parameter's gradient (the optimizer's zero_grad).

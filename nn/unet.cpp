@@ -21,10 +21,13 @@ struct UNetField::ResBlock {
   }
 
   // h = conv1(silu(gn1(x))) + proj(silu(temb)) ; h = conv2(dropout(silu(gn2(h)))) ; return skip(x) + h
-  // Both additions happen inside the convolutions (as their outputs are initialised).
-  Var forward(const Var& x, const Var& silu_temb, double p, bool training, Rng& rng) const {
+  // Both additions happen inside the convolutions (as their outputs are initialised). Dropout
+  // draws from `rng` when there is one (training).
+  Var forward(const Var& x, const Var& silu_temb, double p, Rng* rng) const {
     Var h = conv1.forward(norm1.forward_silu(x), emb_proj.forward(silu_temb), Var());
-    return conv2.forward(dropout(norm2.forward_silu(h), float(p), training, rng), Var(), skip ? skip->forward(x) : x);
+    Var a = norm2.forward_silu(h);
+    if (rng) a = dropout(a, float(p), true, *rng);
+    return conv2.forward(a, Var(), skip ? skip->forward(x) : x);
   }
 
   void collect(const std::string& prefix, std::vector<Param>& out) const {
@@ -195,8 +198,7 @@ UNetField::UNetField(const UNetConfig& c, Rng& rng)
       temb2_(4 * c.channels, 4 * c.channels, rng),
       stem_(c.in_channels, c.channels, 3, rng),
       out_norm_(c.groups, c.channels),
-      out_conv_(c.channels, c.in_channels, 3, rng),
-      dropout_rng_(derive_seed(rng.seed(), Stream::Dropout)) {
+      out_conv_(c.channels, c.in_channels, 3, rng) {
   const int64_t E = 4 * c.channels, L = static_cast<int64_t>(c.mult.size());
   auto has_attn = [&](int64_t res) {
     for (int64_t r : c.attn_res)
@@ -241,7 +243,7 @@ UNetField::UNetField(const UNetConfig& c, Rng& rng)
 
 UNetField::~UNetField() = default;
 
-Var UNetField::forward(const Var& x, const Tensor& t) const {
+Var UNetField::forward(const Var& x, const Tensor& t, Rng* dropout) const {
   const UNetConfig& c = config_;
   if (x.ndim() != 4 || x.dim(1) != c.in_channels || x.dim(2) != c.height || x.dim(3) != c.width)
     throw std::runtime_error("unet expects x of shape [B, " + std::to_string(c.in_channels) + ", " + std::to_string(c.height) +
@@ -255,7 +257,7 @@ Var UNetField::forward(const Var& x, const Tensor& t) const {
   skips.push_back(h);
   for (const auto& lvl : down_) {
     for (size_t j = 0; j < lvl->res.size(); ++j) {
-      h = lvl->res[j].forward(h, st, c.dropout, training_, dropout_rng_);
+      h = lvl->res[j].forward(h, st, c.dropout, dropout);
       if (!lvl->attn.empty()) h = lvl->attn[j].forward(h);
       skips.push_back(h);
     }
@@ -264,12 +266,12 @@ Var UNetField::forward(const Var& x, const Tensor& t) const {
       skips.push_back(h);
     }
   }
-  h = mid1_->forward(h, st, c.dropout, training_, dropout_rng_);
+  h = mid1_->forward(h, st, c.dropout, dropout);
   h = mid_attn_->forward(h);
-  h = mid2_->forward(h, st, c.dropout, training_, dropout_rng_);
+  h = mid2_->forward(h, st, c.dropout, dropout);
   for (const auto& lvl : up_) {
     for (size_t j = 0; j < lvl->res.size(); ++j) {
-      h = lvl->res[j].forward(concat({h, skips.back()}, 1), st, c.dropout, training_, dropout_rng_);
+      h = lvl->res[j].forward(concat({h, skips.back()}, 1), st, c.dropout, dropout);
       skips.pop_back();
       if (!lvl->attn.empty()) h = lvl->attn[j].forward(h);
     }

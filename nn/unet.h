@@ -54,13 +54,9 @@ class UNetField : public FieldModel {
  public:
   UNetField(const UNetConfig& config, Rng& rng);
   ~UNetField() override;
-  Var forward(const Var& x, const Tensor& t) const override;
+  Var forward(const Var& x, const Tensor& t, Rng* dropout = nullptr) const override;
   Json config() const override { return unet_config_json(config_); }
   void collect(const std::string& prefix, std::vector<Param>& out) const override;
-  void set_training(bool on) override { training_ = on; }
-  uint64_t rng_offset() const override { return dropout_rng_.offset(); }
-  void set_rng_offset(uint64_t offset) override { dropout_rng_.seek(offset); }
-  void set_batch_share(const BatchShare& share) override { dropout_rng_.set_share(share); }
 
   struct ResBlock;
   struct AttnBlock;
@@ -75,8 +71,6 @@ class UNetField : public FieldModel {
   std::unique_ptr<AttnBlock> mid_attn_;
   GroupNorm out_norm_;
   Conv2d out_conv_;
-  bool training_ = false;
-  mutable Rng dropout_rng_;
 };
 
 }  // namespace fm
