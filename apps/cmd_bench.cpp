@@ -111,7 +111,6 @@ FlowSolveOptions one_evaluation(Divergence div) {
   FlowSolveOptions opt;
   opt.ode.method = Method::Euler;
   opt.ode.steps = 1;
-  opt.device = bench_device;
   opt.divergence = div;
   return opt;
 }

@@ -33,12 +33,12 @@ void write_hist(const Args& args, const std::vector<double>& values, const std::
 
 // Bits/dim of the first n images of `data`: integer pixels, dequantised K times each.
 int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const FlowSolveOptions& opt,
-               const std::string& divergence, int64_t batch, Rng& rng) {
+               const std::string& divergence, int64_t batch, uint64_t seed) {
   const int dequant = static_cast<int>(args.i64("--dequant"));
   if (dequant < 1) throw UsageError("--dequant must be at least 1");
   Tensor pixels;
   try {
-    pixels = data.head_pixels(args.i64("--n"));  // at most the set's size
+    pixels = data.head_pixels(args.i64("--n")).to(lm.model->device());  // at most the set's size
   } catch (const std::runtime_error& e) {
     throw std::runtime_error(std::string(e.what()) + ": bits/dim needs integer pixels (fashion-mnist, mnist or an IDX file)");
   }
@@ -46,7 +46,7 @@ int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const Flo
 
   auto start = std::chrono::steady_clock::now();
   Progress bar("bpd", n * dequant);
-  BpdResult res = image_bpd(field_of(*lm.model), pixels, opt, dequant, batch, rng,
+  BpdResult res = image_bpd(field_of(*lm.model), pixels, opt, dequant, batch, seed,
                             [&](int64_t done, const BpdResult& so_far, int64_t nfe) {
                               char extra[96];
                               if (so_far.bpd.empty())
@@ -85,6 +85,60 @@ int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const Flo
   return 0;
 }
 
+// The data to evaluate, which must fit the model: --data, or the data the model was trained on.
+std::unique_ptr<Dataset> open_data(const Args& args, const LoadedModel& lm, const std::string& spec, bool images) {
+  if (spec.empty()) throw UsageError("--data is required (the checkpoint does not name its data)");
+  DataOptions dopt;
+  dopt.split = args.given("--split") ? args.str("--split") : images ? "test" : "train";
+  dopt.data_dir = args.str("--data-dir");
+  dopt.layout = args.str("--layout");
+  std::unique_ptr<Dataset> data = open_dataset(spec, dopt);
+  const Shape sample_shape = model_sample_shape(lm.config);
+  if (data->sample_shape() != sample_shape)
+    throw std::runtime_error("data samples " + shape_str(data->sample_shape()) + " do not fit the model (" +
+                             shape_str(sample_shape) + ")");
+  return data;
+}
+
+FlowSolveOptions nll_solve_options(const Args& args, const LoadedModel& lm, const std::string& divergence) {
+  FlowSolveOptions opt;
+  opt.ode = solver_options(args);
+  opt.divergence = parse_divergence(divergence);
+  opt.probe = parse_probe(args.str("--probe"));
+  opt.probes = static_cast<int>(args.i64("--probes"));
+  if (opt.probes < 1) throw UsageError("--probes must be at least 1");
+  opt.prior_std = prior_std_of(lm.metadata);
+  return opt;
+}
+
+// The NLL of the first n rows of a file, or of n fresh samples of a toy.
+int nll_points(const Args& args, const LoadedModel& lm, Dataset& data, const std::string& spec, const FlowSolveOptions& opt,
+               const std::string& divergence, int64_t batch, uint64_t seed) {
+  const int64_t want = args.i64("--n");
+  Rng rng(seed);
+  const Tensor x = data.size() > 0 ? data.head(std::min(want, data.size())) : data.batch(want, rng);
+  const int64_t n = x.dim(0);
+  SolveRun run = evaluate_logp_with_bar(*lm.model, x, opt, batch, seed, "nll");
+  if (!dist::is_root()) return 0;  // rank 0 has every sample's result (ode/evaluate.h)
+  if (args.given("--out")) save_npy(args.str("--out"), Tensor::from(std::vector<float>(run.logp.begin(), run.logp.end()), {n}));
+  std::vector<double> nll(run.logp.size());
+  for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
+  const MeanStderr m = mean_stderr(nll);
+  const double dims = double(x.numel() / n);
+  std::printf("NLL %.4f +- %.4f nats (%.4f nats/dim) on %lld samples of %s, %s divergence, %s, mean NFE %.1f, %.1f s\n",
+              m.mean, m.stderr_, m.mean / dims, (long long)n, spec.c_str(), divergence.c_str(),
+              describe_solver(opt.ode).c_str(), run.mean_nfe, run.seconds);
+  ResultFields result{{"nll", m.mean}, {"nll_stderr", m.stderr_}, {"nll_per_dim", m.mean / dims},
+                      {"nfe", run.mean_nfe}, {"n", n}, {"seconds", run.seconds}};
+  write_hist(args, nll, "fm nll: NLL of " + std::to_string(n) + " samples of " + spec, "NLL (nats)");
+  if (toy2d_has_log_density(spec)) {
+    std::printf("true entropy of %s: %.4f nats\n", spec.c_str(), toy2d_entropy(spec));
+    result.push_back({"entropy", toy2d_entropy(spec)});
+  }
+  if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int cmd_nll(int argc, char** argv) {
@@ -117,63 +171,19 @@ int cmd_nll(int argc, char** argv) {
   dist::bind_device(device);
   LoadedModel lm = load_checkpoint(args.str("--ckpt"));
   lm.model->to(device);
-  const Shape sample_shape = model_sample_shape(lm.config);
-  const bool images = sample_shape.size() == 3;  // [C, H, W]
-  std::string spec = args.given("--data") ? args.str("--data") : lm.metadata["data"];
-  if (spec.empty()) throw UsageError("--data is required (the checkpoint does not name its data)");
-  DataOptions dopt;
-  dopt.split = args.given("--split") ? args.str("--split") : images ? "test" : "train";
-  dopt.data_dir = args.str("--data-dir");
-  dopt.layout = args.str("--layout");
-  std::unique_ptr<Dataset> data = open_dataset(spec, dopt);
-  if (data->sample_shape() != sample_shape)
-    throw std::runtime_error("data samples " + shape_str(data->sample_shape()) + " do not fit the model (" +
-                             shape_str(sample_shape) + ")");
-
-  FlowSolveOptions opt;
-  opt.ode = solver_options(args);
+  const bool images = kind_of(model_sample_shape(lm.config)) == DataKind::Images;
+  const std::string spec = args.given("--data") ? args.str("--data") : lm.metadata["data"];
+  std::unique_ptr<Dataset> data = open_data(args, lm, spec, images);
   // Exact divergence costs D VJPs per evaluation: fine for D = 2, prohibitive for images.
   const std::string divergence = args.given("--divergence") ? args.str("--divergence") : images ? "hutchinson" : "exact";
-  opt.divergence = parse_divergence(divergence);
-  opt.probe = parse_probe(args.str("--probe"));
-  opt.probes = static_cast<int>(args.i64("--probes"));
-  if (opt.probes < 1) throw UsageError("--probes must be at least 1");
-  opt.prior_std = prior_std_of(lm.metadata);
-  opt.device = device;
+  const FlowSolveOptions opt = nll_solve_options(args, lm, divergence);
   const int64_t batch = std::max<int64_t>(1, args.given("--batch") ? args.i64("--batch") : images ? 64 : 2000);
-  Rng rng(derive_seed(args.i64("--seed"), Stream::Nll));
-
-  int64_t n = args.i64("--n");
-  if (n < 1) throw UsageError("--n must be positive");
-  if (images) return nll_images(args, lm, *data, opt, divergence, batch, rng);
+  // Toy data come from this stream; chunk c's dequantisation noise and probes from derive_seed(seed, c).
+  const uint64_t seed = derive_seed(args.i64("--seed"), Stream::Nll);
+  if (args.i64("--n") < 1) throw UsageError("--n must be positive");
+  if (images) return nll_images(args, lm, *data, opt, divergence, batch, seed);
   if (args.given("--dequant")) throw UsageError("--dequant applies to image models only");
-
-  // A file is evaluated row by row (its first n rows, each once); a toy gives fresh samples.
-  Tensor x = data->size() > 0 ? data->head(std::min(n, data->size())) : data->batch(n, rng);
-  n = x.dim(0);
-
-  NllRun run = evaluate_logp_with_bar(*lm.model, x, opt, batch, rng, "nll");
-  if (!dist::is_root()) return 0;  // rank 0 has every sample's result (ode/evaluate.h)
-  if (args.given("--out")) {
-    std::vector<float> lp(run.logp.begin(), run.logp.end());
-    save_npy(args.str("--out"), Tensor::from(lp, {int64_t(lp.size())}));
-  }
-  std::vector<double> nll(run.logp.size());
-  for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
-  MeanStderr m = mean_stderr(nll);
-  double dims = double(x.numel() / x.dim(0));
-  std::printf("NLL %.4f +- %.4f nats (%.4f nats/dim) on %lld samples of %s, %s divergence, %s, mean NFE %.1f, %.1f s\n",
-              m.mean, m.stderr_, m.mean / dims, (long long)n, spec.c_str(), divergence.c_str(),
-              describe_solver(opt.ode).c_str(), run.mean_nfe, run.seconds);
-  std::vector<std::pair<std::string, Json>> result{{"nll", m.mean}, {"nll_stderr", m.stderr_}, {"nll_per_dim", m.mean / dims},
-                                                   {"nfe", run.mean_nfe}, {"n", n}, {"seconds", run.seconds}};
-  write_hist(args, nll, "fm nll: NLL of " + std::to_string(n) + " samples of " + spec, "NLL (nats)");
-  if (toy2d_has_log_density(spec)) {
-    std::printf("true entropy of %s: %.4f nats\n", spec.c_str(), toy2d_entropy(spec));
-    result.push_back({"entropy", toy2d_entropy(spec)});
-  }
-  if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
-  return 0;
+  return nll_points(args, lm, *data, spec, opt, divergence, batch, seed);
 }
 
 }  // namespace fm

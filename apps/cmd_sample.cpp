@@ -19,6 +19,47 @@
 
 namespace fm {
 
+namespace {
+
+// The noise the samples start from: --x0, or --n draws of N(0, prior_std^2) from the seed's stream.
+Tensor starting_noise(const Args& args, const Shape& sample_shape, bool images, double prior_std, uint64_t seed) {
+  Shape want = sample_shape;
+  if (args.given("--x0")) {
+    Tensor x0 = load_npy(args.str("--x0"));
+    want.insert(want.begin(), x0.ndim() ? x0.dim(0) : 0);
+    if (x0.shape() != want)
+      throw std::runtime_error(args.str("--x0") + ": noise of shape " + shape_str(x0.shape()) + " does not fit the model (" +
+                               shape_str(want) + ")");
+    return x0;
+  }
+  want.insert(want.begin(), args.given("--n") ? args.i64("--n") : images ? 64 : 10000);
+  if (want[0] < 1) throw UsageError("--n must be positive");
+  Tensor x0 = Tensor::empty(want);
+  Rng(seed).normal(x0, 0.0f, float(prior_std));
+  return x0;
+}
+
+// --png: an 8 x 8 grid of the first 64 images, or a density picture of 2-D samples.
+void write_picture(const Args& args, const Tensor& xs, const Shape& sample_shape, bool images) {
+  const int64_t n = xs.dim(0);
+  const std::string out = args.str("--out");
+  if (images) {
+    const std::string png = args.given("--png") ? args.str("--png") : std::filesystem::path(out).replace_extension(".png").string();
+    int width = 0, height = 0;
+    std::vector<uint8_t> grid = image_grid_rgb(xs.rows(0, std::min<int64_t>(n, 64)), 8, &width, &height);  // clamps to [-1, 1]
+    write_png(png, width, height, 3, grid.data());
+    std::fprintf(stderr, "wrote %s (the first %lld samples)\n", png.c_str(), (long long)std::min<int64_t>(n, 64));
+  } else if (args.given("--png")) {
+    if (sample_shape != Shape{2}) throw std::runtime_error("--png draws 2-D samples; this model's samples are " + shape_str(sample_shape));
+    int size = 512;
+    std::vector<uint8_t> pic = density_image_rgb(xs.data(), n, size, -4.5f, 4.5f);
+    write_png(args.str("--png"), size, size, 3, pic.data());
+    std::fprintf(stderr, "wrote %s\n", args.str("--png").c_str());
+  }
+}
+
+}  // namespace
+
 int cmd_sample(int argc, char** argv) {
   Args args("fm sample", "Generate samples from a trained model by solving its ODE from noise (t = 0) to data (t = 1).");
   args.opt("--ckpt", "", "model checkpoint (.safetensors) written by fm train")
@@ -42,90 +83,38 @@ int cmd_sample(int argc, char** argv) {
   dist::bind_device(device);
   LoadedModel lm = load_checkpoint(args.str("--ckpt"));
   lm.model->to(device);
-  Shape sample_shape = model_sample_shape(lm.config);
-  const bool images = sample_shape.size() == 3;  // [C, H, W]
+  const Shape sample_shape = model_sample_shape(lm.config);
+  const bool images = kind_of(sample_shape) == DataKind::Images;
   FlowSolveOptions opt;
   opt.ode = solver_options(args);
   opt.divergence = parse_divergence(args.str("--divergence"));
   opt.probes = static_cast<int>(args.i64("--probes"));
   opt.prior_std = prior_std_of(lm.metadata);
-  opt.device = device;
-  Rng rng(derive_seed(args.i64("--seed"), Stream::Sample));
-
-  Tensor x0;
-  if (args.given("--x0")) {
-    x0 = load_npy(args.str("--x0"));
-    Shape want = sample_shape;
-    want.insert(want.begin(), x0.ndim() ? x0.dim(0) : 0);
-    if (x0.shape() != want)
-      throw std::runtime_error(args.str("--x0") + ": noise of shape " + shape_str(x0.shape()) + " does not fit the model (" +
-                               shape_str(want) + ")");
-  } else {
-    Shape s = sample_shape;
-    s.insert(s.begin(), args.given("--n") ? args.i64("--n") : images ? 64 : 10000);
-    if (s[0] < 1) throw UsageError("--n must be positive");
-    x0 = Tensor::empty(s);
-    rng.normal(x0, 0.0f, float(opt.prior_std));
-  }
-  const int64_t n = x0.dim(0);
-  const int64_t batch = std::max<int64_t>(1, args.given("--batch") ? args.i64("--batch") : images ? 64 : 10000);
+  const uint64_t seed = derive_seed(args.i64("--seed"), Stream::Sample);  // the noise; chunk c's probes: derive_seed(seed, c)
+  const Tensor x0 = starting_noise(args, sample_shape, images, opt.prior_std, seed);
+  const int64_t n = x0.dim(0), batch = args.given("--batch") ? args.i64("--batch") : images ? 64 : 10000;
   const bool track = args.on("--logp");
 
-  // In chunks of `batch`; under mpirun the chunks are dealt among the ranks (dist/dist.h) and
-  // gathered on rank 0, which alone writes: the same samples as one process.
-  std::vector<Tensor> mine;
-  std::vector<double> logp, nfe;
-  std::vector<int64_t> rows, ones;
   Progress bar("sample", n);
-  FieldFn v = field_of(*lm.model);
-  for (int64_t lo = 0, c = 0; lo < n; lo += batch, ++c) {
-    const int64_t hi = std::min(n, lo + batch);
-    rows.push_back(hi - lo);
-    ones.push_back(1);
-    const Tensor chunk = x0.rows(lo, hi);
-    if (!dist::owns_chunk(c)) {
-      skip_solve_draws(chunk.shape(), opt, track, rng);
-      continue;
-    }
-    FlowSolveResult r = sample_flow(v, chunk, opt, rng, track);
-    mine.push_back(r.x.to(Device::CPU));
-    logp.insert(logp.end(), r.logp.begin(), r.logp.end());
-    nfe.push_back(double(r.stats.nfe));
-    bar.update(hi, "nfe " + std::to_string(r.stats.nfe));
-  }
+  SolveRun run = sample_many(*lm.model, x0, opt, batch, seed, track, [&](int64_t done, const SolveRun&, int64_t nfe) {
+    bar.update(done, "nfe " + std::to_string(nfe));
+  });
   bar.finish();
-  const Tensor xs = dist::gather_chunk_rows(mine.empty() ? x0.rows(0, 0) : concat(mine, 0), rows);
-  logp = dist::gather_chunks(logp, rows);
-  nfe = dist::gather_chunks(nfe, ones);
-  if (!dist::is_root()) return 0;
-  const double mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / double(nfe.size());
+  if (!dist::is_root()) return 0;  // rank 0 has every sample (ode/evaluate.h)
   const std::string out = args.str("--out");
-  save_npy(out, xs);
+  save_npy(out, run.x);
   std::fprintf(stderr, "wrote %lld samples to %s with %s, mean NFE %.1f\n", (long long)n, out.c_str(),
-               describe_solver(opt.ode).c_str(), mean_nfe);
-  std::vector<std::pair<std::string, Json>> result{{"n", n}, {"nfe", mean_nfe}};
+               describe_solver(opt.ode).c_str(), run.mean_nfe);
+  ResultFields result{{"n", n}, {"nfe", run.mean_nfe}};
   if (track) {
-    std::string lp_path = (std::filesystem::path(out).replace_extension("").string()) + ".logp.npy";
-    std::vector<float> lpf(logp.begin(), logp.end());
-    save_npy(lp_path, Tensor::from(lpf, {n}));
-    MeanStderr m = mean_stderr(logp);
+    const std::string lp_path = std::filesystem::path(out).replace_extension("").string() + ".logp.npy";
+    save_npy(lp_path, Tensor::from(std::vector<float>(run.logp.begin(), run.logp.end()), {n}));
+    MeanStderr m = mean_stderr(run.logp);
     std::fprintf(stderr, "wrote log-likelihoods to %s: mean log p %.4f +- %.4f nats\n", lp_path.c_str(), m.mean, m.stderr_);
     result.push_back({"logp", m.mean});
     result.push_back({"logp_stderr", m.stderr_});
   }
-  if (images) {
-    const std::string png = args.given("--png") ? args.str("--png") : std::filesystem::path(out).replace_extension(".png").string();
-    int width = 0, height = 0;
-    std::vector<uint8_t> grid = image_grid_rgb(xs.rows(0, std::min<int64_t>(n, 64)), 8, &width, &height);  // clamps to [-1, 1]
-    write_png(png, width, height, 3, grid.data());
-    std::fprintf(stderr, "wrote %s (the first %lld samples)\n", png.c_str(), (long long)std::min<int64_t>(n, 64));
-  } else if (args.given("--png")) {
-    if (sample_shape != Shape{2}) throw std::runtime_error("--png draws 2-D samples; this model's samples are " + shape_str(sample_shape));
-    int size = 512;
-    std::vector<uint8_t> pic = density_image_rgb(xs.data(), n, size, -4.5f, 4.5f);
-    write_png(args.str("--png"), size, size, 3, pic.data());
-    std::fprintf(stderr, "wrote %s\n", args.str("--png").c_str());
-  }
+  write_picture(args, run.x, sample_shape, images);
   if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
   return 0;
 }

@@ -1,12 +1,10 @@
 // apps/cmd_train.cpp: `fm train`, conditional flow matching end to end, from the command line.
 //
 // The run itself lives in flow/run.h (the model follows the data: flat samples train the MLP,
-// images the U-Net; checkpoints, loss.csv, exact resume). This file turns flags into a RunSpec,
-// with defaults that depend on the kind of data (kKindDefaults), refuses flags that do not
-// apply, and wires the hooks: the progress bar, the image grids of apps/train_images.h, loss.svg
-// after each checkpoint (apps/plots.h) and, at the end, for points a picture of model samples
-// beside data samples and, for 2-D data, the exact NLL of fresh data next to the true entropy
-// (ode/evaluate.h); for images a final 8x8 grid.
+// images the U-Net; checkpoints, loss.csv, exact resume, sample grids and the final NLL). This
+// file turns flags into the run's options, with defaults that depend on the kind of data
+// (kKindDefaults), refuses flags that do not apply, and observes the run: progress bars, loss.svg
+// after each checkpoint (apps/plots.h), the pictures of the samples it draws, the final NLL.
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -15,13 +13,12 @@
 #include "apps/commands.h"
 #include "apps/common.h"
 #include "apps/plots.h"
+#include "apps/png.h"
 #include "apps/progress.h"
 #include "apps/train_images.h"
 #include "dist/dist.h"
 #include "flow/dataset.h"
 #include "flow/run.h"
-#include "flow/toy2d.h"
-#include "ode/evaluate.h"
 #include "tensor/cpu/parallel.h"
 
 namespace fm {
@@ -240,8 +237,31 @@ Session open_session(const Args& args) {
     throw UsageError(e.what());
   }
   s.run.ckpt_every = args.i64("--ckpt-every");
-  s.run.snapshot_every = s.images ? args.i64("--sample-every") : 0;
+  if (s.images) {  // grids of EMA samples from fixed noise while training
+    s.run.grid_every = args.i64("--sample-every");
+    s.run.grid_ode.method = parse_method(args.str("--sample-solver"));
+    s.run.grid_ode.steps = args.i64("--sample-steps");
+    if (s.run.grid_ode.steps < 1) throw UsageError("--sample-steps must be at least 1");
+  } else {
+    s.run.eval_n = kind_i64(args, "--eval-n", false);
+    s.run.eval_batch = args.i64("--eval-batch");
+  }
   return s;
+}
+
+// samples.png: the grid (the final one announced), or 2-D model samples beside data samples.
+void draw_samples(const std::string& path, const RunSamples& s) {
+  if (s.data.defined()) {
+    write_2d_comparison_png(path, s.samples, s.data);
+    std::fprintf(stderr, "wrote %s (model samples left, data right)\n", path.c_str());
+    return;
+  }
+  int w = 0, h = 0;
+  std::vector<uint8_t> pixels = image_grid_rgb(s.samples, 8, &w, &h);
+  write_png(path, w, h, 3, pixels.data());
+  if (s.final)
+    std::fprintf(stderr, "wrote %s (64 samples from fixed noise, %s, %lld evaluations)\n", path.c_str(),
+                 describe_solver(s.ode).c_str(), (long long)s.nfe);
 }
 
 void print_header(const RunContext& c, bool images) {
@@ -267,51 +287,66 @@ void print_header(const RunContext& c, bool images) {
   if (c.options.resume_state) std::fprintf(stderr, "resuming at step %lld\n", (long long)c.start);
 }
 
-// Points, after training: for 2-D data a picture of model samples beside data samples, and the
-// exact NLL of `eval_n` fresh samples (next to the true entropy for the toys that have one).
-ResultFields evaluate_points(const RunContext& c, int64_t eval_n, int64_t eval_batch) {
-  ResultFields result;
-  const int64_t dim = c.data.sample_shape()[0];
-  const std::string& out_dir = c.options.out_dir;
-  Rng eval_rng(derive_seed(c.options.spec.train.seed, Stream::Eval));
-  const bool root = dist::is_root();
-  if (dim == 2 && root) {  // a picture: model samples (left) beside data (right); rank 0 alone
-    NoGradGuard no_grad;
-    Tensor x0 = Tensor::empty({20000, 2});
-    eval_rng.normal(x0, 0.0f, float(c.path.prior_std()));
-    FlowSolveOptions sopt;
-    sopt.ode.rtol = sopt.ode.atol = 1e-4;
-    sopt.device = c.model.device();
-    Tensor xs = sample_flow(field_of(c.model), x0, sopt, eval_rng, false).x;
-    write_2d_comparison_png(out_dir + "/samples.png", xs, c.data.batch(20000, eval_rng));
-    std::fprintf(stderr, "wrote %s/samples.png (model samples left, data right)\n", out_dir.c_str());
+
+// The observers of a run: the progress bars, loss.svg after each checkpoint, the pictures of the
+// samples the run draws, and the final NLL's line.
+struct Observers {
+  std::unique_ptr<Progress> bar, eval_bar;
+  bool images = false, plot_warned = false;
+
+  RunHooks hooks() {
+    RunHooks h;
+    h.on_start = [this](const RunContext& c) {
+      print_header(c, images);
+      bar = std::make_unique<Progress>("train", c.options.spec.train.steps - c.start);
+    };
+    h.on_step = [this](const RunContext& c, int64_t step, double loss) {
+      char extra[64];
+      std::snprintf(extra, sizeof extra, "loss %.4f", loss);
+      bar->update(step - c.start, extra);
+    };
+    // A picture that cannot be written is not worth stopping a run for: one warning, and on.
+    h.on_checkpoint = [this](const RunContext& c, int64_t) {
+      const std::string& dir = c.options.out_dir;
+      try {
+        write_loss_svg(dir + "/loss.csv", dir + "/loss.svg", "fm train " + c.data.name() + " (" + dir + ")");
+      } catch (const std::exception& e) {
+        if (!plot_warned) std::fprintf(stderr, "\nwarning: %s/loss.svg not written: %s\n", dir.c_str(), e.what());
+        plot_warned = true;
+      }
+    };
+    h.on_trained = [this](const RunContext& c, const TrainRunResult& r) {
+      bar->finish();
+      std::fprintf(stderr, "wrote %s and %s/loss.csv (%.1f s, %.1f steps/s)\n", r.checkpoint.c_str(),
+                   c.options.out_dir.c_str(), r.seconds, double(r.steps - r.start) / r.seconds);
+      if (!plot_warned)
+        std::fprintf(stderr, "wrote %s/loss.svg (loss and learning rate against the step)\n", c.options.out_dir.c_str());
+    };
+    h.on_samples = [](const RunContext& c, const RunSamples& s) { draw_samples(c.options.out_dir + "/samples.png", s); };
+    h.on_eval_progress = [this](int64_t done, int64_t total, const SolveRun& so_far, int64_t nfe) {
+      if (!eval_bar) eval_bar = std::make_unique<Progress>("nll", total);
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "nll %.4f | nfe %lld", -mean_stderr(so_far.logp).mean, (long long)nfe);
+      eval_bar->update(done, extra);
+      if (done == total) eval_bar->finish();
+    };
+    return h;
   }
-  if (eval_n <= 0) return result;
-  if (dim == 2 && !root) {  // the stream moves on as rank 0's picture moved it (its noise, then its data)
-    eval_rng.skip(20000 * 2);
-    c.data.batch(20000, eval_rng);
-  }
-  FlowSolveOptions lopt;
-  lopt.prior_std = c.path.prior_std();
-  lopt.device = c.model.device();
-  Tensor x = c.data.batch(eval_n, eval_rng);
-  NllRun run = evaluate_logp_with_bar(c.model, x, lopt, eval_batch, eval_rng, "nll");  // split among the ranks
-  if (!root) return result;
-  std::vector<double> nll(run.logp.size());
-  for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
-  MeanStderr m = mean_stderr(nll);
+};
+
+// The final NLL next to the true entropy, on stderr and into the JSON result.
+void report_nll(const PointsNll& r, const Session& s, ResultFields& result) {
+  const int64_t eval_n = s.run.eval_n, dim = s.data->sample_shape()[0];
   std::fprintf(stderr, "NLL on %lld fresh samples (exact divergence, dopri5 1e-5): %.4f +- %.4f nats (%.4f per dim), mean NFE %.0f\n",
-               (long long)eval_n, m.mean, m.stderr_, m.mean / double(dim), run.mean_nfe);
-  result.push_back({"nll", m.mean});
-  result.push_back({"nll_stderr", m.stderr_});
-  result.push_back({"nfe", run.mean_nfe});
-  const std::string& spec = c.options.spec.data_spec;
-  if (toy2d_has_log_density(spec)) {
-    double h = toy2d_entropy(spec);
-    std::fprintf(stderr, "true entropy of %s: %.4f nats (gap %.4f)\n", spec.c_str(), h, m.mean - h);
-    result.push_back({"entropy", h});
+               (long long)eval_n, r.nll.mean, r.nll.stderr_, r.nll.mean / double(dim), r.mean_nfe);
+  result.push_back({"nll", r.nll.mean});
+  result.push_back({"nll_stderr", r.nll.stderr_});
+  result.push_back({"nfe", r.mean_nfe});
+  if (r.entropy) {
+    std::fprintf(stderr, "true entropy of %s: %.4f nats (gap %.4f)\n", s.run.spec.data_spec.c_str(), *r.entropy,
+                 r.nll.mean - *r.entropy);
+    result.push_back({"entropy", *r.entropy});
   }
-  return result;
 }
 
 }  // namespace
@@ -322,67 +357,13 @@ int cmd_train(int argc, char** argv) {
   if (!args.parse(argc, argv, 2)) return 0;
 
   Session s = open_session(args);
-  const bool images = s.images;
-  const int64_t eval_n = images ? 0 : kind_i64(args, "--eval-n", false), eval_batch = args.i64("--eval-batch");
-  OdeOptions grid_ode;  // image runs: grids of EMA samples from fixed noise while training
-  if (s.run.snapshot_every > 0) {
-    grid_ode.method = parse_method(args.str("--sample-solver"));
-    grid_ode.steps = args.i64("--sample-steps");
-    if (grid_ode.steps < 1) throw UsageError("--sample-steps must be at least 1");
-  }
-
-  std::unique_ptr<Progress> bar;
-  std::unique_ptr<SampleGrid> grid;
-  RunHooks hooks;
-  hooks.on_start = [&](const RunContext& c) {
-    print_header(c, images);
-    if (c.options.snapshot_every > 0)  // its noise comes from a stream of its own
-      grid = std::make_unique<SampleGrid>(c.options.spec.model, c.path.prior_std(), derive_seed(c.options.spec.train.seed, Stream::Grid));
-    bar = std::make_unique<Progress>("train", c.options.spec.train.steps - c.start);
-  };
-  hooks.on_step = [&](const RunContext& c, int64_t step, double loss) {
-    char extra[64];
-    std::snprintf(extra, sizeof extra, "loss %.4f", loss);
-    bar->update(step - c.start, extra);
-  };
-  hooks.on_snapshot = [&](const RunContext& c, int64_t) {
-    grid->write(c.options.out_dir + "/samples.png", c.trainer.eval_weights(), grid_ode);
-  };
-  // loss.svg is redrawn from loss.csv after each checkpoint. A picture that cannot be written is
-  // not worth stopping a run for: one warning, and training goes on.
-  bool plot_warned = false;
-  hooks.on_checkpoint = [&](const RunContext& c, int64_t) {
-    const std::string& dir = c.options.out_dir;
-    try {
-      write_loss_svg(dir + "/loss.csv", dir + "/loss.svg", "fm train " + c.data.name() + " (" + dir + ")");
-    } catch (const std::exception& e) {
-      if (!plot_warned) std::fprintf(stderr, "\nwarning: %s/loss.svg not written: %s\n", dir.c_str(), e.what());
-      plot_warned = true;
-    }
-  };
-  hooks.on_trained = [&](const RunContext& c, const TrainRunResult& r) {
-    bar->finish();
-    std::fprintf(stderr, "wrote %s and %s/loss.csv (%.1f s, %.1f steps/s)\n", r.checkpoint.c_str(),
-                 c.options.out_dir.c_str(), r.seconds, double(r.steps - r.start) / r.seconds);
-    if (!plot_warned)
-      std::fprintf(stderr, "wrote %s/loss.svg (loss and learning rate against the step)\n", c.options.out_dir.c_str());
-  };
-  hooks.evaluate = [&](const RunContext& c) -> ResultFields {
-    if (grid && dist::is_root()) {  // the final grid, solved accurately
-      OdeOptions ode;
-      ode.method = Method::Dopri5;
-      ode.rtol = ode.atol = 1e-5;
-      int64_t nfe = grid->write(c.options.out_dir + "/samples.png", c.trainer.eval_weights(), ode);
-      std::fprintf(stderr, "wrote %s/samples.png (64 samples from fixed noise, %s, %lld evaluations)\n",
-                   c.options.out_dir.c_str(), describe_solver(ode).c_str(), (long long)nfe);
-    }
-    return images ? ResultFields{} : evaluate_points(c, eval_n, eval_batch);
-  };
-
-  TrainRunResult r = train_run(s.run, *s.data, hooks);
+  Observers observers;
+  observers.images = s.images;
+  TrainRunResult r = train_run(s.run, *s.data, observers.hooks());
+  if (!dist::is_root()) return 0;
   ResultFields result{{"loss", r.last_loss}, {"steps", r.steps}, {"seconds", r.seconds}};
-  result.insert(result.end(), r.evaluation.begin(), r.evaluation.end());
-  if (args.on("--json") && dist::is_root()) std::printf("%s\n", json_line(result).c_str());
+  if (r.nll) report_nll(*r.nll, s, result);
+  if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
   return 0;
 }
 

@@ -52,10 +52,10 @@ double prior_std_of(const std::map<std::string, std::string>& meta) {
   return it == meta.end() ? 1.0 : make_path(it->second)->prior_std();
 }
 
-NllRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
-                              Rng& rng, const std::string& label) {
+SolveRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
+                                uint64_t seed, const std::string& label) {
   Progress bar(label, x.dim(0));
-  NllRun run = evaluate_logp(model, x, opt, batch, rng, [&](int64_t done, const NllRun& so_far, int64_t nfe) {
+  SolveRun run = evaluate_logp(model, x, opt, batch, seed, [&](int64_t done, const SolveRun& so_far, int64_t nfe) {
     MeanStderr m = mean_stderr(so_far.logp);
     char extra[96];
     std::snprintf(extra, sizeof extra, "nll %.4f | nfe %lld", -m.mean, static_cast<long long>(nfe));
@@ -78,7 +78,7 @@ void write_2d_comparison_png(const std::string& path, const Tensor& model_xy, co
   write_png(path, width, size, 3, both.data());
 }
 
-std::string json_line(const std::vector<std::pair<std::string, Json>>& fields) {
+std::string json_line(const ResultFields& fields) {
   Json obj = Json::Object{};
   for (const auto& [k, v] : fields) obj.set(k, v);
   return to_json(obj);

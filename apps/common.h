@@ -26,13 +26,14 @@ std::string describe_solver(const OdeOptions& ode);  // "dopri5 (rtol 1e-05, ato
 double prior_std_of(const std::map<std::string, std::string>& checkpoint_metadata);
 
 // evaluate_logp (ode/evaluate.h) with a progress bar on stderr named `label`, showing the NLL so far.
-NllRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
-                              Rng& rng, const std::string& label);
+SolveRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
+                                uint64_t seed, const std::string& label);
 
 // Model samples beside data samples, each a size x size density picture over [-lim, lim]^2.
 void write_2d_comparison_png(const std::string& path, const Tensor& model_xy, const Tensor& data_xy, int size = 384);
 
-// {"k": v, ...} on one line, for --json.
-std::string json_line(const std::vector<std::pair<std::string, Json>>& fields);
+// A command's results, in order, and as {"k": v, ...} on one line (--json).
+using ResultFields = std::vector<std::pair<std::string, Json>>;
+std::string json_line(const ResultFields& fields);
 
 }  // namespace fm

@@ -1,14 +1,10 @@
-// apps/train_images.cpp: the U-Net of `fm train` from its flags and presets, and the sample grids.
+// apps/train_images.cpp: the U-Net of `fm train` from its flags and presets.
 #include "apps/train_images.h"
 
 #include <cstdio>
-#include <map>
 #include <stdexcept>
 
 #include "apps/common.h"
-#include "apps/png.h"
-#include "nn/model.h"
-#include "ode/evaluate.h"
 
 namespace fm {
 
@@ -68,37 +64,6 @@ std::string describe_unet(const UNetConfig& c) {
     s += buf;
   }
   return s;
-}
-
-SampleGrid::SampleGrid(const Json& model_config, double prior_std, uint64_t seed) {
-  Rng init(0);  // the initial weights are overwritten by every write()
-  model_ = make_model(model_config, init);
-  Shape shape = model_sample_shape(model_config);
-  shape.insert(shape.begin(), 64);
-  x0_ = Tensor::empty(shape);
-  Rng(seed).normal(x0_, 0.0f, float(prior_std));
-}
-
-int64_t SampleGrid::write(const std::string& path, const std::vector<NamedTensor>& weights, const OdeOptions& ode) {
-  std::map<std::string, const Tensor*> by_name;
-  for (const NamedTensor& w : weights) by_name[w.name] = &w.tensor;
-  if (!weights.empty() && model_->device() != weights[0].tensor.device()) model_->to(weights[0].tensor.device());
-  for (const Param& p : model_->parameters()) {
-    auto it = by_name.find(p.name);
-    if (it == by_name.end() || it->second->shape() != p.var.shape())
-      throw std::logic_error("SampleGrid: the weights do not fit the model ('" + p.name + "')");
-    p.var.node()->value.copy_from(*it->second);
-  }
-  NoGradGuard no_grad;
-  FlowSolveOptions opt;
-  opt.ode = ode;
-  opt.device = model_->device();
-  Rng unused(0);  // sample_flow draws nothing when it does not track log p
-  FlowSolveResult r = sample_flow(field_of(*model_), x0_, opt, unused, false);
-  int w = 0, h = 0;
-  std::vector<uint8_t> pixels = image_grid_rgb(r.x, 8, &w, &h);
-  write_png(path, w, h, 3, pixels.data());
-  return r.stats.nfe;
 }
 
 }  // namespace fm

@@ -35,8 +35,8 @@ int main(int argc, char** argv) {
     // The prior p0 is N(0, I) for the CondOT and VP paths, wider for VE: ask the run's path.
     auto path = lm.metadata.find("path");
     if (path != lm.metadata.end()) opt.prior_std = fm::make_path(path->second)->prior_std();
-    fm::Rng rng(0);  // used by Hutchinson probes only; exact divergence draws nothing
-    fm::NllRun run = fm::evaluate_logp(*lm.model, x, opt, /*batch=*/1000, rng);
+    // The seed feeds Hutchinson's probes only; the exact divergence draws nothing.
+    fm::SolveRun run = fm::evaluate_logp(*lm.model, x, opt, /*batch=*/1000, /*seed=*/0);
 
     std::vector<float> logp(run.logp.begin(), run.logp.end());
     fm::save_npy(argv[3], fm::Tensor::from(logp, {int64_t(logp.size())}));

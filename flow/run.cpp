@@ -44,18 +44,10 @@ RunSpec run_from_metadata(const std::map<std::string, std::string>& m) {
   return r;
 }
 
-DataKind data_kind(const Dataset& data) {
-  const Shape shape = data.sample_shape();
-  if (shape.size() == 1) return DataKind::Points;
-  if (shape.size() == 3) return DataKind::Images;
-  throw std::runtime_error(data.name() + ": samples of shape " + shape_str(shape) +
-                           " fit neither the MLP (flat N x D data) nor the U-Net (images [C, H, W])");
-}
+DataKind data_kind(const Dataset& data) { return kind_of(data.sample_shape(), data.name()); }
 
 Json model_for_data(const Shape& sample_shape, const ModelChoice& choice) {
-  if (sample_shape.size() == 1) return mlp_config(sample_shape[0], choice.width, choice.depth);
-  if (sample_shape.size() != 3)
-    throw std::runtime_error("samples of shape " + shape_str(sample_shape) + " fit neither the MLP nor the U-Net");
+  if (kind_of(sample_shape) == DataKind::Points) return mlp_config(sample_shape[0], choice.width, choice.depth);
   UNetConfig c = choice.unet;
   c.in_channels = sample_shape[0];
   c.height = sample_shape[1];
@@ -110,14 +102,13 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   const TrainOptions& topt = spec.train;
   const int64_t steps = topt.steps;
   check_batch_split(topt.batch, dist::size());  // before anything is written
-  // Under mpirun, rank 0 alone writes (the directory, loss.csv, checkpoints) and runs the hooks
-  // other than `evaluate`; every rank trains, and evaluates (the evaluations split their samples).
+  // Under mpirun, rank 0 alone writes (the directory, loss.csv, checkpoints) and calls the
+  // observers; every rank trains, and evaluates (the evaluation deals its solves among them).
   const bool root = dist::is_root();
   if (root) std::filesystem::create_directories(opt.out_dir);
   const std::string ckpt_path = opt.out_dir + "/model.safetensors", state_path = opt.out_dir + "/train_state.safetensors";
 
   std::unique_ptr<ProbPath> path = make_path(spec.path, spec.sigma_min);
-  // The init stream also seeds the U-Net's dropout stream, so a resumed model is built from it too.
   Rng init_rng(derive_seed(topt.seed, Stream::Init));
   std::unique_ptr<FieldModel> model = make_model(spec.model, init_rng);
   model->to(opt.device);  // before the trainer: Adam's moments and the EMA live beside the weights
@@ -132,6 +123,14 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   const int64_t start = trainer.steps_done();
   const RunContext ctx{opt, data, *model, *path, trainer, start};
   if (root && hooks.on_start) hooks.on_start(ctx);
+  // The grids' noise comes from a stream of its own, so every grid of a run shows the same samples.
+  std::optional<SampleGrid> grid;
+  if (root && opt.grid_every > 0) grid.emplace(spec.model, path->prior_std(), derive_seed(topt.seed, Stream::Grid), opt.device);
+  auto draw_grid = [&](int64_t step, const OdeOptions& ode, bool final) {
+    RunSamples s{final, step, Tensor(), Tensor(), ode, 0};
+    s.samples = grid->draw(trainer.eval_weights(), ode, &s.nfe);
+    if (hooks.on_samples) hooks.on_samples(ctx, s);
+  };
 
   std::optional<LossLog> log;
   if (root) log.emplace(opt.out_dir + "/loss.csv", spec.log_every, start, opt.resume_state ? &opt.resume_state->metadata : nullptr);
@@ -158,8 +157,7 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
         if (hooks.on_step) hooks.on_step(ctx, step + 1, log->last_loss() > 0 ? log->last_loss() : st.loss);
       }
       if (opt.ckpt_every > 0 && (step + 1) % opt.ckpt_every == 0 && step + 1 < steps) save(step + 1);
-      if (root && hooks.on_snapshot && opt.snapshot_every > 0 && (step + 1) % opt.snapshot_every == 0 && step + 1 < steps)
-        hooks.on_snapshot(ctx, step + 1);
+      if (grid && (step + 1) % opt.grid_every == 0 && step + 1 < steps) draw_grid(step + 1, opt.grid_ode, false);
     }
     save(steps);
   } catch (const std::exception& e) {
@@ -181,7 +179,25 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   }
   trainer.use_eval_weights();  // evaluate what was saved
   if (root && hooks.on_trained) hooks.on_trained(ctx, result);
-  if (hooks.evaluate) result.evaluation = hooks.evaluate(ctx);
+  if (grid) {  // the final grid, solved accurately
+    OdeOptions accurate;
+    accurate.rtol = accurate.atol = 1e-5;
+    draw_grid(steps, accurate, true);
+  }
+  const bool points = data_kind(data) == DataKind::Points;
+  if (points && data.sample_shape()[0] == 2 && root && hooks.on_samples) {  // model samples beside data samples
+    PointsPicture p = points_picture(*model, *path, data, topt.seed);
+    OdeOptions ode;
+    ode.rtol = ode.atol = 1e-4;
+    hooks.on_samples(ctx, RunSamples{true, steps, p.model_samples, p.data_samples, ode, 0});
+  }
+  if (points && opt.eval_n > 0) {
+    PointsNll nll = points_nll(*model, *path, data, spec.data_spec, topt.seed, opt.eval_n, opt.eval_batch,
+                               [&](int64_t done, const SolveRun& so_far, int64_t nfe) {
+                                 if (root && hooks.on_eval_progress) hooks.on_eval_progress(done, opt.eval_n, so_far, nfe);
+                               });
+    if (root) result.nll = nll;
+  }
   return result;
 }
 

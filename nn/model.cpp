@@ -29,6 +29,13 @@ std::unique_ptr<FieldModel> make_model(const Json& config, Rng& rng) {
   throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp, unet)");
 }
 
+DataKind kind_of(const Shape& shape, const std::string& what) {
+  if (shape.size() == 1) return DataKind::Points;
+  if (shape.size() == 3) return DataKind::Images;
+  throw std::runtime_error(what + ": samples of shape " + shape_str(shape) +
+                           " fit neither the MLP (flat N x D data) nor the U-Net (images [C, H, W])");
+}
+
 Shape model_sample_shape(const Json& config) {
   std::string kind = config_kind(config);
   if (kind == "mlp") return {config_int(config, "dim")};

@@ -14,4 +14,10 @@ std::unique_ptr<FieldModel> make_model(const Json& config, Rng& rng);
 // The shape of one data sample the model expects (e.g. [2] or [1, 28, 28]).
 Shape model_sample_shape(const Json& config);
 
+// Points (flat samples [D]: the MLP) or images ([C, H, W]: the U-Net), decided once from a sample
+// shape: it picks the model and the defaults that differ between the two.
+enum class DataKind { Points, Images };
+// Throws "<what>: samples of shape [..] fit neither ..." for any other shape.
+DataKind kind_of(const Shape& sample_shape, const std::string& what = "the data");
+
 }  // namespace fm

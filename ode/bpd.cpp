@@ -37,31 +37,20 @@ std::vector<double> importance_weighted_logp(const std::vector<std::vector<doubl
 }
 
 BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptions& opt, int dequant, int64_t batch,
-                    Rng& rng, const BpdProgress& progress) {
+                    uint64_t seed, const BpdProgress& progress) {
   if (pixels.ndim() < 2 || pixels.dim(0) < 1)
     throw std::runtime_error("image_bpd: need at least one image [N, ...], got " + shape_str(pixels.shape()));
   if (dequant < 1) throw std::runtime_error("image_bpd: dequant must be at least 1");
   if (batch < 1) throw std::runtime_error("image_bpd: batch must be at least 1");
   const int64_t n = pixels.dim(0), dims = pixels.numel() / n;
   BpdResult res;
-  const int64_t chunks = (n + batch - 1) / batch;
-  std::vector<int64_t> rows(static_cast<size_t>(chunks)), draws_per_chunk(static_cast<size_t>(chunks), dequant);
-  std::vector<double> nfe;  // per solve of this rank
+  std::vector<double> nfe;  // per solve of this process's
   double nfe_sum = 0.0;     // of those, for the progress report
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t lo = c * batch, hi = std::min(n, lo + batch);
-    rows[size_t(c)] = hi - lo;
+  const std::vector<int64_t> rows = for_each_chunk(n, batch, seed, [&](int64_t, int64_t lo, int64_t hi, Rng& rng) {
     const Tensor chunk = pixels.rows(lo, hi);
-    if (!dist::owns_chunk(c)) {  // another rank's: the stream moves past its noise and probes
-      for (int k = 0; k < dequant; ++k) {
-        rng.skip(chunk.numel());
-        skip_solve_draws(chunk.shape(), opt, /*track=*/true, rng);
-      }
-      continue;
-    }
     std::vector<std::vector<double>> draws;  // draws[k][i]: log p(y) of image lo + i, draw k
     for (int k = 0; k < dequant; ++k) {
-      FlowSolveResult r = log_likelihood(v, dequantize(chunk.to(opt.device), rng), opt, rng);
+      FlowSolveResult r = log_likelihood(v, dequantize(chunk, rng), opt, rng);
       draws.push_back(std::move(r.logp));
       nfe.push_back(double(r.stats.nfe));
       nfe_sum += double(r.stats.nfe);
@@ -71,10 +60,10 @@ BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptio
       res.mean_nfe = nfe_sum / double(res.solves);
       if (progress) progress(lo * dequant + (hi - lo) * (k + 1), res, r.stats.nfe);
     }
-  }
+  });
   res.bpd = dist::gather_chunks(res.bpd, rows);
-  nfe = dist::gather_chunks(nfe, draws_per_chunk);
-  res.solves = chunks * dequant;
+  nfe = dist::gather_chunks(nfe, std::vector<int64_t>(rows.size(), dequant));
+  res.solves = int64_t(rows.size()) * dequant;
   res.mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / double(std::max<int64_t>(res.solves, 1));
   return res;
 }

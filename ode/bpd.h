@@ -12,8 +12,7 @@
 #include <functional>
 #include <vector>
 
-#include "ode/likelihood.h"
-#include "tensor/random.h"
+#include "ode/evaluate.h"
 
 namespace fm {
 
@@ -37,13 +36,13 @@ struct BpdResult {
 // result so far (bpd of the chunks already finished) and that solve's NFE: for progress bars.
 using BpdProgress = std::function<void(int64_t done, const BpdResult& so_far, int64_t nfe)>;
 
-// Bits/dim of each image of `pixels` [N, ...] (integer values 0..255) under the flow v. The
-// images go through the likelihood ODE in chunks of `batch`; each chunk is dequantised
-// `dequant` (K >= 1) times, one solve per draw, and the draws are combined by importance
-// weighting. Dequantisation noise and Hutchinson probes come from `rng` in that order (per chunk,
-// per draw), so a seed and a batch size fix the result. Under mpirun the chunks are dealt among
-// the ranks as in evaluate_logp (ode/evaluate.h): rank 0 gets every image's bpd.
+// Bits/dim of each image of `pixels` [N, ...] (integer values 0..255) under the flow v, solved on
+// the pixels' device (pass them on the field's). The images go through the likelihood ODE in chunks
+// of `batch`; each chunk is dequantised `dequant` (K >= 1) times, one solve per draw, and the draws
+// are combined by importance weighting. Chunk c draws its dequantisation noise and Hutchinson
+// probes from its own stream, derive_seed(seed, c), in that order per draw (ode/evaluate.h's
+// chunks, dealt among the processes under mpirun: rank 0 gets every image's bpd).
 BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptions& opt, int dequant, int64_t batch,
-                    Rng& rng, const BpdProgress& progress = {});
+                    uint64_t seed, const BpdProgress& progress = {});
 
 }  // namespace fm

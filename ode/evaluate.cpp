@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "dist/dist.h"
+#include "tensor/ops.h"
 
 namespace fm {
 
@@ -30,32 +31,65 @@ Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t,
   return v;
 }
 
-NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,
-                     const NllProgress& progress) {
-  NllRun run;
-  auto start = std::chrono::steady_clock::now();
-  const int64_t n = x.dim(0), chunks = (n + batch - 1) / batch;
-  std::vector<int64_t> rows(static_cast<size_t>(chunks)), ones(static_cast<size_t>(chunks), 1);
-  std::vector<double> nfe;  // per chunk of this rank
-  FieldFn v = field_of(model);
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t lo = c * batch, hi = std::min(n, lo + batch);
-    rows[size_t(c)] = hi - lo;
-    Shape shape = x.shape();
-    shape[0] = hi - lo;
-    if (!dist::owns_chunk(c)) {  // another rank's: only the stream moves on
-      skip_solve_draws(shape, opt, /*track=*/true, rng);
-      continue;
-    }
-    FlowSolveResult r = log_likelihood(v, x.rows(lo, hi).clone(), opt, rng);
+std::vector<int64_t> for_each_chunk(int64_t n, int64_t batch, uint64_t seed, const ChunkSolve& solve) {
+  batch = std::max<int64_t>(1, batch);
+  std::vector<int64_t> rows;
+  for (int64_t lo = 0, c = 0; lo < n; lo += batch, ++c) {
+    const int64_t hi = std::min(n, lo + batch);
+    rows.push_back(hi - lo);
+    if (!dist::owns_chunk(c)) continue;
+    Rng rng(derive_seed(seed, uint64_t(c)));
+    solve(c, lo, hi, rng);
+  }
+  return rows;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Gathers a run's per-chunk results on rank 0: the log-likelihoods by rows, the NFEs one per chunk.
+void gather(SolveRun& run, const std::vector<int64_t>& rows, std::vector<double> nfe, Clock::time_point start) {
+  run.logp = dist::gather_chunks(run.logp, rows);
+  nfe = dist::gather_chunks(nfe, std::vector<int64_t>(rows.size(), 1));
+  run.mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / double(std::max<size_t>(rows.size(), 1));
+  run.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+SolveRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, uint64_t seed,
+                       const SolveProgress& progress) {
+  const auto start = Clock::now();
+  SolveRun run;
+  std::vector<double> nfe;  // per chunk of this process's
+  const FieldFn v = field_of(model);
+  const std::vector<int64_t> rows = for_each_chunk(x.dim(0), batch, seed, [&](int64_t, int64_t lo, int64_t hi, Rng& rng) {
+    FlowSolveResult r = log_likelihood(v, x.rows(lo, hi).to(model.device()).clone(), opt, rng);
     run.logp.insert(run.logp.end(), r.logp.begin(), r.logp.end());
     nfe.push_back(double(r.stats.nfe));
     if (progress) progress(hi, run, r.stats.nfe);
-  }
-  run.logp = dist::gather_chunks(run.logp, rows);
-  nfe = dist::gather_chunks(nfe, ones);
-  run.mean_nfe = std::accumulate(nfe.begin(), nfe.end(), 0.0) / double(std::max<int64_t>(chunks, 1));
-  run.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  });
+  gather(run, rows, nfe, start);
+  return run;
+}
+
+SolveRun sample_many(const FieldModel& model, const Tensor& x0, const FlowSolveOptions& opt, int64_t batch, uint64_t seed,
+                     bool track_logp, const SolveProgress& progress) {
+  const auto start = Clock::now();
+  SolveRun run;
+  std::vector<double> nfe;
+  std::vector<Tensor> mine;  // this process's samples, chunk by chunk, on the host
+  const FieldFn v = field_of(model);
+  const std::vector<int64_t> rows = for_each_chunk(x0.dim(0), batch, seed, [&](int64_t, int64_t lo, int64_t hi, Rng& rng) {
+    FlowSolveResult r = sample_flow(v, x0.rows(lo, hi).to(model.device()), opt, rng, track_logp);
+    mine.push_back(r.x.to(Device::CPU));
+    run.logp.insert(run.logp.end(), r.logp.begin(), r.logp.end());
+    nfe.push_back(double(r.stats.nfe));
+    if (progress) progress(hi, run, r.stats.nfe);
+  });
+  run.x = dist::gather_chunk_rows(mine.empty() ? x0.rows(0, 0).to(Device::CPU) : concat(mine, 0), rows);
+  gather(run, rows, nfe, start);
   return run;
 }
 

@@ -1,6 +1,12 @@
 // ode/evaluate.h: a trained model as the vector field of the ODE, the field itself on many points,
-// and the log-likelihoods of many samples, solved chunk by chunk (one likelihood solve per chunk, so
-// memory stays bounded).
+// and many samples solved chunk by chunk (one ODE solve per chunk, so memory stays bounded):
+// their log-likelihoods, or samples drawn from noise. The solves run on the model's device.
+//
+// Chunks: rows [c batch, (c + 1) batch) are chunk c. Chunk c draws what it draws (Hutchinson's
+// probes, dequantisation noise) from its own stream, Rng(derive_seed(seed, c)), so its numbers
+// depend on neither the other chunks nor which process solves it. Under mpirun the chunks are dealt
+// among the processes (dist/dist.h) and rank 0 gathers every row's result: the same as one
+// process's. The other ranks get empty results.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -11,7 +17,7 @@
 
 namespace fm {
 
-// The FieldFn of ode/likelihood.h for `model`, which must outlive it.
+// The FieldFn of ode/likelihood.h for `model`, which must outlive it (no stochastic layers).
 FieldFn field_of(const FieldModel& model);
 
 // v(x_i, t_i) for every row of `x` (on the model's device), `batch` rows per forward pass, no graph
@@ -19,23 +25,32 @@ FieldFn field_of(const FieldModel& model);
 // result has x's shape and device.
 Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t, int64_t batch);
 
-// Log-likelihoods of every row of `x`, with the mean NFE per chunk and the time taken.
-struct NllRun {
-  std::vector<double> logp;
-  double mean_nfe = 0.0;
+// The chunk loop behind every many-sample solve: calls solve(c, lo, hi, rng) for each chunk c of
+// this process's, in order, rng being the chunk's own stream. Returns every chunk's row count (for
+// dist::gather_chunks). batch < 1 is taken as 1.
+using ChunkSolve = std::function<void(int64_t c, int64_t lo, int64_t hi, Rng& rng)>;
+std::vector<int64_t> for_each_chunk(int64_t n, int64_t batch, uint64_t seed, const ChunkSolve& solve);
+
+// The result of a many-sample solve. On rank 0 (or in one process): x (sample_many) and logp for
+// every row, in order.
+struct SolveRun {
+  Tensor x;                  // sample_many: the samples [N, ...], on the host
+  std::vector<double> logp;  // log p1 of each row in nats (sample_many: with track_logp)
+  double mean_nfe = 0.0;     // field evaluations per chunk, averaged over the chunks
   double seconds = 0.0;
 };
 
-// Called after each chunk with the rows done so far (of x's), the result so far and that
-// chunk's NFE: for progress bars.
-using NllProgress = std::function<void(int64_t done, const NllRun& so_far, int64_t nfe)>;
+// Called after each of this process's chunks with the rows done so far (of x's), the result so far
+// and that chunk's NFE: for progress bars.
+using SolveProgress = std::function<void(int64_t done, const SolveRun& so_far, int64_t nfe)>;
 
-// log p1 of each row of `x`, solved in chunks of `batch` rows, in order; probes (Hutchinson) come
-// from `rng` chunk by chunk, so a seed and a batch size fix the result. Under mpirun every rank
-// calls it with the same x: the chunks are dealt among the ranks (dist/dist.h), rank 0 gets every
-// row's result, the same as one process's, and the other ranks an empty logp; `progress` sees
-// the rank's own chunks.
-NllRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, Rng& rng,
-                     const NllProgress& progress = {});
+// log p1 of each row of `x`, in chunks of `batch` rows.
+SolveRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, uint64_t seed,
+                       const SolveProgress& progress = {});
+
+// Samples from each row of the noise `x0`, in chunks of `batch` rows; with track_logp, also each
+// sample's log p1.
+SolveRun sample_many(const FieldModel& model, const Tensor& x0, const FlowSolveOptions& opt, int64_t batch, uint64_t seed,
+                     bool track_logp, const SolveProgress& progress = {});
 
 }  // namespace fm

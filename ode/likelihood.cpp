@@ -40,18 +40,13 @@ MeanStderr mean_stderr(const std::vector<double>& v) {
 namespace {
 
 // Hutchinson probes: drawn once per solve and held fixed (a fixed z makes the integrand a
-// smooth function of t, which the adaptive solver needs). With skip, the stream only advances
-// past them (skip_solve_draws).
-std::vector<Tensor> solve_probes(const Shape& shape, const FlowSolveOptions& opt, bool track, Rng& rng, bool skip) {
+// smooth function of t, which the adaptive solver needs).
+std::vector<Tensor> solve_probes(const Shape& shape, Device device, const FlowSolveOptions& opt, bool track, Rng& rng) {
   std::vector<Tensor> probes;
   if (!track || opt.divergence != Divergence::Hutchinson) return probes;
   if (opt.probes < 1) throw std::runtime_error("need at least one Hutchinson probe");
   for (int k = 0; k < opt.probes; ++k) {
-    if (skip) {
-      rng.skip(shape_numel(shape));
-      continue;
-    }
-    Tensor z = Tensor::empty(shape, opt.device);
+    Tensor z = Tensor::empty(shape, device);
     if (opt.probe == Probe::Rademacher) rng.rademacher(z); else rng.normal(z);
     probes.push_back(z);
   }
@@ -60,16 +55,15 @@ std::vector<Tensor> solve_probes(const Shape& shape, const FlowSolveOptions& opt
 
 // Integrates the augmented state [x, L] from t0 to t1 with dL/dt = div v (when tracking). The
 // state is one flat tensor on x's device; x and L are views into it (rows), never copies.
-FlowSolveResult solve(const FieldFn& v, const Tensor& x_given, double t0, double t1, const FlowSolveOptions& opt,
+FlowSolveResult solve(const FieldFn& v, const Tensor& x_start, double t0, double t1, const FlowSolveOptions& opt,
                       Rng& rng, bool track) {
-  const Device device = opt.device;
-  const Tensor x_start = x_given.to(device);  // the same tensor when it is already there
+  const Device device = x_start.device();
   const Shape shape = x_start.shape();
   const int64_t B = shape[0], n = x_start.numel(), D = B ? n / B : 0;
   Tensor y = Tensor::zeros({n + (track ? B : 0)}, device);
   y.rows(0, n).copy_from(x_start);
 
-  std::vector<Tensor> probes = solve_probes(shape, opt, track, rng, /*skip=*/false);
+  std::vector<Tensor> probes = solve_probes(shape, device, opt, track, rng);
   Tensor tvec = Tensor::empty({B}, device);
   Tensor onehot;  // exact divergence: e_i for every sample, as [B, D]
   if (track && opt.divergence == Divergence::Exact) onehot = Tensor::zeros({B, D}, device);
@@ -129,10 +123,6 @@ FlowSolveResult log_likelihood(const FieldFn& v, const Tensor& x1, const FlowSol
 
 FlowSolveResult sample_flow(const FieldFn& v, const Tensor& x0, const FlowSolveOptions& opt, Rng& rng, bool track_logp) {
   return solve(v, x0, 0.0, 1.0, opt, rng, track_logp);
-}
-
-void skip_solve_draws(const Shape& shape, const FlowSolveOptions& opt, bool track, Rng& rng) {
-  solve_probes(shape, opt, track, rng, /*skip=*/true);
 }
 
 }  // namespace fm

@@ -38,7 +38,6 @@ struct FlowSolveOptions {
   Probe probe = Probe::Rademacher;
   int probes = 1;
   double prior_std = 1.0;  // p0 = N(0, prior_std^2 I)
-  Device device = Device::CPU;  // where the solve runs (the field's device): x is moved there
 };
 
 struct FlowSolveResult {
@@ -47,16 +46,13 @@ struct FlowSolveResult {
   OdeStats stats;
 };
 
+// Both solves run where their input is (pass it on the field's device) and draw from `rng` only
+// Hutchinson's probes.
 // log p1(x1) for each row of x1 (one batched solve from t = 1 to 0).
 FlowSolveResult log_likelihood(const FieldFn& v, const Tensor& x1, const FlowSolveOptions& opt, Rng& rng);
 
 // Transports noise x0 from t = 0 to t = 1; with track_logp, also log p1 of each sample.
 FlowSolveResult sample_flow(const FieldFn& v, const Tensor& x0, const FlowSolveOptions& opt, Rng& rng, bool track_logp);
-
-// Advances `rng` past the numbers that log_likelihood (track = true) or sample_flow (track =
-// track_logp) draw for a batch of `shape`, without drawing them: what a rank does for a chunk that
-// another rank solves, so that every chunk finds the stream where one process would (dist/).
-void skip_solve_draws(const Shape& shape, const FlowSolveOptions& opt, bool track, Rng& rng);
 
 // log N(x; 0, s^2 I) for each row of x.
 std::vector<double> gaussian_log_density(const Tensor& x, double s);

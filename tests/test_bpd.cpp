@@ -4,7 +4,7 @@
 // whose density at t = 1 is N(0, (sigma_min^2 + s^2) I). Dequantised pixels go through the
 // likelihood ODE with Hutchinson probes, and the bpd must match the closed form
 //   bpd = -log N(y; 0, v I) / (D ln 2) + 7.
-// image_bpd (the whole pixels -> bpd pipeline) is checked against a replay of its random stream.
+// image_bpd (the whole pixels -> bpd pipeline) is checked against a replay of its random streams.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -58,8 +58,9 @@ TEST_CASE("the bpd of an analytic Gaussian model matches the closed form in D = 
 
 TEST_CASE("image_bpd: chunks and importance-weighted draws match a replay of the same random stream") {
   // The analytic field again, on 10 images in chunks of 4 with K = 3 dequantisations. Replaying
-  // the documented order (per chunk, per draw: dequantise, then the solve's probes) with the
-  // closed-form log p(y) must give the same bpd, to the ODE's tolerance.
+  // the documented order (chunk c from its own stream derive_seed(seed, c), per draw: dequantise,
+  // then the solve's probes) with the closed-form log p(y) must give the same bpd, to the ODE's
+  // tolerance.
   const int64_t B = 10, D = 3 * 4 * 4, batch = 4;
   const int K = 3;
   const double s = 0.5, sigma_min = 1e-4, var = sigma_min * sigma_min + s * s;
@@ -74,9 +75,9 @@ TEST_CASE("image_bpd: chunks and importance-weighted draws match a replay of the
   FlowSolveOptions opt;
   opt.divergence = Divergence::Hutchinson;
 
-  Rng rng(4);
+  const uint64_t seed = 4;
   int64_t last_done = 0, calls = 0;
-  BpdResult res = image_bpd(v, pixels, opt, K, batch, rng, [&](int64_t done, const BpdResult& so_far, int64_t nfe) {
+  BpdResult res = image_bpd(v, pixels, opt, K, batch, seed, [&](int64_t done, const BpdResult& so_far, int64_t nfe) {
     CHECK(done > last_done);
     CHECK(nfe > 0);
     CHECK(so_far.bpd.size() <= size_t(done / K));
@@ -89,8 +90,8 @@ TEST_CASE("image_bpd: chunks and importance-weighted draws match a replay of the
   CHECK(res.mean_nfe > 0.0);
   REQUIRE(res.bpd.size() == size_t(B));
 
-  Rng replay(4);
-  for (int64_t lo = 0; lo < B; lo += batch) {
+  for (int64_t lo = 0, c = 0; lo < B; lo += batch, ++c) {
+    Rng replay(derive_seed(seed, uint64_t(c)));
     Tensor chunk = pixels.rows(lo, std::min(B, lo + batch));
     std::vector<std::vector<double>> draws;
     for (int k = 0; k < K; ++k) {
@@ -111,15 +112,15 @@ TEST_CASE("image_bpd: chunks and importance-weighted draws match a replay of the
 
 TEST_CASE("image_bpd rejects empty input, K < 1 and batch < 1, and gets a field of constant divergence right") {
   FieldFn v = [](const Var& x, const Tensor&) { return x; };
-  Rng rng(5);
+  const uint64_t seed = 5;
   Tensor px = Tensor::zeros({2, 1, 2, 2});
-  CHECK_THROWS(image_bpd(v, Tensor::zeros({0, 1, 2, 2}), {}, 1, 4, rng));
-  CHECK_THROWS(image_bpd(v, px, {}, 0, 4, rng));
-  CHECK_THROWS(image_bpd(v, px, {}, 1, 0, rng));
+  CHECK_THROWS(image_bpd(v, Tensor::zeros({0, 1, 2, 2}), {}, 1, 4, seed));
+  CHECK_THROWS(image_bpd(v, px, {}, 0, 4, seed));
+  CHECK_THROWS(image_bpd(v, px, {}, 1, 0, seed));
   // v = x has div = D everywhere, so log p1(y) = log N(y / e; 0, I) - D. Pixels 128 give y in
   // [0, 1/128), so y / e ~ 0 and bpd ~ (log(2 pi) / 2 + 1) / ln 2 + 7 (off by < 1e-5).
   px.fill(128.0f);
-  BpdResult r = image_bpd(v, px, {}, 1, 4, rng);
+  BpdResult r = image_bpd(v, px, {}, 1, 4, seed);
   REQUIRE(r.bpd.size() == 2);
   for (double b : r.bpd) CHECK(b == doctest::Approx((0.5 * std::log(2.0 * M_PI) + 1.0) / std::log(2.0) + 7.0).epsilon(1e-5));
 }

@@ -147,15 +147,17 @@ TEST_CASE("loss.csv: a row per window and at the last step; a resume drops the r
 TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks see every step") {
   TempDir tmp("fm_test_run");
   const std::string whole = tmp.path("whole"), split = tmp.path("split");
-  int64_t steps_seen = 0, snapshots = 0, evaluations = 0;
+  int64_t steps_seen = 0, snapshots = 0, finals = 0, evaluations = 0;
   RunHooks hooks;
   hooks.on_step = [&](const RunContext&, int64_t step, double loss) {
     CHECK(step == ++steps_seen);
     CHECK(std::isfinite(loss));
   };
-  hooks.on_snapshot = [&](const RunContext& c, int64_t step) {
-    CHECK(step % 2 == 0);
-    CHECK(c.trainer.steps_done() == step);
+  hooks.on_samples = [&](const RunContext& c, const RunSamples& s) {
+    if (s.final) return void(++finals);
+    CHECK(s.step % 2 == 0);
+    CHECK(c.trainer.steps_done() == s.step);
+    CHECK(s.samples.shape() == Shape{64, 2});
     ++snapshots;
   };
   std::vector<int64_t> checkpoints;
@@ -165,19 +167,21 @@ TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks se
     // loss.csv already holds the rows up to this step (every 2 steps here): what loss.svg is drawn from.
     CHECK(rows_without_seconds(c.options.out_dir + "/loss.csv").size() == size_t(1 + step / 2));
   };
-  hooks.evaluate = [&](const RunContext&) -> ResultFields {
+  hooks.on_eval_progress = [&](int64_t done, int64_t total, const SolveRun&, int64_t) {
+    CHECK(done <= total);
     ++evaluations;
-    return {{"answer", 42}};
   };
   TrainRunOptions o = tiny_run(whole, 6);
-  o.snapshot_every = 2;
+  o.grid_every = 2;
+  o.eval_n = 30, o.eval_batch = 20;
   TrainRunResult r = train(o, hooks);
   CHECK(steps_seen == 6);
   CHECK(snapshots == 2);  // at 2 and 4, not at the last step
+  CHECK(finals == 2);     // the final grid and, for 2-D points, the picture
   CHECK(checkpoints == std::vector<int64_t>{3, 6});  // every 3 steps and at the end
-  CHECK(evaluations == 1);
-  REQUIRE(r.evaluation.size() == 1);
-  CHECK(r.evaluation[0].first == "answer");
+  CHECK(evaluations == 2);  // chunks of 20 and 10
+  REQUIRE(r.nll.has_value());
+  CHECK(std::isfinite(r.nll->nll.mean));
   CHECK(r.start == 0);
   CHECK(r.steps == 6);
   CHECK(r.checkpoint == whole + "/model.safetensors");
@@ -185,9 +189,9 @@ TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks se
 
   // The same run interrupted at step 4, after its checkpoint at 3 and loss.csv's row at 4.
   TrainRunOptions stopped = tiny_run(split, 6);
-  stopped.snapshot_every = 4;
+  stopped.grid_every = 4;
   RunHooks interrupt;
-  interrupt.on_snapshot = [](const RunContext&, int64_t) { throw std::runtime_error("interrupted"); };
+  interrupt.on_samples = [](const RunContext&, const RunSamples&) { throw std::runtime_error("interrupted"); };
   CHECK(error_of([&] { train(stopped, interrupt); })
             .find("interrupted; training stopped. The last good checkpoint " + split + "/model.safetensors (step 3,") == 0);
   CHECK(rows_without_seconds(split + "/loss.csv").size() == 3);  // header + steps 2, 4
