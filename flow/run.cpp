@@ -13,37 +13,6 @@
 
 namespace fm {
 
-std::map<std::string, std::string> run_metadata(const RunSpec& r) {
-  std::map<std::string, std::string> m{{"data", r.data_spec},
-          {"split", r.data.split},
-          {"data_dir", r.data.data_dir},
-          {"hflip", r.data.hflip ? "true" : "false"},
-          {"path", r.path},
-          {"sigma_min", meta_number(r.sigma_min)},
-          {"config", to_json(r.model)},
-          {"log_every", std::to_string(r.log_every)}};
-  // Written only when set, so the train state of every other run stays as it was.
-  if (!r.data.layout.empty()) m["layout"] = r.data.layout;
-  if (!r.data.labels.empty()) m["labels"] = r.data.labels;
-  return m;
-}
-
-RunSpec run_from_metadata(const std::map<std::string, std::string>& m) {
-  RunSpec r;
-  r.data_spec = meta_str(m, "data");
-  r.data.split = meta_str(m, "split");
-  r.data.data_dir = meta_str(m, "data_dir");
-  r.data.hflip = meta_str(m, "hflip") == "true";
-  if (auto it = m.find("layout"); it != m.end()) r.data.layout = it->second;
-  if (auto it = m.find("labels"); it != m.end()) r.data.labels = it->second;
-  r.path = meta_str(m, "path");
-  r.sigma_min = meta_f64(m, "sigma_min");
-  r.model = parse_json(meta_str(m, "config"));
-  r.train = train_options_from_metadata(m);
-  r.log_every = meta_i64(m, "log_every");
-  return r;
-}
-
 DataKind data_kind(const Dataset& data) { return kind_of(data.sample_shape(), data.name()); }
 
 Json model_for_data(const Shape& sample_shape, const ModelChoice& choice) {

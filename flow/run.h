@@ -27,6 +27,7 @@
 #include "flow/dataset.h"
 #include "flow/evaluation.h"
 #include "flow/path.h"
+#include "flow/run_options.h"
 #include "flow/trainer.h"
 #include "nn/model.h"
 #include "nn/unet.h"
@@ -34,31 +35,6 @@
 #include "tensor/io/safetensors.h"
 
 namespace fm {
-
-// A run as train_state.safetensors stores it: what defines the training besides the trainer's
-// own options and counters (Trainer::state_metadata), so that a resume needs nothing else.
-struct RunSpec {
-  std::string data_spec;  // as open_dataset takes it
-  DataOptions data;
-  std::string path = "condot";
-  double sigma_min = 1e-4;
-  Json model;  // the model's config (nn/model.h)
-  TrainOptions train;
-  int64_t log_every = 10;  // loss.csv: steps per row
-};
-
-// The spec as metadata text (keys data, split, data_dir, hflip, path, sigma_min, config,
-// log_every, and layout and labels only when set) and back. run_from_metadata reads the training options from the keys that the
-// trainer's state_metadata holds (train_options_metadata), so it takes a whole train state's
-// metadata; it throws "train state: missing '<key>'" and the like.
-std::map<std::string, std::string> run_metadata(const RunSpec& r);
-RunSpec run_from_metadata(const std::map<std::string, std::string>& m);
-
-// An option that a run cannot take, e.g. a changed learning rate on resume. The message names
-// the option; a command line reports it as a usage error.
-struct RunOptionError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 // ---- the model follows the data ------------------------------------------------------------------
 

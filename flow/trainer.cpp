@@ -170,42 +170,6 @@ double meta_f64(const std::map<std::string, std::string>& m, const std::string& 
 int64_t meta_i64(const std::map<std::string, std::string>& m, const std::string& key) { return meta_parse<int64_t>(m, key); }
 uint64_t meta_u64(const std::map<std::string, std::string>& m, const std::string& key) { return meta_parse<uint64_t>(m, key); }
 
-std::map<std::string, std::string> train_options_metadata(const TrainOptions& o) {
-  return {{"steps", std::to_string(o.steps)},
-          {"batch", std::to_string(o.batch)},
-          {"lr", meta_number(o.lr)},
-          {"schedule", o.schedule},
-          {"warmup", std::to_string(o.warmup)},
-          {"clip", meta_number(o.clip)},
-          {"ema", meta_number(o.ema)},
-          {"seed", std::to_string(o.seed)},
-          {"optimizer", o.adam.decoupled ? "adamw" : "adam"},
-          {"weight_decay", meta_number(o.adam.weight_decay)},
-          {"beta1", meta_number(o.adam.beta1)},
-          {"beta2", meta_number(o.adam.beta2)},
-          {"eps", meta_number(o.adam.eps)}};
-}
-
-TrainOptions train_options_from_metadata(const std::map<std::string, std::string>& m) {
-  TrainOptions o;
-  o.steps = meta_i64(m, "steps");
-  o.batch = meta_i64(m, "batch");
-  o.lr = meta_f64(m, "lr");
-  o.schedule = meta_str(m, "schedule");
-  o.warmup = meta_i64(m, "warmup");
-  o.clip = meta_f64(m, "clip");
-  o.ema = meta_f64(m, "ema");
-  o.seed = meta_u64(m, "seed");
-  const std::string& optimizer = meta_str(m, "optimizer");
-  if (optimizer != "adam" && optimizer != "adamw") throw std::runtime_error("train state: bad 'optimizer' ('" + optimizer + "')");
-  o.adam.decoupled = optimizer == "adamw";
-  o.adam.weight_decay = meta_f64(m, "weight_decay");
-  o.adam.beta1 = meta_f64(m, "beta1");
-  o.adam.beta2 = meta_f64(m, "beta2");
-  o.adam.eps = meta_f64(m, "eps");
-  return o;
-}
-
 void save_train_state(const std::string& path, const Trainer& trainer, const std::map<std::string, std::string>& extra) {
   std::vector<NamedTensor> tensors = trainer.state_tensors();
   // One reduction over every tensor (a double sum of float squares is finite exactly when they

@@ -92,7 +92,8 @@ void check_batch_split(int64_t batch, int ranks);
 
 // The options as metadata text, exactly (doubles in their shortest round-trip form), and back.
 // Keys: steps, batch, lr, schedule, warmup, clip, ema, seed, optimizer (adam | adamw),
-// weight_decay, beta1, beta2, eps.
+// weight_decay, beta1, beta2, eps: the training rows of the run options' table, which writes and
+// reads them (flow/run_options.cpp).
 std::map<std::string, std::string> train_options_metadata(const TrainOptions& opt);
 TrainOptions train_options_from_metadata(const std::map<std::string, std::string>& meta);
 
