@@ -95,6 +95,22 @@ Args::Option& Args::find(const std::string& name) {
 
 const Args::Option& Args::find(const std::string& name) const { return const_cast<Args*>(this)->find(name); }
 
+// "unknown option --x", suggesting the closest declared name when it is close relative to what was
+// typed, else pointing at --help.
+UsageError Args::unknown_option(const std::string& name, const std::string& see_help) const {
+  std::string typed = without_dashes(name), best;
+  size_t best_d = std::numeric_limits<size_t>::max();
+  std::vector<std::string> known = {"--help"};
+  for (const Option& k : options_) known.push_back(k.name);
+  for (const std::string& k : known) {
+    size_t d = edit_distance(typed, without_dashes(k));
+    if (d < best_d) best_d = d, best = k;
+  }
+  size_t limit = typed.size() <= 3 ? 1 : typed.size() <= 8 ? 2 : 3;
+  if (best_d <= limit) return UsageError("unknown option " + name + " (did you mean " + best + "?)");
+  return UsageError("unknown option " + name + " (" + see_help + ")");
+}
+
 bool Args::parse(int argc, char** argv, int first) {
   // --help anywhere wins over any mistake elsewhere on the line.
   for (int i = first; i < argc; ++i) {
@@ -115,20 +131,7 @@ bool Args::parse(int argc, char** argv, int first) {
     size_t eq = a.find('=');
     std::string name = a.substr(0, eq);
     Option* o = name.rfind("--", 0) == 0 ? lookup(name) : nullptr;  // single-dash names are never ours
-    if (!o) {
-      // Suggest the closest declared name when it is close relative to what was typed.
-      std::string typed = without_dashes(name), best;
-      size_t best_d = std::numeric_limits<size_t>::max();
-      std::vector<std::string> known = {"--help"};
-      for (const Option& k : options_) known.push_back(k.name);
-      for (const std::string& k : known) {
-        size_t d = edit_distance(typed, without_dashes(k));
-        if (d < best_d) best_d = d, best = k;
-      }
-      size_t limit = typed.size() <= 3 ? 1 : typed.size() <= 8 ? 2 : 3;
-      if (best_d <= limit) throw UsageError("unknown option " + name + " (did you mean " + best + "?)");
-      throw UsageError("unknown option " + name + " (" + see_help + ")");
-    }
+    if (!o) throw unknown_option(name, see_help);
 
     if (o->is_flag) {
       bool v = true;

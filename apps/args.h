@@ -53,6 +53,7 @@ class Args {
   Option& find(const std::string& name);
   const Option& find(const std::string& name) const;
   Option* lookup(const std::string& name);
+  UsageError unknown_option(const std::string& name, const std::string& see_help) const;
   // The numeric accessors: a value is required (given or defaulted).
   const std::string& required_value(const std::string& name, const char* what) const;
   Args& add(const std::string& name, const std::string& default_value, const std::string& help, bool is_flag);

@@ -174,10 +174,108 @@ void bench_allreduce(Device device, const Report& report, int warm, int reps, Rn
   }
 }
 
-}  // namespace
 
-int cmd_bench(int argc, char** argv) {
-  Args args("fm bench", "Time training steps, likelihood evaluations and matmul (median of --reps runs).");
+// A bench session: where and how often each row runs, and how it is reported.
+struct Bench {
+  Device device;
+  Report report;
+  int warm, reps;
+  bool prof;         // --profile: the time per op kind instead of the rows
+  std::string only;  // --only
+  Rng rng{1};
+
+  bool run(const std::string& group) const { return !prof && (only.empty() || only == group); }
+  bool profiles(const std::string& prefix) const { return prof && (only.empty() || only.rfind(prefix, 0) == 0); }
+  // A row: the median time of `fn` and, on a GPU, the kernels and cuBLAS calls of one more run (how
+  // launch-bound it is); under --profile, the time per op kind of `reps` runs instead.
+  void row(const std::string& name, const std::function<void()>& fn, double gflop, const std::string& unit = "steps") {
+    if (prof) {
+      for (int i = 0; i < warm; ++i) fn();
+      return print_profile(name + " (" + std::to_string(reps) + " " + unit + ")", reps, fn, report.json);
+    }
+    const double ms = median_ms(fn, warm, reps);
+    int64_t launches = -1;
+    if (device == Device::CUDA) {
+      const int64_t before = cuda::launch_count();
+      fn();
+      launches = cuda::launch_count() - before;
+    }
+    report.row(name, ms, gflop, launches);
+  }
+};
+
+void bench_matmul(Bench& b, int64_t n) {
+  Tensor x = Tensor::empty({n, n}, b.device), y = Tensor::empty({n, n}, b.device), z = Tensor::empty({n, n}, b.device);
+  b.rng.uniform(x, -1, 1);
+  b.rng.uniform(y, -1, 1);
+  b.row("matmul " + std::to_string(n), [&] { matmul_into(x, y, false, false, 0.0f, z); }, 2.0 * double(n) * n * n * 1e-9);
+}
+
+// The MLP D -> W x (L - 2) -> D: training steps at each batch of `batches` (--profile: the first)
+// and one likelihood evaluation of `eval_batch` points.
+void bench_mlp(Bench& b, int64_t D, int64_t W, int64_t L, const std::vector<int64_t>& batches, int64_t eval_batch) {
+  std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), b.rng);
+  model->to(b.device);
+  std::vector<Param> params = model->parameters();
+  // Multiply-adds of one forward pass per sample: sum over layers of in * out.
+  const double macs = double(D + 1) * W + double(L - 2) * W * W + double(W) * D;
+  for (int64_t B : b.run("mlp-train") || b.profiles("mlp-train") ? batches : std::vector<int64_t>{}) {
+    Tensor x1 = Tensor::empty({B, D}, b.device);
+    b.rng.normal(x1);
+    CondOTPath path;
+    FlowBatch fb;
+    Adam adam(params, AdamOptions{});
+    // forward 2 flops per MAC; backward twice that (dX and dW).
+    b.row("mlp train_step B=" + std::to_string(B), [&] {
+      make_flow_batch(path, x1, b.rng, fb);
+      Var loss = cfm_loss(*model, fb);
+      zero_grad(params);
+      backward(loss);
+      adam.step(1e-4);
+    }, 6.0 * macs * double(B) * 1e-9);
+    if (b.prof) break;  // one batch size is enough to see where the time goes
+  }
+  if (!b.run("mlp-field")) return;
+  Tensor x1 = Tensor::empty({eval_batch, D}, b.device);
+  b.rng.normal(x1);
+  const FlowSolveOptions opt = one_evaluation(Divergence::Exact);
+  // forward (2 flops/MAC) + D input-VJPs (2 flops/MAC each).
+  b.row("mlp field exact-div B=" + std::to_string(eval_batch), [&] { log_likelihood(field_of(*model), x1, opt, b.rng); },
+        (2.0 + 2.0 * double(D)) * macs * double(eval_batch) * 1e-9);
+}
+
+// The Fashion-MNIST U-Net (1 x 28 x 28) of `ch` channels at batch IB: a training step, a forward
+// pass (the first of `channels` only) and one Hutchinson likelihood evaluation (forward + VJP).
+void bench_unet(Bench& b, int64_t ch, int64_t IB, bool forward) {
+  UNetConfig cfg;
+  cfg.channels = ch;
+  std::unique_ptr<FieldModel> model = make_model(unet_config_json(cfg), b.rng);
+  model->to(b.device);
+  const std::string tag = "unet ch" + std::to_string(ch) + " ", bs = " B=" + std::to_string(IB);
+  if (b.prof || b.run("unet-train")) {
+    std::unique_ptr<Dataset> data = random_images(cfg, 4 * IB, b.rng);
+    CondOTPath path;
+    TrainOptions opt = image_train_options();
+    opt.batch = IB;
+    Trainer trainer(*model, path, *data, opt);
+    b.row(tag + "train_step" + bs, [&] { trainer.step(); }, 0);
+  }
+  Tensor x = Tensor::empty({IB, cfg.in_channels, cfg.height, cfg.width}, b.device);
+  b.rng.uniform(x, -1, 1);
+  if (forward && b.run("unet-forward")) {
+    Tensor t = Tensor::full({IB}, 0.5f, b.device);
+    b.row(tag + "forward" + bs, [&] {
+      NoGradGuard no_grad;
+      model->forward(Var(x), t);
+    }, 0);
+  }
+  if (b.prof || b.run("unet-field")) {
+    const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
+    b.row(tag + "forward+vjp" + bs, [&] { log_likelihood(field_of(*model), x, opt, b.rng); }, 0, "evaluations");
+  }
+}
+
+void declare_bench_options(Args& args) {
   args.opt("--only", "", "one group: matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field or allreduce "
                          "(under mpirun: allreduce only)")
       .opt("--channels", "", "U-Net base channels for the unet rows (default: both 32 and 16)")
@@ -193,6 +291,13 @@ int cmd_bench(int argc, char** argv) {
       .flag("--profile", "print the time per op kind of MLP and U-Net training steps and U-Net likelihood evaluations (U-Net: --channels, default 32)")
       .flag("--json", "one JSON line per result on stdout");
   add_device_option(args);
+}
+
+}  // namespace
+
+int cmd_bench(int argc, char** argv) {
+  Args args("fm bench", "Time training steps, likelihood evaluations and matmul (median of --reps runs).");
+  declare_bench_options(args);
   if (!args.parse(argc, argv, 2)) return 0;
   const std::string only = args.str("--only");
   const std::vector<std::string> groups{"matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field", "allreduce"};
@@ -200,126 +305,21 @@ int cmd_bench(int argc, char** argv) {
     throw UsageError("--only must be one of matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field, allreduce");
   if (dist::size() > 1 && only != "allreduce")
     throw UsageError("under mpirun only --only allreduce runs (the other rows time one process)");
-  const bool prof = args.on("--profile");
-  auto run = [&](const char* g) { return !prof && (only.empty() || only == g); };
-  const int reps = static_cast<int>(std::max<int64_t>(1, args.i64("--reps")));
-  const int warm = static_cast<int>(std::max<int64_t>(0, args.i64("--warmup")));
-  const int64_t D = args.i64("--dim"), W = args.i64("--width"), L = args.i64("--depth");
-  const int64_t IB = args.i64("--image-batch");
-  std::vector<int64_t> mlp_batches{4096, 1024}, channels{32, 16};
-  if (!args.str("--batch").empty()) mlp_batches = {args.i64("--batch")};
-  if (!args.str("--channels").empty()) channels = {args.i64("--channels")};
-  const Device device = bench_device = device_option(args);
-  Report report{args.on("--json")};
-  if (!report.json && dist::is_root())
+  Bench b{bench_device = device_option(args), Report{args.on("--json")}, static_cast<int>(std::max<int64_t>(0, args.i64("--warmup"))),
+          static_cast<int>(std::max<int64_t>(1, args.i64("--reps"))), args.on("--profile"), only};
+  if (!b.report.json && dist::is_root())
     std::printf("fm bench: %d OpenMP threads, sgemm kernel %s; %s\n", num_threads(), cpu::sgemm_kernel_name(),
                 cuda::describe().c_str());
-  Rng rng(1);
-  // A row: the median time of `fn` and, on a GPU, the kernels and cuBLAS calls of one more run
-  // (how launch-bound it is).
-  auto measure = [&](const std::string& name, const std::function<void()>& fn, double gflop) {
-    const double ms = median_ms(fn, warm, reps);
-    int64_t launches = -1;
-    if (device == Device::CUDA) {
-      const int64_t before = cuda::launch_count();
-      fn();
-      launches = cuda::launch_count() - before;
-    }
-    report.row(name, ms, gflop, launches);
-  };
-
-  if (run("allreduce")) bench_allreduce(device, report, warm, reps, rng);
-
-  if (run("matmul")) {
-    const int64_t n = args.i64("--size");
-    Tensor a = Tensor::empty({n, n}, device), b = Tensor::empty({n, n}, device), c = Tensor::empty({n, n}, device);
-    rng.uniform(a, -1, 1);
-    rng.uniform(b, -1, 1);
-    measure("matmul " + std::to_string(n), [&] { matmul_into(a, b, false, false, 0.0f, c); }, 2.0 * double(n) * n * n * 1e-9);
-  }
-
-  if (run("mlp-train") || run("mlp-field") || (prof && (only.empty() || only == "mlp-train"))) {
-    std::unique_ptr<FieldModel> model = make_model(mlp_config(D, W, L), rng);
-    model->to(device);
-    std::vector<Param> params = model->parameters();
-    // Multiply-adds of one forward pass per sample: sum over layers of in * out.
-    const double macs = double(D + 1) * W + double(L - 2) * W * W + double(W) * D;
-    for (int64_t B : run("mlp-train") || prof ? mlp_batches : std::vector<int64_t>{}) {
-      Tensor x1 = Tensor::empty({B, D}, device);
-      rng.normal(x1);
-      CondOTPath path;
-      FlowBatch fb;
-      Adam adam(params, AdamOptions{});
-      auto step = [&] {
-        make_flow_batch(path, x1, rng, fb);
-        Var loss = cfm_loss(*model, fb);
-        zero_grad(params);
-        backward(loss);
-        adam.step(1e-4);
-      };
-      if (prof) {
-        for (int i = 0; i < warm; ++i) step();
-        print_profile("mlp train_step B=" + std::to_string(B) + " (" + std::to_string(reps) + " steps)", reps, step,
-                      report.json);
-        break;  // one batch size is enough to see where the time goes
-      }
-      // forward 2 flops per MAC; backward twice that (dX and dW).
-      measure("mlp train_step B=" + std::to_string(B), step, 6.0 * macs * double(B) * 1e-9);
-    }
-    if (run("mlp-field")) {
-      const int64_t B = args.i64("--eval-batch");
-      Tensor x1 = Tensor::empty({B, D}, device);
-      rng.normal(x1);
-      const FlowSolveOptions opt = one_evaluation(Divergence::Exact);
-      // forward (2 flops/MAC) + D input-VJPs (2 flops/MAC each).
-      measure("mlp field exact-div B=" + std::to_string(B), [&] { log_likelihood(field_of(*model), x1, opt, rng); },
-              (2.0 + 2.0 * double(D)) * macs * double(B) * 1e-9);
-    }
-  }
-
-  const bool any_unet = (prof && (only.empty() || only.rfind("unet", 0) == 0)) || run("unet-train") || run("unet-forward") || run("unet-field");
-  if (prof && args.str("--channels").empty()) channels = {32};
-  for (int64_t ch : any_unet ? channels : std::vector<int64_t>{}) {
-    UNetConfig cfg;  // the Fashion-MNIST U-Net: 1 x 28 x 28
-    cfg.channels = ch;
-    std::unique_ptr<FieldModel> model = make_model(unet_config_json(cfg), rng);
-    model->to(device);
-    const std::string tag = "unet ch" + std::to_string(ch) + " ";
-    const std::string bs = " B=" + std::to_string(IB);
-    if (prof || run("unet-train")) {
-      std::unique_ptr<Dataset> data = random_images(cfg, 4 * IB, rng);
-      CondOTPath path;
-      TrainOptions opt = image_train_options();
-      opt.batch = IB;
-      Trainer trainer(*model, path, *data, opt);
-      if (prof) {
-        for (int i = 0; i < warm; ++i) trainer.step();
-        print_profile(tag + "train_step" + bs + " (" + std::to_string(reps) + " steps)", reps, [&] { trainer.step(); },
-                      report.json);
-      } else {
-        measure(tag + "train_step" + bs, [&] { trainer.step(); }, 0);
-      }
-    }
-    Tensor x = Tensor::empty({IB, cfg.in_channels, cfg.height, cfg.width}, device);
-    rng.uniform(x, -1, 1);
-    if (run("unet-forward") && ch == channels.front()) {
-      Tensor t = Tensor::full({IB}, 0.5f, device);
-      measure(tag + "forward" + bs, [&] {
-        NoGradGuard no_grad;
-        model->forward(Var(x), t);
-      }, 0);
-    }
-    if (prof) {
-      const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
-      for (int i = 0; i < warm; ++i) log_likelihood(field_of(*model), x, opt, rng);
-      print_profile(tag + "forward+vjp" + bs + " (" + std::to_string(reps) + " evaluations)", reps,
-                    [&] { log_likelihood(field_of(*model), x, opt, rng); }, report.json);
-    }
-    if (run("unet-field")) {
-      const FlowSolveOptions opt = one_evaluation(Divergence::Hutchinson);
-      measure(tag + "forward+vjp" + bs, [&] { log_likelihood(field_of(*model), x, opt, rng); }, 0);
-    }
-  }
+  if (b.run("allreduce")) bench_allreduce(b.device, b.report, b.warm, b.reps, b.rng);
+  if (b.run("matmul")) bench_matmul(b, args.i64("--size"));
+  std::vector<int64_t> batches{4096, 1024}, channels{32, 16};
+  if (!args.str("--batch").empty()) batches = {args.i64("--batch")};
+  if (b.run("mlp-train") || b.run("mlp-field") || b.profiles("mlp-train"))
+    bench_mlp(b, args.i64("--dim"), args.i64("--width"), args.i64("--depth"), batches, args.i64("--eval-batch"));
+  if (!args.str("--channels").empty()) channels = {args.i64("--channels")};
+  else if (b.prof) channels = {32};
+  if (b.profiles("unet") || b.run("unet-train") || b.run("unet-forward") || b.run("unet-field"))
+    for (int64_t ch : channels) bench_unet(b, ch, args.i64("--image-batch"), ch == channels.front());
   return 0;
 }
 

@@ -58,10 +58,8 @@ void write_picture(const Args& args, const Tensor& xs, const Shape& sample_shape
   }
 }
 
-}  // namespace
 
-int cmd_sample(int argc, char** argv) {
-  Args args("fm sample", "Generate samples from a trained model by solving its ODE from noise (t = 0) to data (t = 1).");
+void declare_sample_options(Args& args) {
   args.opt("--ckpt", "", "model checkpoint (.safetensors) written by fm train")
       .opt("--n", "", "number of samples (default: 64 for images, 10000 otherwise)")
       .opt("--out", "samples.npy", "where to write the samples (.npy, N x D or N x C x H x W, unclamped)")
@@ -76,6 +74,13 @@ int cmd_sample(int argc, char** argv) {
       .flag("--json", "print the results as one JSON line on stdout");
   add_device_option(args);
   add_solver_options(args);
+}
+
+}  // namespace
+
+int cmd_sample(int argc, char** argv) {
+  Args args("fm sample", "Generate samples from a trained model by solving its ODE from noise (t = 0) to data (t = 1).");
+  declare_sample_options(args);
   if (!args.parse(argc, argv, 2)) return 0;
   if (!args.given("--ckpt")) throw UsageError("--ckpt is required");
 
