@@ -1,11 +1,12 @@
 // cuda/elementwise.cu: unary and broadcasting binary kernels, scaling, axpy, the dropout mask and
-// the path's two affine maps. The per-element math is tensor/cpu/activation.h's, shared with the
+// the path's two affine maps. The per-element math is tensor/activation.h's, shared with the
 // CPU backend (FM_HD), so both devices compute the same expression.
 #include <stdexcept>
 
 #include "cuda/common.cuh"
 #include "cuda/kernels.h"
-#include "tensor/cpu/activation.h"
+#include "tensor/activation.h"
+#include "tensor/fused_math.h"
 
 namespace fm::cuda {
 
@@ -86,15 +87,11 @@ void launch_binary(const Tensor& a, const Tensor& b, Tensor& out) {
 __global__ void scale_kernel(const float* x, float s, float* y, int64_t n) { FM_CUDA_LOOP(i, n) y[i] = s * x[i]; }
 __global__ void axpy_kernel(float alpha, const float* x, float* y, int64_t n) { FM_CUDA_LOOP(i, n) y[i] += alpha * x[i]; }
 __global__ void add_scalar_kernel(const float* x, float s, float* y, int64_t n) { FM_CUDA_LOOP(i, n) y[i] = x[i] + s; }
-__global__ void dropout_kernel(float* u, float p, float keep, int64_t n) { FM_CUDA_LOOP(i, n) u[i] = u[i] >= p ? keep : 0.0f; }
+__global__ void dropout_kernel(float* u, float p, float keep, int64_t n) { FM_CUDA_LOOP(i, n) u[i] = fused::dropout_mask(u[i], p, keep); }
 
 __global__ void path_mix_kernel(const float* x0, const float* x1, const float* coef, float* xt, float* ut, int64_t row,
                                 int64_t n) {
-  FM_CUDA_LOOP(j, n) {
-    const float* c = coef + 4 * (j / row);
-    xt[j] = c[0] * x0[j] + c[1] * x1[j];
-    ut[j] = c[2] * x0[j] + c[3] * x1[j];
-  }
+  FM_CUDA_LOOP(j, n) fused::path_mix(coef + 4 * (j / row), x0[j], x1[j], xt[j], ut[j]);
 }
 
 }  // namespace
@@ -143,8 +140,6 @@ void scale_(Tensor& x, float s) {
 }
 
 void axpy_(float alpha, const Tensor& x, Tensor& y) {
-  if (x.numel() != y.numel())
-    throw std::runtime_error("axpy_: " + shape_str(x.shape()) + " into " + shape_str(y.shape()));
   FM_LAUNCH(axpy_kernel, grid_for(x.numel()), kThreads, 0, stream())(alpha, ptr(x), ptr(y), x.numel());
   launched("axpy_");
 }
@@ -157,7 +152,7 @@ Tensor add_scalar(const Tensor& x, float s) {
 }
 
 void dropout_mask_(Tensor& u, float p) {
-  const float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  const float keep = fused::dropout_keep(p);
   FM_LAUNCH(dropout_kernel, grid_for(u.numel()), kThreads, 0, stream())(ptr(u), p, keep, u.numel());
   launched("dropout_mask_");
 }

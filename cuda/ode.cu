@@ -7,6 +7,7 @@
 #include "cuda/device.h"
 #include "cuda/kernels.h"
 #include "cuda/reduce.cuh"
+#include "tensor/fused_math.h"
 
 namespace fm::cuda {
 
@@ -31,11 +32,7 @@ Terms terms_of(double h, std::span<const double> w, std::span<const Tensor* cons
 
 // out = y0 + sum_j w_j k_j, accumulated in double and rounded once (as the CPU kernel).
 __global__ void combine_kernel(float* out, const float* y0, Terms t, int64_t n) {
-  FM_CUDA_LOOP(i, n) {
-    double acc = 0.0;
-    for (int j = 0; j < t.m; ++j) acc += t.w[j] * double(t.k[j][i]);
-    out[i] = float(double(y0[i]) + acc);
-  }
+  FM_CUDA_LOOP(i, n) out[i] = fused::rk_combine(y0[i], t.w, t.k, t.m, i);
 }
 
 // dopri5's error term of element i, squared by the reduction's caller: err / tol.
@@ -46,10 +43,7 @@ struct ErrorRatio {
   int64_t offset;
   __device__ double operator()(int64_t j) const {
     const int64_t i = offset + j;
-    double err = 0.0;
-    for (int q = 0; q < e.m; ++q) err += e.w[q] * double(e.k[q][i]);
-    const double tol = atol + rtol * fmax(fabs(double(y0[i])), fabs(double(y1[i])));
-    const double v = err / tol;
+    const double v = fused::rk_error(y0[i], y1[i], e.w, e.k, e.m, i, atol, rtol);
     return v * v;
   }
 };
@@ -60,8 +54,7 @@ struct Scaled {
   int64_t offset;
   __device__ double operator()(int64_t j) const {
     const int64_t i = offset + j;
-    const double scale = atol + rtol * fabs(double(ref[i]));
-    const double v = (b ? double(a[i]) - b[i] : double(a[i])) / scale;
+    const double v = fused::scaled(a[i], b, ref[i], i, atol, rtol);
     return v * v;
   }
 };

@@ -61,20 +61,29 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) { FM_DISPATCH("binary", binary(op, a, b), a, b); }
 Tensor scale(const Tensor& x, float s) { FM_DISPATCH("scale", scale(x, s), x); }
 void scale_(Tensor& x, float s) { FM_DISPATCH("scale_", scale_(x, s), x); }
-void add_(Tensor& y, const Tensor& x) { FM_DISPATCH("add_", axpy_(1.0f, x, y), y, x); }
-void axpy_(float alpha, const Tensor& x, Tensor& y) { FM_DISPATCH("axpy_", axpy_(alpha, x, y), x, y); }
+void add_(Tensor& y, const Tensor& x) { axpy_(1.0f, x, y); }
+void axpy_(float alpha, const Tensor& x, Tensor& y) {
+  if (x.numel() != y.numel()) throw std::runtime_error("axpy_: " + shape_str(x.shape()) + " into " + shape_str(y.shape()));
+  FM_DISPATCH("axpy_", axpy_(alpha, x, y), x, y);
+}
 Tensor add_scalar(const Tensor& x, float s) { FM_DISPATCH("add_scalar", add_scalar(x, s), x); }
 
 // ---- reductions -----------------------------------------------------------------------------
 double sum_all(const Tensor& x) { FM_DISPATCH("sum_all", sum_all(x), x); }
-double dot(const Tensor& a, const Tensor& b) { FM_DISPATCH("dot", dot(a, b), a, b); }
+double dot(const Tensor& a, const Tensor& b) {
+  if (a.numel() != b.numel()) throw std::runtime_error("dot: sizes differ");
+  FM_DISPATCH("dot", dot(a, b), a, b);
+}
 Tensor mean_square(const Tensor& x) { FM_DISPATCH("mean_square", mean_square(x), x); }
 double sum_squares(std::span<const Tensor* const> ts) {
   if (ts.empty()) return 0.0;
   for (const Tensor* t : ts) common_device("sum_squares", {*ts[0], *t});
   FM_DISPATCH("sum_squares", sum_squares(ts), *ts[0]);
 }
-Tensor sum(const Tensor& x, int axis, bool keepdim) { FM_DISPATCH("sum", sum(x, axis, keepdim), x); }
+Tensor sum(const Tensor& x, int axis, bool keepdim) {
+  if (axis < -x.ndim() || axis >= x.ndim()) throw std::runtime_error("sum: axis out of range for " + shape_str(x.shape()));
+  FM_DISPATCH("sum", sum(x, axis, keepdim), x);
+}
 // The un-broadcast, composed of sums over single axes on any backend.
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;
@@ -104,7 +113,12 @@ Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) { FM_DISPATCH("bm
 void bmm_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
   FM_DISPATCH("bmm_into", bmm_into(a, b, ta, tb, beta, c), a, b, c);
 }
-Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) { FM_DISPATCH("linear", linear(x, W, b), x, W, b); }
+Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
+  if (x.ndim() != 2 || W.ndim() != 2 || x.dim(1) != W.dim(1) || (b.defined() && b.numel() != W.dim(0)))
+    throw std::runtime_error("linear: input " + shape_str(x.shape()) + " does not match weight " + shape_str(W.shape()) +
+                             (b.defined() ? " and bias " + shape_str(b.shape()) : std::string()));
+  FM_DISPATCH("linear", linear(x, W, b), x, W, b);
+}
 
 // ---- layout ---------------------------------------------------------------------------------
 Tensor concat(const std::vector<Tensor>& parts, int axis) {
@@ -119,7 +133,10 @@ void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
 void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value) {
   FM_DISPATCH("slice_fill_", slice_fill_(out, axis, begin, end, value), out);
 }
-Tensor transpose2d(const Tensor& x) { FM_DISPATCH("transpose2d", transpose2d(x), x); }
+Tensor transpose2d(const Tensor& x) {
+  if (x.ndim() != 2) throw std::runtime_error("transpose2d: expected a 2-D tensor");
+  FM_DISPATCH("transpose2d", transpose2d(x), x);
+}
 Tensor transpose_last2(const Tensor& x) {
   if (x.ndim() < 2) throw std::runtime_error("transpose_last2: expected at least 2 dims, got " + shape_str(x.shape()));
   Shape ys = x.shape();
@@ -129,17 +146,35 @@ Tensor transpose_last2(const Tensor& x) {
   return y;
 }
 void transpose_last2_into(const Tensor& x, float beta, Tensor& out) {
+  if (x.ndim() < 2 || out.numel() != x.numel() || out.dim(-2) != x.dim(-1) || out.dim(-1) != x.dim(-2))
+    throw std::runtime_error("transpose_last2_into: " + shape_str(x.shape()) + " into " + shape_str(out.shape()));
   FM_DISPATCH("transpose_last2_into", transpose_last2_into(x, beta, out), x, out);
 }
-Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) { FM_DISPATCH("take_rows", take_rows(x, index), x); }
+Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
+  for (int64_t i : index)
+    if (i < 0 || i >= x.dim(0)) throw std::runtime_error("take_rows: index " + std::to_string(i) + " out of range");
+  FM_DISPATCH("take_rows", take_rows(x, index), x);
+}
 
 // ---- training -------------------------------------------------------------------------------
 void adam_update_(Tensor& p, const Tensor& g, Tensor& m, Tensor& v, const AdamStep& s) {
+  if (g.numel() != p.numel() || m.numel() != p.numel() || v.numel() != p.numel())
+    throw std::runtime_error("adam_update_: parameter " + shape_str(p.shape()) + ", gradient " + shape_str(g.shape()) +
+                             " and moments differ in size");
   FM_DISPATCH("adam_update_", adam_update_(p, g, m, v, s), p, g, m, v);
 }
-void ema_update_(Tensor& shadow, const Tensor& p, float d) { FM_DISPATCH("ema_update_", ema_update_(shadow, p, d), shadow, p); }
+void ema_update_(Tensor& shadow, const Tensor& p, float d) {
+  if (shadow.numel() != p.numel())
+    throw std::runtime_error("ema_update_: shadow " + shape_str(shadow.shape()) + " vs parameter " + shape_str(p.shape()));
+  FM_DISPATCH("ema_update_", ema_update_(shadow, p, d), shadow, p);
+}
 void dropout_mask_(Tensor& u, float p) { FM_DISPATCH("dropout_mask_", dropout_mask_(u, p), u); }
 void path_mix_(const Tensor& x0, const Tensor& x1, const Tensor& coef, Tensor& xt, Tensor& ut) {
+  const int64_t B = x1.ndim() ? x1.dim(0) : 0;
+  if (x0.shape() != x1.shape() || xt.shape() != x1.shape() || ut.shape() != x1.shape() || coef.shape() != Shape{B, 4})
+    throw std::runtime_error("path_mix_: x0 " + shape_str(x0.shape()) + ", x1 " + shape_str(x1.shape()) + ", xt " +
+                             shape_str(xt.shape()) + ", ut " + shape_str(ut.shape()) + " and coef " + shape_str(coef.shape()) +
+                             " (need one shape, and coef [B, 4])");
   FM_DISPATCH("path_mix_", path_mix_(x0, x1, coef, xt, ut), x0, x1, coef, xt, ut);
 }
 

@@ -37,12 +37,22 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
               x, gamma, beta, mean, rstd, dy, dx ? *dx : none, dgamma ? *dgamma : none, dbeta ? *dbeta : none);
 }
 
-Tensor upsample_nearest2x_forward(const Tensor& x) { FM_DISPATCH("upsample_nearest2x", upsample_nearest2x_forward(x), x); }
+Tensor upsample_nearest2x_forward(const Tensor& x) {
+  if (x.ndim() != 4) throw std::runtime_error("upsample_nearest2x: expected [B, C, H, W], got " + shape_str(x.shape()));
+  FM_DISPATCH("upsample_nearest2x", upsample_nearest2x_forward(x), x);
+}
 void upsample_nearest2x_backward(const Tensor& dy, Tensor& dx, float beta) {
+  if (dy.ndim() != 4 || dx.ndim() != 4 || dy.dim(0) != dx.dim(0) || dy.dim(1) != dx.dim(1) || dy.dim(2) != 2 * dx.dim(2) ||
+      dy.dim(3) != 2 * dx.dim(3))
+    throw std::runtime_error("upsample_nearest2x backward: dy " + shape_str(dy.shape()) + " does not match dx " + shape_str(dx.shape()));
   FM_DISPATCH("upsample_nearest2x_backward", upsample_nearest2x_backward(dy, dx, beta), dy, dx);
 }
 
-Tensor softmax_forward(const Tensor& x, float scale) { FM_DISPATCH("softmax", softmax_forward(x, scale), x); }
+Tensor softmax_forward(const Tensor& x, float scale) {
+  if (x.ndim() < 1 || x.dim(-1) < 1) throw std::runtime_error("softmax: empty last axis in " + shape_str(x.shape()));
+  if (!(scale > 0.0f)) throw std::runtime_error("softmax: the scale must be positive");
+  FM_DISPATCH("softmax", softmax_forward(x, scale), x);
+}
 void softmax_backward(const Tensor& y, const Tensor& dy, float scale, Tensor& dx, float beta) {
   FM_DISPATCH("softmax_backward", softmax_backward(y, dy, scale, dx, beta), y, dy, dx);
 }

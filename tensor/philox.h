@@ -5,7 +5,7 @@
 #pragma once
 #include <cstdint>
 
-#include "tensor/cpu/activation.h"  // FM_HD
+#include "tensor/activation.h"  // FM_HD
 
 namespace fm {
 

@@ -5,7 +5,7 @@
 //     nmse    = sum (gpu - cpu)^2 / sum cpu^2              (a wrong index gives ~1)
 //     max_err = max |gpu - cpu| / rms(cpu)                 (one wrong element among many)
 // Tolerances: nmse 1e-10, max_err 1e-5 for elementwise and layout ops (both devices evaluate the
-// same float expression, tensor/cpu/activation.h: they agree to a few ulps or exactly); nmse 1e-8,
+// same float expression, tensor/activation.h: they agree to a few ulps or exactly); nmse 1e-8,
 // max_err 3e-5 for matmul, convolution and reductions (the summation order differs; fp32 sums of
 // ~1e3 terms carry ~1e-7 relative error). NaN must be NaN on both. Each case is checked on its
 // own: one that throws or fails does not hide the others. The cases include inputs large enough

@@ -150,6 +150,9 @@ TEST_CASE("ops: the Adam and EMA updates, dropout mask and path mix follow their
       CHECK(xt.at(e) == coef.at(4 * i) * x0.at(e) + coef.at(4 * i + 1) * x1.at(e));
       CHECK(ut.at(e) == coef.at(4 * i + 2) * x0.at(e) + coef.at(4 * i + 3) * x1.at(e));
     }
+  // Shapes that do not fit are refused, naming them, before any backend runs.
+  CHECK(contains(error_of([&] { path_mix_(x0, x1, rnd({2, 4}, 19), xt, ut); }), "path_mix_: x0 [3, 4]"));
+  CHECK(contains(error_of([&] { path_mix_(x0, rnd({4, 3}, 20), coef, xt, ut); }), "need one shape"));
 }
 
 TEST_CASE("ops: Runge-Kutta combinations, mixed norms and the divergence's row dots") {

@@ -9,7 +9,8 @@
 #include <cstdint>
 #include <stdexcept>
 
-#include "tensor/cpu/activation.h"
+#include "tensor/activation.h"
+#include "tensor/fused_math.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/simd.h"
@@ -18,7 +19,7 @@ namespace fm::cpu {
 
 namespace {
 
-using namespace act;  // the functors of tensor/cpu/activation.h
+using namespace act;  // the functors of tensor/activation.h
 
 const int64_t kGrain = grain_for(1);  // elements per parallel chunk
 
@@ -149,8 +150,6 @@ void scale_(Tensor& x, float s) {
 }
 
 void axpy_(float alpha, const Tensor& x, Tensor& y) {
-  if (x.numel() != y.numel())
-    throw std::runtime_error("axpy_: " + shape_str(x.shape()) + " into " + shape_str(y.shape()));
   const float* px = x.data();
   float* py = y.data();
   parallel_for(x.numel(), kGrain, [&](int64_t lo, int64_t hi) {
@@ -169,10 +168,10 @@ Tensor add_scalar(const Tensor& x, float s) {
 }
 
 void dropout_mask_(Tensor& u, float p) {
-  const float keep = p < 1.0f ? 1.0f / (1.0f - p) : 0.0f;
+  const float keep = fused::dropout_keep(p);
   float* pm = u.data();
   parallel_for(u.numel(), kGrain, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) pm[i] = pm[i] >= p ? keep : 0.0f;
+    for (int64_t i = lo; i < hi; ++i) pm[i] = fused::dropout_mask(pm[i], p, keep);
   });
 }
 
@@ -181,13 +180,8 @@ void path_mix_(const Tensor& x0, const Tensor& x1, const Tensor& coef, Tensor& x
   const float *p0 = x0.data(), *p1 = x1.data(), *pc = coef.data();
   float *pxt = xt.data(), *put = ut.data();
   parallel_for(B, grain_for(4 * row), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      const float a = pc[4 * i], b = pc[4 * i + 1], da = pc[4 * i + 2], db = pc[4 * i + 3];
-      for (int64_t j = i * row; j < (i + 1) * row; ++j) {
-        pxt[j] = a * p0[j] + b * p1[j];
-        put[j] = da * p0[j] + db * p1[j];
-      }
-    }
+    for (int64_t i = lo; i < hi; ++i)
+      for (int64_t j = i * row; j < (i + 1) * row; ++j) fused::path_mix(pc + 4 * i, p0[j], p1[j], pxt[j], put[j]);
   });
 }
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/cpu/activation.h"
+#include "tensor/activation.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/cpu/lanes.h"
 #include "tensor/cpu/parallel.h"

@@ -54,7 +54,6 @@ void slice_assign_(Tensor& out, const Tensor& part, int axis, int64_t begin) {
 }
 
 Tensor transpose2d(const Tensor& x) {
-  if (x.ndim() != 2) throw std::runtime_error("transpose2d: expected a 2-D tensor");
   int64_t R = x.dim(0), C = x.dim(1);
   Tensor out = Tensor::empty({C, R});
   const float* s = x.data();
@@ -82,8 +81,6 @@ void slice_fill_(Tensor& out, int axis, int64_t begin, int64_t end, float value)
 // out[i] (+)= x[i]^T for each [rows, cols] matrix of the batch.
 void transpose_last2_into(const Tensor& x, float beta, Tensor& out) {
   const int64_t rows = x.dim(-2), cols = x.dim(-1), batch = x.numel() / std::max<int64_t>(1, rows * cols);
-  if (out.numel() != x.numel() || out.dim(-2) != cols || out.dim(-1) != rows)
-    throw std::runtime_error("transpose_last2_into: " + shape_str(x.shape()) + " into " + shape_str(out.shape()));
   const float* in = x.data();
   float* po = out.data();
   parallel_for(batch * rows, grain_for(cols), [&](int64_t lo, int64_t hi) {
@@ -103,8 +100,6 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& index) {
   Tensor out = Tensor::empty(os);
   const float* s = x.data();
   float* d = out.data();
-  for (int64_t i : index)
-    if (i < 0 || i >= n) throw std::runtime_error("take_rows: index " + std::to_string(i) + " out of range");
   parallel_for(static_cast<int64_t>(index.size()), grain_for(row), [&](int64_t lo, int64_t hi) {
     for (int64_t i = lo; i < hi; ++i) std::memcpy(d + i * row, s + index[i] * row, row * sizeof(float));
   });

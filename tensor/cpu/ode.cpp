@@ -9,6 +9,7 @@
 
 #include "tensor/cpu/kernels.h"
 #include "tensor/cpu/parallel.h"
+#include "tensor/fused_math.h"
 
 namespace fm::cpu {
 
@@ -53,11 +54,7 @@ void rk_combine_(Tensor& out, const Tensor& y0, double h, std::span<const double
   const float* py0 = y0.data();
   float* po = out.data();
   parallel_for(out.numel(), grain_for(terms + 1), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) {
-      double acc = 0.0;
-      for (int j = 0; j < terms; ++j) acc += hw[j] * double(kk[j][i]);
-      po[i] = float(double(py0[i]) + acc);
-    }
+    for (int64_t i = lo; i < hi; ++i) po[i] = fused::rk_combine(py0[i], hw, kk, terms, i);
   });
 }
 
@@ -69,21 +66,13 @@ double rk_error_ratio(const Tensor& y0, const Tensor& y1, std::span<const Tensor
   const float* kk[kMaxTerms];
   for (int j = 0; j < m; ++j) he[j] = h * e[j], kk[j] = k[j]->data();
   const float *p0 = y0.data(), *p1 = y1.data();
-  return mixed_norm(parts, [&](int64_t i) {
-    double err = 0.0;
-    for (int j = 0; j < m; ++j) err += he[j] * double(kk[j][i]);
-    double tol = atol + rtol * std::max(std::fabs(double(p0[i])), std::fabs(double(p1[i])));
-    return err / tol;
-  });
+  return mixed_norm(parts, [&](int64_t i) { return fused::rk_error(p0[i], p1[i], he, kk, m, i, atol, rtol); });
 }
 
 double scaled_norm(const Tensor& a, const Tensor* b, const Tensor& ref, double atol, double rtol,
                    std::span<const int64_t> parts) {
   const float *pa = a.data(), *pb = b ? b->data() : nullptr, *pr = ref.data();
-  return mixed_norm(parts, [&](int64_t i) {
-    const double scale = atol + rtol * std::fabs(double(pr[i]));
-    return (pb ? double(pa[i]) - pb[i] : double(pa[i])) / scale;
-  });
+  return mixed_norm(parts, [&](int64_t i) { return fused::scaled(pa[i], pb, pr[i], i, atol, rtol); });
 }
 
 int first_nonfinite(std::span<const Tensor* const> ts) {

@@ -1,4 +1,4 @@
-// tensor/cpu/activation.h: the scalar math of the activations, each forward value f(x) written next
+// tensor/activation.h: the scalar math of the activations, each forward value f(x) written next
 // to its derivative df(x, y = f(x)). Plain arithmetic, inlined into loops that the compiler
 // vectorises (elementwise.cpp, the fused group norm + SiLU in group_norm.cpp), and compiled for
 // the GPU too (FM_HD): the CUDA kernels call the same functions, so the CPU tests cover their math.
