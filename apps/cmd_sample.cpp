@@ -8,7 +8,7 @@
 
 #include "apps/commands.h"
 #include "apps/common.h"
-#include "apps/png.h"
+#include "apps/pictures.h"
 #include "apps/progress.h"
 #include "dist/dist.h"
 #include "nn/checkpoint.h"

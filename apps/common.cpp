@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
-#include "apps/png.h"
+#include "apps/pictures.h"
 #include "apps/progress.h"
 #include "flow/path.h"
 

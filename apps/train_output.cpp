@@ -6,7 +6,7 @@
 
 #include "apps/common.h"
 #include "apps/plots.h"
-#include "apps/png.h"
+#include "apps/pictures.h"
 #include "apps/progress.h"
 #include "apps/train_images.h"
 #include "dist/dist.h"

@@ -1,10 +1,6 @@
-// flow/png_folder.cpp: a folder of PNG images, decoded with libpng (rules in flow/image_files.h).
-//
-// libpng's simplified API (png_image_*) reads every PNG variant (palette, 1..16 bits, grey,
-// alpha, interlaced, gamma) into 8-bit RGBA or grey+alpha for us. Two passes: the headers first,
-// so a folder of mixed sizes fails before anything is decoded, then the pixels.
-#include <png.h>
-
+// flow/png_folder.cpp: a folder of PNG images (rules in flow/image_files.h), read with
+// flow/png_file.h. Two passes: the headers first, so a folder of mixed sizes fails before anything
+// is decoded, then the pixels.
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
@@ -12,6 +8,7 @@
 #include <vector>
 
 #include "flow/image_files.h"
+#include "flow/png_file.h"
 #include "tensor/io/npy.h"
 
 namespace fm {
@@ -42,39 +39,6 @@ void list_folder(const fs::path& dir, std::vector<fs::path>* files, std::vector<
   if (subdirs) std::sort(subdirs->begin(), subdirs->end());
 }
 
-// One PNG opened by libpng: its header read, its pixels not yet. Frees libpng's state on exit.
-struct PngFile {
-  png_image image{};
-  std::string path;
-  explicit PngFile(const fs::path& p) : path(p.string()) {
-    // The signature first: "not a PNG" is then said plainly, whatever libpng would say.
-    InputFile f(path);
-    unsigned char sig[8] = {};
-    if (f.size() >= 8) f.read(0, sig, 8);
-    if (f.size() < 8 || png_sig_cmp(sig, 0, 8) != 0) throw_file_error(path, "not a PNG file (no PNG signature)");
-    image.version = PNG_IMAGE_VERSION;
-    if (!png_image_begin_read_from_file(&image, path.c_str()))
-      throw_file_error(path, std::string("unreadable PNG (libpng: ") + image.message + ")");
-  }
-  ~PngFile() { png_image_free(&image); }
-  bool colour() const { return (image.format & PNG_FORMAT_FLAG_COLOR) != 0; }
-  std::string size_str() const { return std::to_string(image.width) + "x" + std::to_string(image.height); }
-
-  // The pixels as `channels` (1 or 3) planes of 8-bit values, appended to `out`: decoded with
-  // alpha, which is then dropped, so the stored colour values stay as they are.
-  void decode_planes(int channels, std::string& out) {
-    image.format = channels == 3 ? PNG_FORMAT_RGBA : PNG_FORMAT_GA;
-    const size_t stride = size_t(channels) + 1, plane = size_t(image.width) * image.height;
-    std::vector<png_byte> buf(PNG_IMAGE_SIZE(image));
-    if (!png_image_finish_read(&image, nullptr, buf.data(), 0, nullptr))
-      throw_file_error(path, std::string("corrupt PNG (libpng: ") + image.message + ")");
-    const size_t at = out.size();
-    out.resize(at + plane * size_t(channels));
-    for (int c = 0; c < channels; ++c)
-      for (size_t p = 0; p < plane; ++p) out[at + size_t(c) * plane + p] = static_cast<char>(buf[p * stride + size_t(c)]);
-  }
-};
-
 }  // namespace
 
 ImageSet load_png_folder(const std::string& dir) {
@@ -102,12 +66,12 @@ ImageSet load_png_folder(const std::string& dir) {
   std::string first;
   bool colour = false;
   for (const auto& [p, cls] : files) {
-    PngFile png(p);
+    PngFile png(p.string());
     if (first.empty()) {
-      w = png.image.width, h = png.image.height, first = png.path;
-    } else if (png.image.width != w || png.image.height != h) {
-      throw_file_error(png.path, "is " + png.size_str() + " but " + first + " is " + std::to_string(w) + "x" +
-                                     std::to_string(h) + " (all images must have one size)");
+      w = png.width(), h = png.height(), first = p.string();
+    } else if (png.width() != w || png.height() != h) {
+      throw_file_error(p.string(), "is " + std::to_string(png.width()) + "x" + std::to_string(png.height()) + " but " + first +
+                                       " is " + std::to_string(w) + "x" + std::to_string(h) + " (all images must have one size)");
     }
     colour = colour || png.colour();
   }
@@ -117,7 +81,7 @@ ImageSet load_png_folder(const std::string& dir) {
   const int channels = colour ? 3 : 1;
   set.shape = {int64_t(files.size()), channels, int64_t(h), int64_t(w)};
   set.pixels.reserve(files.size() * size_t(channels) * w * h);
-  for (const auto& [p, cls] : files) PngFile(p).decode_planes(channels, set.pixels);
+  for (const auto& [p, cls] : files) PngFile(p.string()).decode_planes(channels, set.pixels);
   if (!subdirs.empty()) {
     for (const auto& f : files) set.labels.push_back(f.second);
     set.num_classes = int64_t(subdirs.size());

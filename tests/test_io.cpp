@@ -13,7 +13,7 @@
 #include <limits>
 #include <random>
 
-#include "apps/png.h"
+#include "apps/pictures.h"
 #include "flow/datafile.h"
 #include "tensor/io/json.h"
 #include "tensor/io/npy.h"
@@ -408,7 +408,7 @@ struct DecodedPng {
   std::vector<uint8_t> pixels;
 };
 
-// Checks the signature and every chunk CRC, inflates IDAT and undoes the (None) row filters.
+// Checks the signature and every chunk CRC, inflates IDAT and undoes the row filters.
 DecodedPng decode_png(const std::string& bytes) {
   DecodedPng png;
   REQUIRE(bytes.size() >= 8);
@@ -440,10 +440,22 @@ DecodedPng decode_png(const std::string& bytes) {
   uLongf raw_len = raw.size();
   REQUIRE(uncompress(raw.data(), &raw_len, reinterpret_cast<const Bytef*>(idat.data()), idat.size()) == Z_OK);
   REQUIRE(raw_len == raw.size());
+  // Each scanline's filter (PNG spec section 9): x is the byte as stored, a the reconstructed byte
+  // one pixel to the left, b the one above, c the one above-left (0 outside the image).
   for (uint32_t y = 0; y < png.height; ++y) {
-    CHECK(raw[y * (row + 1)] == 0);  // filter type None: the bytes are the pixels
-    png.pixels.insert(png.pixels.end(), raw.begin() + std::ptrdiff_t(y * (row + 1) + 1),
-                      raw.begin() + std::ptrdiff_t((y + 1) * (row + 1)));
+    const uint8_t filter = raw[y * (row + 1)];
+    REQUIRE(filter <= 4);
+    const size_t at = png.pixels.size();
+    for (size_t i = 0; i < row; ++i) {
+      const int x = raw[y * (row + 1) + 1 + i];
+      const int a = i >= size_t(channels) ? png.pixels[at + i - size_t(channels)] : 0;
+      const int b = y > 0 ? png.pixels[at + i - row] : 0;
+      const int c = y > 0 && i >= size_t(channels) ? png.pixels[at + i - row - size_t(channels)] : 0;
+      const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+      const int paeth = pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+      const int pred[5] = {0, a, b, (a + b) / 2, paeth};
+      png.pixels.push_back(uint8_t(x + pred[filter]));
+    }
   }
   return png;
 }

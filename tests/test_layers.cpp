@@ -31,7 +31,7 @@ const std::vector<std::string> kKernelCalls = {".data()", "device_data()", "sgem
 // flow/'s data readers fill host tensors from files and generators: the one place above the
 // tensor layer where .data() is fine.
 const std::set<std::string> kFlowReaders = {"datafile.cpp", "dataset.cpp", "idx.h",           "idx.cpp",       "toy2d.cpp",
-                                            "cifar10.cpp",  "npy_images.cpp", "png_folder.cpp"};
+                                            "cifar10.cpp",  "npy_images.cpp", "png_folder.cpp", "png_file.cpp"};
 
 int layer_index(const std::string& layer) {
   for (size_t i = 0; i < kLayers.size(); ++i)

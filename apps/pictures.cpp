@@ -1,64 +1,12 @@
-// apps/png.cpp: PNG encoding with zlib, and the density / grid pictures (see png.h).
-#include "apps/png.h"
-
-#include <zlib.h>
+// apps/pictures.cpp: the density and grid pictures (see pictures.h).
+#include "apps/pictures.h"
 
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
-#include "tensor/io/npy.h"  // AtomicFileWriter, throw_file_error
 
 namespace fm {
-
-static void put_u32be(std::string& out, uint32_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out += static_cast<char>((v >> shift) & 0xFF);
-}
-
-// length, type, data, then the CRC-32 of type + data.
-static void append_chunk(std::string& out, const char* type, const std::string& data) {
-  put_u32be(out, static_cast<uint32_t>(data.size()));
-  size_t type_at = out.size();
-  out.append(type, 4);
-  out += data;
-  uLong crc = crc32_z(0L, reinterpret_cast<const Bytef*>(out.data() + type_at), 4 + data.size());
-  put_u32be(out, static_cast<uint32_t>(crc));
-}
-
-void write_png(const std::string& path, int width, int height, int channels, const uint8_t* pixels) {
-  if (width < 1 || height < 1 || (channels != 1 && channels != 3))
-    throw_file_error(path, "write_png needs width, height >= 1 and 1 or 3 channels, got " + std::to_string(width) +
-                               "x" + std::to_string(height) + "x" + std::to_string(channels));
-  size_t row = size_t(width) * size_t(channels);
-  if (row + 1 > (size_t(1) << 30) / size_t(height)) throw_file_error(path, "image too large for write_png");
-
-  // Scanlines, each led by its filter type byte (0: bytes stored as they are).
-  std::string raw;
-  raw.reserve((row + 1) * size_t(height));
-  for (int y = 0; y < height; ++y) {
-    raw += '\0';
-    raw.append(reinterpret_cast<const char*>(pixels) + size_t(y) * row, row);
-  }
-  uLongf packed_size = compressBound(raw.size());
-  std::string packed(packed_size, '\0');
-  if (compress2(reinterpret_cast<Bytef*>(packed.data()), &packed_size, reinterpret_cast<const Bytef*>(raw.data()),
-                raw.size(), 6) != Z_OK)
-    throw_file_error(path, "zlib compression failed");
-  packed.resize(packed_size);
-
-  std::string ihdr;
-  put_u32be(ihdr, uint32_t(width));
-  put_u32be(ihdr, uint32_t(height));
-  ihdr += {8, char(channels == 1 ? 0 : 2), 0, 0, 0};  // bit depth, colour type, compression, filter, interlace
-  std::string png = "\x89PNG\r\n\x1a\n";
-  append_chunk(png, "IHDR", ihdr);
-  append_chunk(png, "IDAT", packed);
-  append_chunk(png, "IEND", "");
-
-  AtomicFileWriter w(path);
-  w.write(png);
-  w.commit();
-}
 
 // A magma-like ramp, reversed so density reads as ink on white paper: stops sampled by hand from
 // magma at 0.9, 0.7, 0.5, 0.3, 0.1 (perceptually uniform, and legible in grayscale).

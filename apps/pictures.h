@@ -1,21 +1,14 @@
-// apps/png.h: a minimal PNG writer and the pictures the engine draws (point densities, image grids).
-//
-// PNG layout (https://www.w3.org/TR/png/): the 8-byte signature 89 50 4E 47 0D 0A 1A 0A, then chunks
-//   [u32 big-endian data length][4-byte type][data][u32 big-endian CRC-32 of type + data]
-// We write IHDR (width, height, bit depth 8, colour type 0 = gray or 2 = RGB, no interlace), one
-// IDAT holding the zlib-compressed scanlines (each row prefixed by filter byte 0, "None"), and IEND.
+// apps/pictures.h: the pictures fm draws (point densities, image grids) as RGB pixels, for
+// write_png (flow/png_file.h).
 #pragma once
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "flow/png_file.h"  // write_png, for the callers
 #include "tensor/tensor.h"
 
 namespace fm {
-
-// pixels: height rows of width * channels bytes, top row first; channels is 1 (gray) or 3 (RGB).
-// Writes atomically (PATH.tmp, then rename); throws std::runtime_error naming the path on failure.
-void write_png(const std::string& path, int width, int height, int channels, const uint8_t* pixels);
 
 // 2-D points (xy = n interleaved x, y pairs) as a size×size RGB density image of [lo, hi]^2, x to
 // the right and y up. Empty cells are white; occupied ones follow a magma-like ramp from pale
