@@ -86,7 +86,7 @@ static std::vector<Node*> topo_order(Node* root) {
   return order;
 }
 
-// Runs the rules of `order` (parents first) in reverse, for nodes whose wants_grad is set.
+// Runs the rules of `order` (parents first) in reverse, for nodes whose needs_grad is set.
 static void run_rules(const std::vector<Node*>& order) {
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     Node* n = *it;
@@ -126,7 +126,7 @@ void backward(const Var& y, const Tensor& seed, bool retain_graph) {
   if (!root->requires_grad) throw std::runtime_error("backward: the output does not depend on anything that requires grad");
   std::vector<Node*> order = topo_order(root);
   for (Node* n : order) {
-    n->wants_grad = true;
+    n->needs_grad = true;
     if (!n->is_leaf()) n->grad = Tensor();
   }
   seed_root(root, seed);
@@ -157,14 +157,14 @@ std::vector<Tensor> vjp(const Var& y, const std::vector<Var>& xs, const Tensor& 
     std::vector<Node*> order = topo_order(root);
     for (Node* n : order) {
       bool on_path = targets.count(n) > 0;
-      for (const NodePtr& p : n->parents) on_path = on_path || p->wants_grad;
-      n->wants_grad = on_path;
+      for (const NodePtr& p : n->parents) on_path = on_path || p->needs_grad;
+      n->needs_grad = on_path;
       if (!n->is_leaf()) n->grad = Tensor();
     }
     seed_root(root, v);
     run_rules(order);
     for (size_t i = 0; i < xs.size(); ++i) out[i] = xs[i].node()->grad;
-    for (Node* n : order) n->wants_grad = n->requires_grad;  // back to the default for backward()
+    for (Node* n : order) n->needs_grad = n->requires_grad;  // back to the default for backward()
     if (!retain_graph) free_graph(order);
   }
   for (size_t i = 0; i < xs.size(); ++i) {

@@ -34,7 +34,7 @@ struct Node {
   std::vector<NodePtr> parents;
   BackwardFn backward;          // empty for leaves
   const char* op = "leaf";
-  bool wants_grad = false;      // set per backward pass: does a gradient need to reach this node?
+  bool needs_grad = false;      // per backward pass: must a gradient reach this node? (needs_grad(n, i) below)
   bool grad_borrowed = false;   // grad is another node's tensor, shared rather than copied: never
                                 // written in place (the next accumulation makes a new tensor)
   bool is_leaf() const { return !backward; }
@@ -87,7 +87,7 @@ Var make_result(Tensor value, std::vector<Var> parents, const char* op, Backward
 
 // ---- helpers for backward rules -------------------------------------------------------------
 // Does parent i of this node need a gradient in the current pass?
-inline bool needs_grad(const Node& node, size_t i) { return node.parents[i]->wants_grad; }
+inline bool needs_grad(const Node& node, size_t i) { return node.parents[i]->needs_grad; }
 
 // parent.grad += g, first summing g down to the parent's shape if the op broadcast it.
 // `fresh` says g is a new tensor nobody else holds, so it can become the grad buffer as is;

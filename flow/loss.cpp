@@ -14,7 +14,7 @@ void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch
   rng.normal(batch.x0);
   rng.uniform(batch.t_host, 0.0f, static_cast<float>(path.t_max()));  // the same numbers on any device
   if (!batch.t.shares_storage(batch.t_host)) batch.t.copy_from(batch.t_host);
-  path.sample(batch.x0, x1, batch.t_host, batch.xt, batch.ut);
+  path.interpolate(batch.x0, x1, batch.t_host, batch.xt, batch.ut);
 }
 
 Var cfm_loss(const FieldModel& model, const FlowBatch& batch, Rng* dropout) {

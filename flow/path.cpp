@@ -8,10 +8,10 @@
 
 namespace fm {
 
-void ProbPath::sample(const Tensor& x0, const Tensor& x1, const Tensor& t, Tensor& xt, Tensor& ut) const {
-  check_same_shape(x0, x1, "ProbPath::sample");
+void ProbPath::interpolate(const Tensor& x0, const Tensor& x1, const Tensor& t, Tensor& xt, Tensor& ut) const {
+  check_same_shape(x0, x1, "ProbPath::interpolate");
   const int64_t B = x1.dim(0);
-  if (t.numel() != B) throw std::runtime_error("ProbPath::sample: need one time per sample");
+  if (t.numel() != B) throw std::runtime_error("ProbPath::interpolate: need one time per sample");
   if (!xt.defined() || xt.shape() != x1.shape()) xt = Tensor::empty(x1.shape(), x1.device());
   if (!ut.defined() || ut.shape() != x1.shape()) ut = Tensor::empty(x1.shape(), x1.device());
   // The schedule's coefficients are a few doubles per sample, computed on the host from t (B

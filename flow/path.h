@@ -28,8 +28,10 @@ class ProbPath {
   // Standard deviation of the source p_0 = N(0, s^2 I) used for sampling and likelihoods.
   virtual double prior_std() const { return 1.0; }
 
-  // x_t and u_t for a batch: x0, x1 [B, ...], t [B] (one time per sample).
-  void sample(const Tensor& x0, const Tensor& x1, const Tensor& t, Tensor& xt, Tensor& ut) const;
+  // x_t and u_t for a batch (it draws nothing): x0, x1 [B, ...] on one device, t [B] one time per
+  // sample, read on the host (pass a host tensor: a device one is copied back first). xt and ut are
+  // (re)allocated on x1's device unless they already have its shape.
+  void interpolate(const Tensor& x0, const Tensor& x1, const Tensor& t, Tensor& xt, Tensor& ut) const;
 };
 
 // CondOT, "FM w/ OT" (eq. 20-23): mu_t = t x1, sigma_t = 1 - (1 - sigma_min) t, so

@@ -37,7 +37,7 @@ TEST_CASE("CondOT runs from noise to data with sigma_min at the end") {
   // The target x1 - (1 - sigma_min) x0 does not depend on t.
   Tensor x0 = Tensor::from({1.0f, 2.0f}, {1, 2}), x1 = Tensor::from({-1.0f, 0.5f}, {1, 2});
   Tensor xt, ut;
-  p.sample(x0, x1, Tensor::from({0.25f}, {1}), xt, ut);
+  p.interpolate(x0, x1, Tensor::from({0.25f}, {1}), xt, ut);
   CHECK(xt.data()[0] == doctest::Approx((1 - 0.99 * 0.25) * 1.0 + 0.25 * -1.0));
   CHECK(ut.data()[1] == doctest::Approx(0.5 - 0.99 * 2.0));
 }
