@@ -91,6 +91,7 @@ struct Observers {
     h.on_samples = [](const RunContext& c, const RunSamples& s) { draw_samples(c.options.out_dir + "/samples.png", s); };
     h.on_eval_progress = [this](int64_t done, int64_t total, const SolveRun& so_far, int64_t nfe) {
       if (!eval_bar) eval_bar = std::make_unique<Progress>("nll", total);
+      if (done == 0) return;
       char extra[96];
       std::snprintf(extra, sizeof extra, "nll %.4f | nfe %lld", -mean_stderr(so_far.logp).mean, (long long)nfe);
       eval_bar->update(done, extra);

@@ -161,6 +161,7 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     hooks.on_samples(ctx, RunSamples{true, steps, p.model_samples, p.data_samples, ode, 0});
   }
   if (points && opt.eval_n > 0) {
+    if (root && hooks.on_eval_progress) hooks.on_eval_progress(0, opt.eval_n, SolveRun{}, 0);  // it starts
     PointsNll nll = points_nll(*model, *path, data, spec.data_spec, topt.seed, opt.eval_n, opt.eval_batch,
                                [&](int64_t done, const SolveRun& so_far, int64_t nfe) {
                                  if (root && hooks.on_eval_progress) hooks.on_eval_progress(done, opt.eval_n, so_far, nfe);

@@ -134,8 +134,8 @@ struct RunHooks {
   std::function<void(const RunContext&, const TrainRunResult&)> on_trained;
   // Each grid, and after training the final grid or the points' picture.
   std::function<void(const RunContext&, const RunSamples&)> on_samples;
-  // The final NLL's progress: this process's rows done of `total`, the result so far and the NFE
-  // of the last solve.
+  // The final NLL's progress: this process's rows done of `total` (0 as it starts), the result so
+  // far and the NFE of the last solve.
   std::function<void(int64_t done, int64_t total, const SolveRun& so_far, int64_t nfe)> on_eval_progress;
 };
 
