@@ -31,6 +31,7 @@
 #include "cuda/device.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
+#include "tests/gpu_main.h"
 
 using namespace fm;
 
@@ -445,12 +446,4 @@ TEST_CASE("backend ops: slices of a tensor over 2 GiB") {
   CHECK(x.at(n - 1) == -2.0f);
 }
 
-int main(int argc, char** argv) {
-  if (!cuda::available()) {
-    std::printf("skipped: %s\n", cuda::describe().c_str());
-    return 77;
-  }
-  std::printf("%s\n", cuda::describe().c_str());
-  doctest::Context context(argc, argv);
-  return context.run();
-}
+int main(int argc, char** argv) { return gpu_suite_main(argc, argv); }

@@ -19,6 +19,7 @@
 
 #include "cuda/common.cuh"
 #include "cuda/device.h"
+#include "tests/gpu_main.h"
 
 using namespace fm;
 using fm::cuda::stream;
@@ -406,12 +407,4 @@ TEST_CASE("emulation: barriers that not every thread reaches, and bad shuffle ma
 }
 #endif
 
-int main(int argc, char** argv) {
-  if (!cuda::available()) {
-    std::printf("skipped: %s\n", cuda::describe().c_str());
-    return 77;
-  }
-  std::printf("%s\n", cuda::describe().c_str());
-  doctest::Context context(argc, argv);
-  return context.run();
-}
+int main(int argc, char** argv) { return gpu_suite_main(argc, argv); }

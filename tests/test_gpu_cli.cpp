@@ -16,6 +16,7 @@
 
 #include "cuda/device.h"
 #include "tensor/io/json.h"
+#include "tests/gpu_main.h"
 #include "tests/run_util.h"
 #include "tests/test_util.h"
 
@@ -122,16 +123,4 @@ TEST_CASE("gpu cli: a tiny U-Net run with dropout, its resume, and bits/dim agre
   check_close_npy(tmp.dir / "cpu_bpd.npy", tmp.dir / "cuda_bpd.npy", kRel);
 }
 
-int main(int argc, char** argv) {
-  if (!cuda::available()) {
-    std::printf("skipped: %s\n", cuda::describe().c_str());
-    return 77;
-  }
-  if (!std::getenv("FM_BIN")) {
-    std::printf("skipped: FM_BIN is not set (run through meson test)\n");
-    return 77;
-  }
-  std::printf("%s\n", cuda::describe().c_str());
-  doctest::Context context(argc, argv);
-  return context.run();
-}
+int main(int argc, char** argv) { return gpu_suite_main(argc, argv, /*needs_fm=*/true); }

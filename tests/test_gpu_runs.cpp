@@ -20,6 +20,7 @@
 #include "ode/bpd.h"
 #include "ode/evaluate.h"
 #include "test_util.h"
+#include "tests/gpu_main.h"
 
 using namespace fm;
 
@@ -128,12 +129,4 @@ TEST_CASE("gpu runs: a checkpoint written from the GPU loads on the CPU and back
   CHECK(again == on_gpu);
 }
 
-int main(int argc, char** argv) {
-  if (!cuda::available()) {
-    std::printf("skipped: %s\n", cuda::describe().c_str());
-    return 77;
-  }
-  std::printf("%s\n", cuda::describe().c_str());
-  doctest::Context context(argc, argv);
-  return context.run();
-}
+int main(int argc, char** argv) { return gpu_suite_main(argc, argv); }

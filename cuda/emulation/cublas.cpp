@@ -76,10 +76,7 @@ cublasStatus_t gemm_batched(cublasHandle_t h, cublasOperation_t transa, cublasOp
 }  // namespace
 
 void* cublas_symbol(const char* name) {
-  static const struct {
-    const char* name;
-    void* fn;
-  } table[] = {
+  static const Symbol table[] = {
       {"cublasCreate_v2", reinterpret_cast<void*>(&cublasCreate_v2)},
       {"cublasDestroy_v2", reinterpret_cast<void*>(&cublasDestroy_v2)},
       {"cublasSetStream_v2", reinterpret_cast<void*>(&cublasSetStream_v2)},
@@ -88,9 +85,7 @@ void* cublas_symbol(const char* name) {
       {"cublasSgemm_v2", reinterpret_cast<void*>(&cublasSgemm_v2)},
       {"cublasSgemmStridedBatched", reinterpret_cast<void*>(&cublasSgemmStridedBatched)},
   };
-  for (const auto& entry : table)
-    if (std::strcmp(entry.name, name) == 0) return entry.fn;
-  return nullptr;
+  return find_symbol(table, name);
 }
 
 }  // namespace fm_emu

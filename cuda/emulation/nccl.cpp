@@ -67,19 +67,14 @@ const char* error_string(int result) {
 }  // namespace
 
 void* nccl_symbol(const char* name) {
-  static const struct {
-    const char* name;
-    void* fn;
-  } table[] = {
+  static const Symbol table[] = {
       {"ncclGetUniqueId", reinterpret_cast<void*>(&get_unique_id)},
       {"ncclCommInitRank", reinterpret_cast<void*>(&comm_init_rank)},
       {"ncclAllReduce", reinterpret_cast<void*>(&all_reduce)},
       {"ncclCommDestroy", reinterpret_cast<void*>(&comm_destroy)},
       {"ncclGetErrorString", reinterpret_cast<void*>(&error_string)},
   };
-  for (const auto& entry : table)
-    if (std::strcmp(entry.name, name) == 0) return entry.fn;
-  return nullptr;
+  return find_symbol(table, name);
 }
 
 }  // namespace fm_emu

@@ -208,6 +208,12 @@ void launch(const LaunchConfig& c, std::function<void()> thread) {
 // The handle is the library's name; its entry points come from cublas.cpp and nccl.cpp.
 void* open_library(const char* what) { return const_cast<char*>(what); }
 
+void* find_symbol(std::span<const Symbol> table, const char* name) {
+  for (const Symbol& s : table)
+    if (std::strcmp(s.name, name) == 0) return s.fn;
+  return nullptr;
+}
+
 void* library_symbol(void* library, const char* name) {
   const std::string what = static_cast<const char*>(library);
   return what == "cuBLAS" ? cublas_symbol(name) : what == "NCCL" ? nccl_symbol(name) : nullptr;
@@ -301,51 +307,48 @@ cudaError_t cudaDeviceSynchronize() {
 }
 
 // ---- memory -------------------------------------------------------------------------------------
-// Device memory is exactly the bytes asked for (so AddressSanitizer sees an overrun at the end),
-// filled with 0xff bytes (NaN as floats): a kernel that reads memory nobody wrote gets NaN.
-cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+namespace fm_emu {
+namespace {
+
+// A block of exactly `bytes` (so AddressSanitizer sees an overrun at its end), recorded in `blocks`.
+cudaError_t allocate(std::map<uintptr_t, size_t>& blocks, void** ptr, size_t bytes, size_t align) {
   Lock lock(dev().mu);
   *ptr = nullptr;
   if (healthy()) return healthy();
   void* p = nullptr;
-  if (posix_memalign(&p, 256, bytes ? bytes : 1) != 0 || !p) return fail(cudaErrorMemoryAllocation);
-  std::memset(p, 0xff, bytes);
-  dev().device_blocks[reinterpret_cast<uintptr_t>(p)] = bytes;
+  if (posix_memalign(&p, align, bytes ? bytes : 1) != 0 || !p) return fail(cudaErrorMemoryAllocation);
+  blocks[reinterpret_cast<uintptr_t>(p)] = bytes;
   *ptr = p;
   return cudaSuccess;
 }
 
-cudaError_t cudaFree(void* ptr) {
-  Lock lock(dev().mu);
-  if (!ptr) return healthy();
-  drain_all();  // a GPU's cudaFree waits for the device
-  auto it = dev().device_blocks.find(reinterpret_cast<uintptr_t>(ptr));
-  if (it == dev().device_blocks.end()) return fail(cudaErrorInvalidValue, "cudaFree of a pointer that cudaMalloc did not return");
-  dev().device_blocks.erase(it);
-  std::free(ptr);
-  return healthy();
-}
-
-cudaError_t cudaMallocHost(void** ptr, size_t bytes) {
-  Lock lock(dev().mu);
-  *ptr = nullptr;
-  if (healthy()) return healthy();
-  void* p = nullptr;
-  if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0 || !p) return fail(cudaErrorMemoryAllocation);
-  dev().pinned_blocks[reinterpret_cast<uintptr_t>(p)] = bytes;
-  *ptr = p;
-  return cudaSuccess;
-}
-
-cudaError_t cudaFreeHost(void* ptr) {
+// Frees a block of `blocks` after the device is idle (a GPU's free waits for it).
+cudaError_t release(std::map<uintptr_t, size_t>& blocks, void* ptr, const char* what) {
   Lock lock(dev().mu);
   if (!ptr) return healthy();
   drain_all();
-  auto it = dev().pinned_blocks.find(reinterpret_cast<uintptr_t>(ptr));
-  if (it == dev().pinned_blocks.end()) return fail(cudaErrorInvalidValue, "cudaFreeHost of a pointer that cudaMallocHost did not return");
-  dev().pinned_blocks.erase(it);
+  auto it = blocks.find(reinterpret_cast<uintptr_t>(ptr));
+  if (it == blocks.end()) return fail(cudaErrorInvalidValue, what);
+  blocks.erase(it);
   std::free(ptr);
   return healthy();
+}
+
+}  // namespace
+}  // namespace fm_emu
+
+// Device memory starts as 0xff bytes (NaN as floats): a kernel that reads memory nobody wrote gets NaN.
+cudaError_t cudaMalloc(void** ptr, size_t bytes) {
+  const cudaError_t e = allocate(dev().device_blocks, ptr, bytes, 256);
+  if (e == cudaSuccess) std::memset(*ptr, 0xff, bytes);
+  return e;
+}
+cudaError_t cudaFree(void* ptr) {
+  return release(dev().device_blocks, ptr, "cudaFree of a pointer that cudaMalloc did not return");
+}
+cudaError_t cudaMallocHost(void** ptr, size_t bytes) { return allocate(dev().pinned_blocks, ptr, bytes, 64); }
+cudaError_t cudaFreeHost(void* ptr) {
+  return release(dev().pinned_blocks, ptr, "cudaFreeHost of a pointer that cudaMallocHost did not return");
 }
 
 // An asynchronous copy reads and writes host memory when it runs, as a GPU's DMA does, with one

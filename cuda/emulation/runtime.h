@@ -3,6 +3,7 @@
 #pragma once
 #include <cstddef>
 #include <functional>
+#include <span>
 #include <string>
 
 #include <cuda_runtime.h>
@@ -25,5 +26,12 @@ void* open_library(const char* what);
 void* library_symbol(void* library, const char* name);
 void* cublas_symbol(const char* name);  // cublas.cpp
 void* nccl_symbol(const char* name);    // nccl.cpp
+
+// A library's entry points by name, and the one of `table` called `name` (null if none).
+struct Symbol {
+  const char* name;
+  void* fn;
+};
+void* find_symbol(std::span<const Symbol> table, const char* name);
 
 }  // namespace fm_emu
