@@ -147,7 +147,7 @@ TEST_CASE("loss.csv: a row per window and at the last step; a resume drops the r
 TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks see every step") {
   TempDir tmp("fm_test_run");
   const std::string whole = tmp.path("whole"), split = tmp.path("split");
-  int64_t steps_seen = 0, snapshots = 0, finals = 0, evaluations = 0;
+  int64_t steps_seen = 0, snapshots = 0, finals = 0, evaluations = 0, eval_starts = 0;
   RunHooks hooks;
   hooks.on_step = [&](const RunContext&, int64_t step, double loss) {
     CHECK(step == ++steps_seen);
@@ -169,7 +169,8 @@ TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks se
   };
   hooks.on_eval_progress = [&](int64_t done, int64_t total, const SolveRun&, int64_t) {
     CHECK(done <= total);
-    ++evaluations;
+    if (done == 0) ++eval_starts;  // the evaluation starts
+    else ++evaluations;
   };
   TrainRunOptions o = tiny_run(whole, 6);
   o.grid_every = 2;
@@ -179,6 +180,7 @@ TEST_CASE("train_run resumed from its checkpoint continues exactly; the hooks se
   CHECK(snapshots == 2);  // at 2 and 4, not at the last step
   CHECK(finals == 2);     // the final grid and, for 2-D points, the picture
   CHECK(checkpoints == std::vector<int64_t>{3, 6});  // every 3 steps and at the end
+  CHECK(eval_starts == 1);
   CHECK(evaluations == 2);  // chunks of 20 and 10
   REQUIRE(r.nll.has_value());
   CHECK(std::isfinite(r.nll->nll.mean));
