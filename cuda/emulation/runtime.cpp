@@ -181,21 +181,19 @@ bool is_device_range(const void* p, size_t bytes) {
 
 void launch(const LaunchConfig& c, std::function<void()> thread) {
   Lock lock(dev().mu);
-  const std::string name = std::string("launch of ") + c.kernel + ": ";
   const uint64_t threads = uint64_t(c.block.x) * c.block.y * c.block.z;
   const uint64_t blocks = uint64_t(c.grid.x) * c.grid.y * c.grid.z;
-  if (threads == 0 || blocks == 0) return void(fail(cudaErrorInvalidConfiguration, name + "an empty grid or block"));
+  auto refuse = [&](cudaError_t e, const std::string& what) { fail(e, std::string("launch of ") + c.kernel + ": " + what); };
+  auto dims = [](const dim3& d) { return std::to_string(d.x) + "x" + std::to_string(d.y) + "x" + std::to_string(d.z); };
+  if (threads == 0 || blocks == 0) return refuse(cudaErrorInvalidConfiguration, "an empty grid or block");
   if (threads > 1024 || c.block.x > 1024 || c.block.y > 1024 || c.block.z > 64)
-    return void(fail(cudaErrorInvalidConfiguration, name + "a block of " + std::to_string(c.block.x) + "x" +
-                                                        std::to_string(c.block.y) + "x" + std::to_string(c.block.z) +
-                                                        " threads (at most 1024, and 1024x1024x64 per dimension)"));
+    return refuse(cudaErrorInvalidConfiguration,
+                  "a block of " + dims(c.block) + " threads (at most 1024, and 1024x1024x64 per dimension)");
   if (c.grid.x > 2147483647u || c.grid.y > 65535 || c.grid.z > 65535)
-    return void(fail(cudaErrorInvalidConfiguration, name + "a grid of " + std::to_string(c.grid.x) + "x" +
-                                                        std::to_string(c.grid.y) + "x" + std::to_string(c.grid.z) +
-                                                        " blocks (x at most 2^31-1, y and z at most 65535)"));
+    return refuse(cudaErrorInvalidConfiguration, "a grid of " + dims(c.grid) + " blocks (x at most 2^31-1, y and z at most 65535)");
   if (c.shared_bytes > kSharedPerBlock)
-    return void(fail(cudaErrorInvalidValue, name + std::to_string(c.shared_bytes) +
-                                                " bytes of dynamic shared memory (at most 48 KiB; the emulation has no opt-in)"));
+    return refuse(cudaErrorInvalidValue, std::to_string(c.shared_bytes) +
+                                             " bytes of dynamic shared memory (at most 48 KiB; the emulation has no opt-in)");
   const LaunchConfig config = c;
   if (cudaError_t e = enqueue(c.stream, [config, thread = std::move(thread)] {
         const auto t0 = std::chrono::steady_clock::now();
