@@ -49,7 +49,7 @@ void print_header(const RunContext& c, bool images) {
                  (long long)r.model.find("depth")->as_number(), (long long)c.model.num_parameters(), c.path.name().c_str(),
                  (long long)t.batch, (long long)t.steps, c.options.out_dir.c_str());
   if (dist::size() > 1)
-    std::fprintf(stderr, "data parallel: %d processes, %lld samples each per step, %d OpenMP thread%s each (rank 0)\n",
+    std::fprintf(stderr, "data parallel: %d processes, %lld samples each per step, %d thread%s each (rank 0)\n",
                  dist::size(), (long long)(t.batch / dist::size()), num_threads(), num_threads() == 1 ? "" : "s");
   if (c.options.resume_state) std::fprintf(stderr, "resuming at step %lld\n", (long long)c.start);
 }

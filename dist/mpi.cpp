@@ -37,7 +37,7 @@ int to_int(int64_t n, const char* what) {
 void init(int* argc, char*** argv) {
   if (started || !launched_by_mpirun()) return;
   int provided = 0;
-  // Only the main thread calls MPI; OpenMP's threads only compute.
+  // Only the main thread calls MPI; the worker threads (tensor/cpu/thread_pool.h) only compute.
   check(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
   started = true;
   // Errors come back as codes (turned into exceptions above), so a rank can report what failed

@@ -27,7 +27,7 @@
 //
 // Errors (std::runtime_error): NaN/Inf from f (checked once per step for all its stages: each check
 // is a device-to-host scalar, and dopri5 asks only when its error ratio is not finite), more than
-// max_steps attempts, step-size underflow. Results do not depend on the number of OpenMP threads.
+// max_steps attempts, step-size underflow. Results do not depend on the number of threads.
 #pragma once
 #include <cstdint>
 #include <functional>

@@ -7,18 +7,17 @@
 # everything before it.
 #
 # usage: scripts/bench_compare.sh [--threads N] [--reps N] [--warmup N] [--only GROUP] [--channels C]
-#   --threads  threads for both (fm: OMP_NUM_THREADS; PyTorch: torch.set_num_threads and
-#              OMP/OPENBLAS_NUM_THREADS) (default 2)
+#   --threads  threads for both (fm: OMP_NUM_THREADS, which its thread pool reads; PyTorch:
+#              torch.set_num_threads and OMP/OPENBLAS_NUM_THREADS) (default 2)
 #   --channels U-Net widths, e.g. "32 16" (the default); each runs in its own process
 #   --reps, --warmup are passed through to both benchmarks (defaults: theirs, --reps 10 --warmup 2).
 #   --rounds   repeat everything, fm and PyTorch alternating, this many times (default 3); the
 #              table gives each side's median over the rounds and the median of the per-round
 #              ratios. This VM's speed drifts by up to 2x over tens of seconds, so one round can
 #              favour either side; alternating and taking medians keeps the ratios honest.
-# Environment: FM (default build/apps/fm), PYTHON (default /usr/bin/python3, which has PyTorch),
-# OPENBLAS_CORETYPE (default Cooperlake). In this VM OpenBLAS cannot read the CPU model and falls
-# back to its generic "Prescott" kernels (~35 GFLOP/s at 1024^3); naming the core gets its AVX-512
-# kernels (~185 GFLOP/s), so PyTorch's BLAS-bound rows are measured at their best.
+# Environment: FM (default build/apps/fm), PYTHON (default /usr/bin/python3, which has PyTorch).
+# PyTorch's OpenBLAS picks its own kernels: the machine may pin OPENBLAS_CORETYPE (Haswell: AVX2
+# only) and OPENBLAS_L2_SIZE for everything else, so both are unset in the PyTorch command alone.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -37,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --reps|--warmup) pass+=("$1" "$2"); shift 2 ;;
     --rounds) rounds="$2"; shift 2 ;;
     --channels) channels="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench_compare.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -65,8 +64,8 @@ run_pair() {  # one group (and U-Net width) on both sides
   echo "bench_compare.sh: $* (fm)..." >&2
   OMP_NUM_THREADS="$threads" "$FM" bench --json "$@" ${pass[@]+"${pass[@]}"} >>"$tmp/fm.jsonl"
   echo "bench_compare.sh: $* (PyTorch)..." >&2
-  OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" \
-    OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Cooperlake}" \
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
+    OMP_NUM_THREADS="$threads" OPENBLAS_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads" \
     "$PYTHON" scripts/bench_pytorch.py --json --threads "$threads" "$@" ${pass[@]+"${pass[@]}"} >>"$tmp/torch.jsonl"
 }
 

@@ -58,6 +58,7 @@ void free_block(Device device, const Block& block) {
 }
 
 AllocatorStats allocator_stats() { return cache().stats(); }
+void reset_peak_memory() { cache().reset_peak(); }
 
 void release_cached_memory() {
   cache().drain([](void* p) { std::free(p); });

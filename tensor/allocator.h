@@ -33,6 +33,7 @@ void free_block(Device device, const Block& block);
 // Host allocations only (the cache below):
 
 AllocatorStats allocator_stats();
+void reset_peak_memory();  // the peak of allocator_stats() starts again from what is in use now
 
 // Returns every cached block to the system (e.g. between training and evaluation).
 void release_cached_memory();

@@ -47,4 +47,9 @@ AllocatorStats BlockCache::stats() const {
   return stats_;
 }
 
+void BlockCache::reset_peak() {
+  std::lock_guard lock(mu_);
+  stats_.peak_bytes = stats_.in_use_bytes;
+}
+
 }  // namespace fm

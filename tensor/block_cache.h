@@ -38,6 +38,7 @@ class BlockCache {
     stats_.cached_bytes = 0;
   }
   AllocatorStats stats() const;
+  void reset_peak();  // peak_bytes = in_use_bytes: the next peak is measured from now
 
  private:
   mutable std::mutex mu_;

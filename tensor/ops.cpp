@@ -4,6 +4,8 @@
 #include <string>
 
 #include "tensor/dispatch.h"
+#include "tensor/profile.h"
+#include "tensor/shapes.h"
 
 namespace fm {
 
@@ -105,18 +107,36 @@ Tensor sum_trailing(const Tensor& x, int keep) {
 bool all_finite(const Tensor& x) { FM_DISPATCH("all_finite", all_finite(x), x); }
 
 // ---- linear algebra -------------------------------------------------------------------------
-Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) { FM_DISPATCH("matmul", matmul(a, b, ta, tb), a, b); }
+namespace {
+// fm bench's flop count (tensor/profile.h) of op(a) op(b): 2 M N K per matrix of the batch.
+// The shape check is the backends' own (they repeat it).
+void count_product(const char* op, const Tensor& a, const Tensor& b, bool ta, bool tb, bool batched) {
+  const ProductShape s = product_shape(op, a.shape(), b.shape(), ta, tb, batched);
+  profile::add_flops(2.0 * double(s.batch) * double(s.M) * double(s.N) * double(s.K));
+}
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  count_product("matmul", a, b, ta, tb, false);
+  FM_DISPATCH("matmul", matmul(a, b, ta, tb), a, b);
+}
 void matmul_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
+  count_product("matmul", a, b, ta, tb, false);
   FM_DISPATCH("matmul_into", matmul_into(a, b, ta, tb, beta, c), a, b, c);
 }
-Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) { FM_DISPATCH("bmm", bmm(a, b, ta, tb), a, b); }
+Tensor bmm(const Tensor& a, const Tensor& b, bool ta, bool tb) {
+  count_product("bmm", a, b, ta, tb, true);
+  FM_DISPATCH("bmm", bmm(a, b, ta, tb), a, b);
+}
 void bmm_into(const Tensor& a, const Tensor& b, bool ta, bool tb, float beta, Tensor& c) {
+  count_product("bmm", a, b, ta, tb, true);
   FM_DISPATCH("bmm_into", bmm_into(a, b, ta, tb, beta, c), a, b, c);
 }
 Tensor linear(const Tensor& x, const Tensor& W, const Tensor& b) {
   if (x.ndim() != 2 || W.ndim() != 2 || x.dim(1) != W.dim(1) || (b.defined() && b.numel() != W.dim(0)))
     throw std::runtime_error("linear: input " + shape_str(x.shape()) + " does not match weight " + shape_str(W.shape()) +
                              (b.defined() ? " and bias " + shape_str(b.shape()) : std::string()));
+  count_product("linear", x, W, false, true, false);
   FM_DISPATCH("linear", linear(x, W, b), x, W, b);
 }
 

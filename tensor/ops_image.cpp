@@ -1,19 +1,33 @@
-// tensor/ops_image.cpp: the op list's image ops (tensor/ops.h): the convolution's shape rule,
-// which every backend shares, and the dispatch of the U-Net's kernels.
+// tensor/ops_image.cpp: the op list's image ops (tensor/ops.h): the dispatch of the U-Net's
+// kernels (the convolution's shape rule, which every backend shares, is in tensor/shapes.h).
 #include <stdexcept>
 #include <string>
 
 #include "tensor/dispatch.h"
+#include "tensor/profile.h"
+#include "tensor/shapes.h"
 
 namespace fm {
 
+namespace {
+// fm bench's flop count (tensor/profile.h) of `passes` passes of the direct convolution, 2 flops
+// per multiply-add: the forward is one pass, the backward's dx and dw one each. The shape check
+// is the backends' own (they repeat it).
+void count_conv(const Tensor& x, const Tensor& w, int stride, int pad, int passes) {
+  const Conv2dShape s = conv2d_shape(x.shape(), w.shape(), Tensor(), stride, pad);
+  profile::add_flops(2.0 * passes * double(s.B) * double(s.O) * double(s.Ho * s.Wo) * double(s.C * s.k * s.k));
+}
+}  // namespace
+
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int stride, int pad, const ConvAddends& add) {
+  count_conv(x, w, stride, pad, 1);
   FM_DISPATCH("conv2d_forward", conv2d_forward(x, w, bias, stride, pad, add), x, w, bias, add.sample_bias, add.residual);
 }
 
 void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int stride, int pad, Tensor* dx, float beta_x,
                      Tensor* dw, float beta_w, Tensor* db, float beta_b) {
   const Tensor none;
+  count_conv(x, w, stride, pad, (dx ? 1 : 0) + (dw ? 1 : 0));
   FM_DISPATCH("conv2d_backward", conv2d_backward(x, w, dy, stride, pad, dx, beta_x, dw, beta_w, db, beta_b), x, w, dy,
               dx ? *dx : none, dw ? *dw : none, db ? *db : none);
 }

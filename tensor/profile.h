@@ -17,12 +17,19 @@ struct Row {
   std::string name;
   double ms = 0.0;
   int64_t calls = 0;
+  int64_t jobs = 0;  // the CPU's parallel jobs (tensor/cpu/thread_pool.h): its fork-joins
 };
 
 void enable(bool on);
 bool enabled();
 void reset();
 std::vector<Row> rows();  // by time, largest first
+
+// Floating-point operations of the matrix products and convolutions run so far (2 per multiply-
+// add, counted as the direct algorithm does them), whether or not profiling is on: fm bench's
+// GFLOP/s. Counted by the op list (tensor/ops.cpp, ops_image.cpp) on every device.
+void add_flops(double flops);
+double flops();
 
 class Scope {
  public:
@@ -37,6 +44,7 @@ class Scope {
   const char* suffix_;
   bool counted_ = false;  // entered while enabled
   bool active_ = false;   // the outermost scope: it records
+  int64_t jobs0_ = 0;
   std::chrono::steady_clock::time_point t0_;
 };
 

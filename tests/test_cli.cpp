@@ -186,8 +186,24 @@ TEST_CASE("fm bench prints JSON rows and a per-op profile, and refuses an unknow
   REQUIRE(row.find("name") != nullptr);
   CHECK(row.find("name")->as_string() == "matmul 48");
   CHECK(number(row, "ms") > 0.0);
-  CHECK(number(row, "gflops") > 0.0);
+  // The flops are counted by the op list: 2 n^3 for one n x n x n product.
+  CHECK(number(row, "gflops") * number(row, "ms") * 1e6 == doctest::Approx(2.0 * 48 * 48 * 48).epsilon(1e-6));
+  CHECK(number(row, "peak_fraction") > 0.0);  // of the FMA peak measured at the start
+  CHECK(number(row, "jobs") >= 0.0);          // parallel jobs per run (a 48^3 product may take none)
   CHECK(number(row, "peak_rss_mib") > 0.0);
+  // The FMA peak alone, and bad --busy / --scaling combinations.
+  r = fx.fm("bench --json --only peak");
+  REQUIRE(r.rc == 0);
+  row = last_json_line(r.out);
+  CHECK(number(row, "gflops") > 0.0);
+  CHECK(number(row, "threads") >= 1.0);
+  for (const char* bad : {"bench --busy -1", "bench --busy x", "bench --scaling --only matmul"}) {
+    CAPTURE(bad);
+    r = fx.fm(bad);
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("fm bench: ") == 0);
+    CHECK(r.err.find('\n') == r.err.size() - 1);
+  }
   // The profile of a small MLP step: one JSON line per op kind, percentages adding up to 100.
   r = fx.fm("bench --json --profile --only mlp-train --batch 32 --width 16 --depth 3 --reps 2 --warmup 1");
   REQUIRE(r.rc == 0);

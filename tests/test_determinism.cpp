@@ -1,6 +1,6 @@
-// tests/test_determinism.cpp: one seed, identical results with 1 and 2 OpenMP threads.
+// tests/test_determinism.cpp: one seed, identical results with 1 and 2 threads.
 #include <doctest/doctest.h>
-#include <omp.h>
+#include "tensor/cpu/thread_pool.h"
 
 #include <cstring>
 
@@ -20,8 +20,8 @@ struct Outcome {
 
 // A few training steps, then a Hutchinson likelihood and a sample, all from one seed.
 Outcome run(int threads) {
-  int saved = omp_get_max_threads();
-  omp_set_num_threads(threads);
+  int saved = fm::num_threads();
+  fm::set_num_threads(threads);
   Rng init(derive_seed(11, Stream::Init));
   MlpField model(2, 96, 4, init);
   CondOTPath path;
@@ -42,7 +42,7 @@ Outcome run(int threads) {
   lopt.ode.rtol = lopt.ode.atol = 1e-4;
   Tensor x = data->batch(2500, rng);
   out.logp = log_likelihood([&](const Var& v, const Tensor& t) { return model.forward(v, t); }, x, lopt, rng).logp;
-  omp_set_num_threads(saved);
+  fm::set_num_threads(saved);
   return out;
 }
 

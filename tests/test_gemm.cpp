@@ -1,7 +1,7 @@
 // tests/test_gemm.cpp: sgemm against the double-accumulating reference, at odd shapes, all
 // transpose combinations, padded strides, every kernel set, and bitwise across 1, 2 and 3 threads.
 #include <doctest/doctest.h>
-#include <omp.h>
+#include "tensor/cpu/thread_pool.h"
 
 #include <cmath>
 #include <cstdint>
@@ -108,9 +108,9 @@ void check_all_shapes(const std::vector<float>& betas) {
 
 // Restores the thread count and the automatic kernel choice however a test case exits.
 struct Restore {
-  int threads = omp_get_max_threads();
+  int threads = fm::num_threads();
   ~Restore() {
-    omp_set_num_threads(threads);
+    fm::set_num_threads(threads);
     fm::cpu::gemm_detail::force_kernels(nullptr);
     fm::cpu::gemm_detail::force_tile(-1);
   }
@@ -175,10 +175,10 @@ TEST_CASE("sgemm results are bitwise identical for 1, 2 and 3 threads") {
         CAPTURE(s.K);
         CAPTURE(t);
         Problem p(t & 1, t & 2, s, 0.5f, 99);
-        omp_set_num_threads(1);
+        fm::set_num_threads(1);
         const std::vector<float> one = p.run(1.25f, 0.5f);
         for (int threads : {2, 3}) {
-          omp_set_num_threads(threads);
+          fm::set_num_threads(threads);
           const std::vector<float> many = p.run(1.25f, 0.5f);
           CHECK(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0);
         }

@@ -1,7 +1,7 @@
 // tests/test_image_ops.cpp: the U-Net's image ops against finite differences, the fast
 // convolution kernels against direct loops, and their bitwise independence of the thread count.
 #include <doctest/doctest.h>
-#include <omp.h>
+#include "tensor/cpu/thread_pool.h"
 
 #include <cmath>
 #include <cstring>
@@ -146,12 +146,12 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
 }
 
 TEST_CASE("conv2d is bitwise identical with 1 and 2 threads, forward and backward") {
-  const int saved = omp_get_max_threads();
+  const int saved = fm::num_threads();
   Tensor x = randu({6, 8, 12, 12}, 21), w = randu({16, 8, 3, 3}, 22), b = randu({16}, 23);
   for (int stride : {1, 2}) {
     std::vector<Tensor> out[2];
     for (int t : {1, 2}) {
-      omp_set_num_threads(t);
+      fm::set_num_threads(t);
       Var xv = Var::param(x), wv = Var::param(w), bv = Var::param(b);
       Var y = conv2d(xv, wv, bv, stride, 1);
       backward(y, randu(y.shape(), 24));
@@ -159,16 +159,16 @@ TEST_CASE("conv2d is bitwise identical with 1 and 2 threads, forward and backwar
     }
     for (size_t i = 0; i < out[0].size(); ++i) CHECK(bit_equal(out[0][i], out[1][i]));
   }
-  omp_set_num_threads(saved);
+  fm::set_num_threads(saved);
 }
 
 TEST_CASE("group norm, softmax and bmm are bitwise identical with 1 and 2 threads") {
-  const int saved = omp_get_max_threads();
+  const int saved = fm::num_threads();
   Tensor x = randu({8, 16, 10, 10}, 25), g = randu({16}, 26), b = randu({16}, 27);
   Tensor a = randu({12, 30, 20}, 28), c = randu({12, 30, 20}, 29);
   std::vector<Tensor> out[2];
   for (int t : {1, 2}) {
-    omp_set_num_threads(t);
+    fm::set_num_threads(t);
     Var xv = Var::param(x), gv = Var::param(g), bv = Var::param(b), av = Var::param(a), cv = Var::param(c);
     Var yn = group_norm(xv, 4, gv, bv);
     backward(yn, randu(yn.shape(), 30));
@@ -177,7 +177,7 @@ TEST_CASE("group norm, softmax and bmm are bitwise identical with 1 and 2 thread
     out[t - 1] = {yn.value(), xv.grad(), gv.grad(), bv.grad(), ya.value(), av.grad(), cv.grad()};
   }
   for (size_t i = 0; i < out[0].size(); ++i) CHECK(bit_equal(out[0][i], out[1][i]));
-  omp_set_num_threads(saved);
+  fm::set_num_threads(saved);
 }
 
 TEST_CASE("conv2d rejects mismatched shapes") {

@@ -132,7 +132,7 @@ TEST_CASE("install: the staged prefix alone builds and runs the examples") {
       if (tok.rfind("-I", 0) == 0 && fs::weakly_canonical(tok.substr(2)) == fs::canonical(inc)) names_inc = true;
     CHECK(names_inc);
   }
-  CHECK(flags.out.find("-fopenmp") != std::string::npos);
+  CHECK(flags.out.find("-pthread") != std::string::npos);
   CHECK(flags.out.find("-lz") != std::string::npos);
   // Static libraries link highest layer first.
   const size_t ode = flags.out.find("-lfm_ode"), tensor = flags.out.find("-lfm_tensor");

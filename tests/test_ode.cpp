@@ -3,7 +3,7 @@
 // Problems: decay y' = λy (λ = -1.3, y = e^{λt}), rotation y' = (-y2, y1) (y = (cos t, sin t)),
 // logistic y' = y(1 - y) (y = 1 / (1 + (1/y0 - 1) e^{-t})).
 #include <doctest/doctest.h>
-#include <omp.h>
+#include "tensor/cpu/thread_pool.h"
 
 #include <cmath>
 #include <functional>
@@ -380,14 +380,14 @@ TEST_CASE("ode: results do not depend on the number of threads") {
     for (int64_t i = 0; i < n; ++i)
       d[i] = -y[i] * y[i] * y[i] + float(std::sin(t + 1e-3 * double(i)));
   };
-  const int saved = omp_get_max_threads();
+  const int saved = fm::num_threads();
   for (OdeOptions o : {dopri5(1e-5), fixed(Method::RK4, 10)}) {
     std::string name = method_name(o.method);
     CAPTURE(name);
     std::vector<float> out[2];
     OdeStats st[2];
     for (int threads : {1, 2}) {
-      omp_set_num_threads(threads);
+      fm::set_num_threads(threads);
       std::vector<float>& y = out[threads - 1];
       y.resize(n);
       for (int64_t i = 0; i < n; ++i) y[i] = float(std::cos(0.01 * double(i)));
@@ -397,7 +397,7 @@ TEST_CASE("ode: results do not depend on the number of threads") {
     CHECK(st[0].nfe == st[1].nfe);
     CHECK(st[0].rejected == st[1].rejected);
   }
-  omp_set_num_threads(saved);
+  fm::set_num_threads(saved);
 }
 
 TEST_CASE("ode: an empty interval leaves the state alone") {

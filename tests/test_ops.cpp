@@ -8,6 +8,7 @@
 
 #include "cuda/device.h"
 #include "tensor/ops.h"
+#include "tensor/profile.h"
 #include "tensor/random.h"
 #include "test_util.h"
 
@@ -119,6 +120,26 @@ TEST_CASE("ops: matmul_into and bmm_into accumulate with beta 1; linear starts f
       CHECK(y.at(i * 2 + o) == doctest::Approx(s).epsilon(1e-5));
     }
   CHECK(contains(error_of([&] { linear(x, rnd({2, 4}, 1), Tensor()); }), "linear: input [6, 3] does not match weight [2, 4]"));
+}
+
+TEST_CASE("ops: fm bench's flop count is 2 flops per multiply-add of the direct algorithm") {
+  auto flops_of = [](const auto& fn) {
+    const double before = profile::flops();
+    fn();
+    return profile::flops() - before;
+  };
+  Tensor a = rnd({4, 3}, 1), b = rnd({5, 3}, 2), c = Tensor::empty({4, 5});
+  CHECK(flops_of([&] { matmul(a, b, false, true); }) == 2.0 * 4 * 5 * 3);
+  CHECK(flops_of([&] { matmul_into(a, b, false, true, 0.0f, c); }) == 2.0 * 4 * 5 * 3);
+  CHECK(flops_of([&] { bmm(rnd({3, 4, 2}, 3), rnd({3, 2, 6}, 4), false, false); }) == 2.0 * 3 * 4 * 6 * 2);
+  CHECK(flops_of([&] { linear(rnd({7, 3}, 5), rnd({2, 3}, 6), Tensor()); }) == 2.0 * 7 * 2 * 3);
+  // A 3 x 3 convolution, stride 2, pad 1: 9 x 9 -> 5 x 5; 2 images, 3 -> 4 channels.
+  Tensor x = rnd({2, 3, 9, 9}, 7), w = rnd({4, 3, 3, 3}, 8), dy = rnd({2, 4, 5, 5}, 9);
+  const double pass = 2.0 * 2 * 4 * 25 * (3 * 9);
+  CHECK(flops_of([&] { conv2d_forward(x, w, Tensor(), 2, 1); }) == pass);
+  Tensor dx = Tensor::empty(x.shape()), dw = Tensor::empty(w.shape());
+  CHECK(flops_of([&] { conv2d_backward(x, w, dy, 2, 1, &dx, 0.0f, &dw, 0.0f, nullptr, 0.0f); }) == 2 * pass);
+  CHECK(flops_of([&] { conv2d_backward(x, w, dy, 2, 1, nullptr, 0.0f, &dw, 0.0f, nullptr, 0.0f); }) == pass);
 }
 
 TEST_CASE("ops: the Adam and EMA updates, dropout mask and path mix follow their formulas") {

@@ -1,7 +1,7 @@
 // tests/test_random.cpp: Philox against the published known-answer vectors, distribution
 // moments, and independence from the thread count.
 #include <doctest/doctest.h>
-#include <omp.h>
+#include "tensor/cpu/thread_pool.h"
 
 #include <cmath>
 #include <cstring>
@@ -121,12 +121,12 @@ TEST_CASE("a share of a draw is those rows of the whole draw, and moves the stre
 
 TEST_CASE("random tensors do not depend on the number of threads") {
   Tensor a = Tensor::empty({300001}), b = Tensor::empty({300001});
-  int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
+  int saved = fm::num_threads();
+  fm::set_num_threads(1);
   Rng(9).normal(a);
-  omp_set_num_threads(2);
+  fm::set_num_threads(2);
   Rng(9).normal(b);
-  omp_set_num_threads(saved);
+  fm::set_num_threads(saved);
   CHECK(std::memcmp(a.data(), b.data(), a.numel() * 4) == 0);
 }
 

@@ -1,7 +1,7 @@
 // tests/test_toy2d.cpp: the FFJORD 2-D datasets: shapes, determinism, and each generator's
 // distribution (centres, radii, spreads, masses) checked statistically against its constants.
 #include <doctest/doctest.h>
-#include <omp.h>
+#include "tensor/cpu/thread_pool.h"
 
 #include <cmath>
 #include <complex>
@@ -112,14 +112,14 @@ TEST_CASE("toy2d: every dataset gives [n, 2], finite, seeded, thread-count indep
     // The stream moved on: a second draw differs from the first.
     CHECK_FALSE(same_bits(ta, sample_toy2d(name, n, a)));
 
-    int saved = omp_get_max_threads();
-    omp_set_num_threads(1);
+    int saved = fm::num_threads();
+    fm::set_num_threads(1);
     Rng r1(42);
     Tensor t1 = sample_toy2d(name, n, r1);
-    omp_set_num_threads(8);
+    fm::set_num_threads(8);
     Rng r8(42);
     Tensor t8 = sample_toy2d(name, n, r8);
-    omp_set_num_threads(saved);
+    fm::set_num_threads(saved);
     CHECK(same_bits(t1, ta));
     CHECK(same_bits(t8, ta));
   }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "cuda/emulation/runtime.h"
+#include "tensor/cpu/thread_pool.h"
 
 struct cublasContext {
   cudaStream_t stream = nullptr;
@@ -24,16 +25,19 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, in
           float* C, int ldc) {
   // op(A)(i, p) = A[i * a_i + p * a_p], op(B)(p, j) = B[p * b_p + j * b_j]
   const int64_t a_i = ta ? lda : 1, a_p = ta ? 1 : lda, b_p = tb ? ldb : 1, b_j = tb ? 1 : ldb;
-#pragma omp parallel for schedule(static) if (int64_t(m) * n * k > (int64_t(1) << 22))
-  for (int j = 0; j < n; ++j) {
+  auto column = [&](int64_t j) {
     std::vector<double> acc(size_t(m), 0.0);
     for (int p = 0; p < k; ++p) {
       const double b = B[p * b_p + j * b_j];
       for (int i = 0; i < m; ++i) acc[size_t(i)] += double(A[i * a_i + p * a_p]) * b;
     }
-    float* c = C + int64_t(j) * ldc;
+    float* c = C + j * ldc;
     for (int i = 0; i < m; ++i) c[i] = float(alpha * acc[size_t(i)] + (beta == 0.0f ? 0.0 : double(beta) * c[i]));
-  }
+  };
+  if (int64_t(m) * n * k > (int64_t(1) << 22))
+    fm::run_tasks(n, column);
+  else
+    for (int j = 0; j < n; ++j) column(j);
 }
 
 // The elements a stored rows x cols matrix with leading dimension ld spans.

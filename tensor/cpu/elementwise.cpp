@@ -2,7 +2,7 @@
 //
 // Each unary op is one scalar functor with its forward value f(x) and its derivative, written
 // once and reused by the forward and the backward loops. The loops are plain `for` loops over
-// contiguous floats that the compiler vectorises; OpenMP splits them into chunks.
+// contiguous floats that the compiler vectorises; parallel_for splits them into chunks.
 #include <algorithm>
 #include <bit>
 #include <cmath>

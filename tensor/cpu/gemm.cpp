@@ -34,13 +34,12 @@
 // and vectorise along k or along the long side of C.
 #include "tensor/cpu/gemm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <new>
 
 #include "tensor/cpu/gemm_kernels.h"
+#include "tensor/cpu/thread_pool.h"
 
 namespace fm::cpu {
 
@@ -144,7 +143,7 @@ void gemm_serial(const KernelSet& ks, const Tile& tile, bool ta, int64_t M, int6
 
 // Whether a product runs on this thread alone and gemm_serial can take it.
 bool use_serial(const KernelSet& ks, const Tile& tile, int64_t M, int64_t N, int64_t K) {
-  const bool one_thread = omp_in_parallel() || omp_get_max_threads() == 1 || M * N * K < kParallelWork;
+  const bool one_thread = in_parallel_task() || num_threads() == 1 || M * N * K < kParallelWork;
   const int64_t kblocks = (K + ks.kc - 1) / ks.kc, kc_max = (K + kblocks - 1) / kblocks;
   return one_thread && (M + tile.mr - 1) / tile.mr * tile.mr * kc_max * int64_t(sizeof(float)) <= kSharedABytes;
 }
@@ -166,64 +165,62 @@ void gemm_packed(const KernelSet& ks, const Tile& tile, bool ta, int64_t M, int6
   const bool shared_a = tiles_m * MR * kc_max * int64_t(sizeof(float)) <= kSharedABytes;
   float* bpack = tl_pack_b.get(kc_max * nc_max);
   float* ashared = shared_a ? tl_pack_a_shared.get(tiles_m * MR * kc_max) : nullptr;
-  const bool parallel = M * N * K >= kParallelWork && omp_get_max_threads() > 1;
+  const bool parallel = M * N * K >= kParallelWork && num_threads() > 1 && !in_parallel_task();
+  // Units of work, about 4 per thread and handed out as threads come free, so that a core slowed
+  // down by something else takes fewer of them instead of holding up the others: blocks of at
+  // most mc rows, or when M is too short for that, groups of NR-column panels.
+  const int64_t P = parallel ? num_threads() : 1;
+  const bool split_m = tiles_m >= 4 * P;
+  const int64_t unit_tiles = split_m ? std::min(mc_tiles, (tiles_m + 4 * P - 1) / (4 * P)) : tiles_m;
+  auto tasks = [&](int64_t n, const auto& task) {
+    if (parallel)
+      run_tasks(n, task);
+    else
+      for (int64_t i = 0; i < n; ++i) task(i);
+  };
 
-#pragma omp parallel if (parallel)
-  {
-    // Units of work, about 4 per thread and handed out dynamically, so that a core slowed down by
-    // something else does not hold up the others at the barrier: blocks of at most mc rows, or
-    // when M is too short for that, groups of NR-column panels.
-    const int64_t P = omp_get_num_threads();
-    const bool split_m = tiles_m >= 4 * P;
-    const int64_t unit_tiles = split_m ? std::min(mc_tiles, (tiles_m + 4 * P - 1) / (4 * P)) : tiles_m;
-    float* apack = shared_a ? nullptr : tl_pack_a.get(std::min(mc_tiles, unit_tiles) * MR * kc_max);
-
-    for (int64_t jc = 0; jc < N; jc += ks.nc) {
-      const int64_t nc = std::min(ks.nc, N - jc), panels = (nc + NR - 1) / NR;
-      const int64_t unit_panels = split_m ? panels : (panels + 4 * P - 1) / (4 * P);
-      const int64_t units = split_m ? (tiles_m + unit_tiles - 1) / unit_tiles
-                                    : (panels + unit_panels - 1) / unit_panels;
-      for (int64_t pc = 0; pc < K; pc += kc_max) {
-        const int64_t kc = std::min(kc_max, K - pc);
-        const float beta_k = pc == 0 ? beta : 1.0f;  // later kc blocks accumulate onto C
-        // Packing: thread t packs the t-th share of the B~ panels (and of the A~ panels).
-#pragma omp for schedule(static)
-        for (int64_t t = 0; t < P; ++t) {
-          const int64_t q0 = panels * t / P, q1 = panels * (t + 1) / P;
-          if (q1 > q0)
-            pack_panels(pc, kc, jc + q0 * NR, std::min(q1 * NR, nc) - q0 * NR, NR, bpack + q0 * NR * kc);
-          const int64_t a0 = tiles_m * t / P, a1 = tiles_m * (t + 1) / P;
-          if (shared_a && a1 > a0)
-            pack_a(ks, MR, ta, A, lda, a0 * MR, std::min(a1 * MR, M) - a0 * MR, pc, kc,
-                   ashared + a0 * MR * kc);
-        }
-        // (implicit barrier: B~ and a shared A~ are complete)
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t u = 0; u < units; ++u) {
-          const int64_t t0 = split_m ? u * unit_tiles : 0;
-          const int64_t t1 = split_m ? std::min(tiles_m, t0 + unit_tiles) : tiles_m;
-          const int64_t q0 = split_m ? 0 : u * unit_panels;
-          const int64_t q1 = split_m ? panels : std::min(panels, q0 + unit_panels);
-          for (int64_t tc = t0; tc < t1; tc += mc_tiles) {  // ic loop
-            const int64_t i0 = tc * MR, m = std::min(std::min(t1 - tc, mc_tiles) * MR, M - i0);
-            const float* ap = shared_a ? ashared + i0 * kc : apack;
-            if (!shared_a) pack_a(ks, MR, ta, A, lda, i0, m, pc, kc, apack);
-            auto run_tile = [&](int64_t q, int64_t ir) {
-              const int64_t j = jc + q * NR;
-              tile.micro(kc, ap + ir * kc, bpack + q * NR * kc, C + (i0 + ir) * ldc + j, ldc, alpha,
-                       beta_k, int(std::min<int64_t>(MR, m - ir)), int(std::min<int64_t>(NR, jc + nc - j)));
-            };
-            if (kc * (q1 - q0) * NR <= kTinyB) {  // all of B~ sits in L1: sweep C row-wise
-              for (int64_t ir = 0; ir < m; ir += MR)
-                for (int64_t q = q0; q < q1; ++q) run_tile(q, ir);
-            } else {
-              for (int64_t q = q0; q < q1; ++q)     // jr loop: a kc x NR panel of B~ in L1 ...
-                for (int64_t ir = 0; ir < m; ir += MR) run_tile(q, ir);  // ir loop: ... meets A~ in L2
-            }
+  for (int64_t jc = 0; jc < N; jc += ks.nc) {
+    const int64_t nc = std::min(ks.nc, N - jc), panels = (nc + NR - 1) / NR;
+    const int64_t unit_panels = split_m ? panels : (panels + 4 * P - 1) / (4 * P);
+    const int64_t units = split_m ? (tiles_m + unit_tiles - 1) / unit_tiles : (panels + unit_panels - 1) / unit_panels;
+    // Packing in 4 shares per thread: share t packs its part of the B~ panels (and of the A~ panels).
+    const int64_t shares = 4 * P;
+    for (int64_t pc = 0; pc < K; pc += kc_max) {
+      const int64_t kc = std::min(kc_max, K - pc);
+      const float beta_k = pc == 0 ? beta : 1.0f;  // later kc blocks accumulate onto C
+      tasks(shares, [&](int64_t t) {
+        const int64_t q0 = panels * t / shares, q1 = panels * (t + 1) / shares;
+        if (q1 > q0) pack_panels(pc, kc, jc + q0 * NR, std::min(q1 * NR, nc) - q0 * NR, NR, bpack + q0 * NR * kc);
+        const int64_t a0 = tiles_m * t / shares, a1 = tiles_m * (t + 1) / shares;
+        if (shared_a && a1 > a0)
+          pack_a(ks, MR, ta, A, lda, a0 * MR, std::min(a1 * MR, M) - a0 * MR, pc, kc, ashared + a0 * MR * kc);
+      });
+      // (B~ and a shared A~ are complete: every task of the packing job has returned)
+      tasks(units, [&](int64_t u) {
+        const int64_t t0 = split_m ? u * unit_tiles : 0;
+        const int64_t t1 = split_m ? std::min(tiles_m, t0 + unit_tiles) : tiles_m;
+        const int64_t q0 = split_m ? 0 : u * unit_panels;
+        const int64_t q1 = split_m ? panels : std::min(panels, q0 + unit_panels);
+        float* apack = shared_a ? nullptr : tl_pack_a.get(std::min(mc_tiles, unit_tiles) * MR * kc_max);
+        for (int64_t tc = t0; tc < t1; tc += mc_tiles) {  // ic loop
+          const int64_t i0 = tc * MR, m = std::min(std::min(t1 - tc, mc_tiles) * MR, M - i0);
+          const float* ap = shared_a ? ashared + i0 * kc : apack;
+          if (!shared_a) pack_a(ks, MR, ta, A, lda, i0, m, pc, kc, apack);
+          auto run_tile = [&](int64_t q, int64_t ir) {
+            const int64_t j = jc + q * NR;
+            tile.micro(kc, ap + ir * kc, bpack + q * NR * kc, C + (i0 + ir) * ldc + j, ldc, alpha, beta_k,
+                       int(std::min<int64_t>(MR, m - ir)), int(std::min<int64_t>(NR, jc + nc - j)));
+          };
+          if (kc * (q1 - q0) * NR <= kTinyB) {  // all of B~ sits in L1: sweep C row-wise
+            for (int64_t ir = 0; ir < m; ir += MR)
+              for (int64_t q = q0; q < q1; ++q) run_tile(q, ir);
+          } else {
+            for (int64_t q = q0; q < q1; ++q)                          // jr loop: a kc x NR panel of B~ in L1 ...
+              for (int64_t ir = 0; ir < m; ir += MR) run_tile(q, ir);  // ir loop: ... meets A~ in L2
           }
         }
-        // (implicit barrier: nobody still reads B~ when the next kc block overwrites it)
-      }
+      });
+      // (nobody still reads B~ when the next kc block overwrites it)
     }
   }
 }
@@ -255,8 +252,11 @@ void gemm_small(const KernelSet& ks, bool ta, bool tb, int64_t M, int64_t N, int
   const gemm_detail::SmallKernel kernel = dot ? ks.dot : ks.axpy;
   constexpr int64_t kChunk = 128;
   const int64_t chunks = (g.L + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (M * N * K >= kParallelWork && chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c) kernel(g, c * kChunk, std::min(g.L, (c + 1) * kChunk));
+  auto chunk = [&](int64_t c) { kernel(g, c * kChunk, std::min(g.L, (c + 1) * kChunk)); };
+  if (M * N * K >= kParallelWork)
+    run_tasks(chunks, chunk);
+  else
+    for (int64_t c = 0; c < chunks; ++c) chunk(c);
 }
 
 // The packed product on one thread or on all of them.

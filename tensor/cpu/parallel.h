@@ -1,19 +1,17 @@
-// tensor/cpu/parallel.h: the one place where CPU kernels meet OpenMP.
+// tensor/cpu/parallel.h: the one place where CPU kernels meet the worker threads (thread_pool.h).
 //
 // Determinism rule: parallel_for may split work differently for different thread counts, so its
 // body must compute each output element independently of the split. Reductions go through
 // parallel_sum, whose chunks depend only on the problem size and are combined in chunk order.
 // So a given seed gives bit-identical results with 1 or 16 threads.
 #pragma once
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
-namespace fm {
+#include "tensor/cpu/thread_pool.h"
 
-inline int num_threads() { return omp_get_max_threads(); }
+namespace fm {
 
 // Calls body(lo, hi) over [0, n) in chunks of at least `grain` elements, in parallel when n is
 // large enough to pay for the threads. Chunks are disjoint, so body may write its own range.
@@ -27,8 +25,7 @@ void parallel_for(int64_t n, int64_t grain, const Body& body) {
     body(int64_t(0), n);
     return;
   }
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t c = 0; c < chunks; ++c) body(n * c / chunks, n * (c + 1) / chunks);
+  run_tasks(chunks, [&](int64_t c) { body(n * c / chunks, n * (c + 1) / chunks); });
 }
 
 // The one grain rule: a chunk of a parallel_for does at least kChunkWork units of work (a
@@ -46,8 +43,11 @@ double parallel_sum(int64_t n, const Partial& partial) {
   int64_t chunks = (n + kChunk - 1) / kChunk;
   if (chunks <= 1) return n > 0 ? partial(int64_t(0), n) : 0.0;
   std::vector<double> part(chunks);
-#pragma omp parallel for schedule(static) if (chunks > 4)
-  for (int64_t c = 0; c < chunks; ++c) part[c] = partial(c * kChunk, std::min(n, (c + 1) * kChunk));
+  auto one = [&](int64_t c) { part[c] = partial(c * kChunk, std::min(n, (c + 1) * kChunk)); };
+  if (chunks > 4)
+    run_tasks(chunks, one);
+  else
+    for (int64_t c = 0; c < chunks; ++c) one(c);
   double s = 0.0;
   for (double p : part) s += p;
   return s;

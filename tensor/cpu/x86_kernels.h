@@ -54,5 +54,10 @@ DwTileFn dw_tile_avx512(int mr, int nv);
 void to_channels_last_avx512(const float* src, int64_t C, int64_t H, int64_t W, int64_t rows16, float* dst,
                              int64_t row_stride, int64_t pixel_stride);
 
+// The FMA peak's register-only loops (fma_peak_x86.cpp): `rounds` rounds of dependent FMAs on
+// 16 independent vector accumulators; each returns its flops (2 per lane per FMA).
+double fma_rounds_avx512(int64_t rounds);
+double fma_rounds_avx2(int64_t rounds);
+
 }  // namespace x86
 }  // namespace fm::cpu
