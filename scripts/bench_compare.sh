@@ -45,6 +45,27 @@ if ! "$PYTHON" -c 'import torch' >/dev/null 2>&1; then
   echo "bench_compare.sh: $PYTHON cannot import torch; install it with: apt-get install python3-torch" >&2
   exit 1
 fi
+# Debian's python3-torch takes whatever libblas.so.3 the system selects, the reference BLAS
+# included (about 50x slower than OpenBLAS: 7.5 GFLOP/s on sgemm 1024 here): name PyTorch's BLAS
+# and its kernels, and refuse a comparison against anything but OpenBLAS.
+blas=$(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$PYTHON" - <<'PY'
+import ctypes, torch
+libs = sorted({l.split()[-1] for l in open('/proc/self/maps').read().splitlines() if 'blas' in l.split()[-1]})
+openblas = [l for l in libs if 'openblas' in l]
+if openblas:
+    core = ctypes.CDLL(openblas[0]).openblas_get_corename
+    core.restype = ctypes.c_char_p
+    print('OpenBLAS, ' + core().decode() + ' kernels')
+else:
+    print('not OpenBLAS: ' + (' '.join(libs) or 'no BLAS library loaded'))
+PY
+) || blas="unknown (the check failed)"
+if [[ "$blas" != OpenBLAS* ]]; then
+  echo "bench_compare.sh: PyTorch's BLAS is $blas; install OpenBLAS for a fair comparison: apt-get install libopenblas0-pthread" >&2
+  exit 1
+fi
+echo "bench_compare.sh: PyTorch uses $blas" >&2
+
 if [[ ! -x "$FM" ]]; then
   echo "bench_compare.sh: $FM not found; build it first (scripts/build.sh)" >&2
   exit 1
@@ -80,7 +101,7 @@ for ((round = 1; round <= rounds; round++)); do
 done
 
 # Join the two outputs by row name (fm's row order) and print the table.
-"$PYTHON" - "$tmp/fm.jsonl" "$tmp/torch.jsonl" "$threads" "$rounds" <<'EOF'
+"$PYTHON" - "$tmp/fm.jsonl" "$tmp/torch.jsonl" "$threads" "$rounds" "$blas" <<'EOF'
 import json, statistics, sys
 
 def rows(path):  # name -> the results of every round, in order
@@ -115,7 +136,7 @@ def ratio(a, b):  # the median of the per-round ratios, and their range
 def rss(rs):
     return "-" if not rs else f"{max(r['peak_rss_mib'] for r in rs):.0f}"
 
-print(f"{sys.argv[3]} threads, {sys.argv[4]} rounds; ms = median over the rounds of each round's median\n")
+print(f"{sys.argv[3]} threads, {sys.argv[4]} rounds, PyTorch with {sys.argv[5]}; ms = median over the rounds of each round's median\n")
 print("| row | fm ms | PyTorch ms | ratio fm/PyTorch (range over rounds) | fm peak RSS MiB | PyTorch peak RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|")
 for n in names:
