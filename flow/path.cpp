@@ -1,7 +1,10 @@
 // flow/path.cpp
 #include "flow/path.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 
 #include "tensor/ops.h"
@@ -48,11 +51,49 @@ ProbPath::Coeffs VEPath::coeffs(double t) const {
   return {a, 1.0, -a * ratio, 0.0};
 }
 
+// a = cos(pi t / 2), b = sin(pi t / 2); da = -(pi / 2) b, db = (pi / 2) a.
+ProbPath::Coeffs CosinePath::coeffs(double t) const {
+  const double h = 0.5 * M_PI, a = std::cos(h * t), b = std::sin(h * t);
+  return {a, b, -h * b, h * a};
+}
+
+PolyPath::PolyPath(double n) : n_(n) {
+  if (!(n >= 1 && std::isfinite(n))) throw std::runtime_error("path poly:N needs a number N >= 1");
+}
+
+std::string PolyPath::name() const {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "poly:%.17g", n_);  // round-trips through make_path
+  return buf;
+}
+
+// b = t^n, a = 1 - t^n; db = n t^(n-1) = -da. (N < 1 is refused: its target is infinite at t = 0.)
+ProbPath::Coeffs PolyPath::coeffs(double t) const {
+  const double b = std::pow(t, n_), db = n_ * std::pow(t, n_ - 1.0);
+  return {1.0 - b, b, -db, db};
+}
+
+// a = sqrt(1 - t^2), da = -t / a; b = t, db = 1.
+ProbPath::Coeffs LinearVPPath::coeffs(double t) const {
+  const double a = std::sqrt(std::max(1.0 - t * t, 1e-12));
+  return {a, t, -t / a, 1.0};
+}
+
 std::unique_ptr<ProbPath> make_path(const std::string& name, double sigma_min) {
   if (name == "condot") return std::make_unique<CondOTPath>(sigma_min);
   if (name == "vp") return std::make_unique<VPPath>();
   if (name == "ve") return std::make_unique<VEPath>();
-  throw std::runtime_error("unknown path '" + name + "' (choose condot, vp or ve)");
+  if (name == "cosine") return std::make_unique<CosinePath>();
+  if (name == "linear-vp") return std::make_unique<LinearVPPath>();
+  if (name.rfind("poly:", 0) == 0) {
+    const std::string n = name.substr(5);
+    char* end = nullptr;
+    const double v = n.empty() ? 0.0 : std::strtod(n.c_str(), &end);
+    if (n.empty() || *end != '\0' || !(v >= 1) || !std::isfinite(v))
+      throw std::runtime_error("path '" + name + "': poly:N needs a number N >= 1 (poly:2, poly:1.5); below 1 its target is infinite at t = 0");
+    return std::make_unique<PolyPath>(v);
+  }
+  throw std::runtime_error("unknown path '" + name + "' (choose condot, vp, ve, cosine, poly:N or linear-vp)");
 }
 
 }  // namespace fm

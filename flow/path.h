@@ -73,7 +73,37 @@ class VEPath : public ProbPath {
   double sigma_min_, sigma_max_;
 };
 
-// "condot" (uses sigma_min), "vp" or "ve". Throws naming the valid paths otherwise.
+// The affine schedulers of Meta's flow_matching library (same convention: x_t = sigma_t x0 +
+// alpha_t x1, t = 1 is data), all with sigma_1 = 0, so the path ends exactly at x1:
+//   cosine:    alpha = sin(pi t / 2),  sigma = cos(pi t / 2)
+//   poly:n:    alpha = t^n,            sigma = 1 - t^n, n >= 1  (poly:1 is CondOT with sigma_min = 0)
+//   linear-vp: alpha = t,              sigma = sqrt(1 - t^2)    (variance preserving, alpha^2 + sigma^2 = 1)
+class CosinePath : public ProbPath {
+ public:
+  std::string name() const override { return "cosine"; }
+  Coeffs coeffs(double t) const override;
+};
+
+class PolyPath : public ProbPath {
+ public:
+  explicit PolyPath(double n);  // n >= 1 (below 1 the target is infinite at t = 0)
+  std::string name() const override;
+  Coeffs coeffs(double t) const override;
+
+ private:
+  double n_;
+};
+
+// d sigma / dt = -t / sqrt(1 - t^2) is infinite at t = 1: training draws t below it, as for vp.
+class LinearVPPath : public ProbPath {
+ public:
+  std::string name() const override { return "linear-vp"; }
+  Coeffs coeffs(double t) const override;
+  double t_max() const override { return 1.0 - 1e-5; }
+};
+
+// "condot" (uses sigma_min), "vp", "ve", "cosine", "poly:N" (N >= 1) or "linear-vp"; make_path(p.name())
+// rebuilds p (checkpoints store the name). Throws naming the valid paths otherwise.
 std::unique_ptr<ProbPath> make_path(const std::string& name, double sigma_min = 1e-4);
 
 }  // namespace fm

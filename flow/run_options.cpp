@@ -2,6 +2,9 @@
 #include "flow/run_options.h"
 
 #include <charconv>
+#include <stdexcept>
+
+#include "flow/path.h"
 
 namespace fm {
 
@@ -103,8 +106,19 @@ const std::vector<RunOption> kOptions = {
        if (!(s.train.ema >= 0 && s.train.ema < 1)) throw std::invalid_argument("must be in [0, 1)");
      },
      [](const S& s) { return meta_number(s.train.ema); }},
-    {"--path", "probability path: condot (FM w/ OT), vp or ve (diffusion paths)", "condot", nullptr, "path",
-     OnResume::Refused, false, false, false, [](S& s, T v) { s.path = v; }, [](const S& s) { return s.path; }},
+    {"--path",
+     "probability path: condot (FM w/ OT), vp or ve (diffusion paths), or the affine schedulers cosine, poly:N "
+     "(N >= 1) and linear-vp",
+     "condot", nullptr, "path", OnResume::Refused, false, false, false,
+     [](S& s, T v) {
+       try {
+         make_path(v);  // refused here, with the flag's name, rather than when the run starts
+       } catch (const std::runtime_error&) {
+         throw std::invalid_argument("must be condot, vp, ve, cosine, poly:N with a number N >= 1, or linear-vp");
+       }
+       s.path = v;
+     },
+     [](const S& s) { return s.path; }},
     {"--sigma-min", "sigma_min of the condot path", "1e-4", nullptr, "sigma_min", OnResume::Refused, false, false, false,
      [](S& s, T v) { s.sigma_min = parse<double>(v); }, [](const S& s) { return meta_number(s.sigma_min); }},
     {"--seed", "seed for initialisation, data and noise", "0", nullptr, "seed", OnResume::Refused, true, false, false,

@@ -15,7 +15,7 @@ using namespace fm;
 TEST_SUITE("cpu") {
 
 TEST_CASE("each path's target is the time derivative of its flow (finite differences)") {
-  for (const char* name : {"condot", "vp", "ve"}) {
+  for (const char* name : {"condot", "vp", "ve", "cosine", "poly:1", "poly:2", "poly:3.5", "linear-vp"}) {
     std::unique_ptr<ProbPath> path = make_path(name, 1e-4);
     for (double t : {0.05, 0.3, 0.5, 0.8, 0.95}) {
       double h = 1e-5;
@@ -25,6 +25,43 @@ TEST_CASE("each path's target is the time derivative of its flow (finite differe
       CHECK(c.db == doctest::Approx((up.b - dn.b) / (2 * h)).epsilon(1e-5));
     }
   }
+}
+
+TEST_CASE("the affine schedulers: their definitions, noise at t = 0, data at t = 1, names that rebuild them") {
+  const double pi = 3.14159265358979323846;
+  for (double t : {0.1, 0.5, 0.9}) {  // against the formulas written out here, not the code's
+    ProbPath::Coeffs c = make_path("cosine")->coeffs(t);
+    CHECK(c.a == doctest::Approx(std::cos(pi * t / 2)));
+    CHECK(c.b == doctest::Approx(std::sin(pi * t / 2)));
+    c = make_path("poly:3")->coeffs(t);
+    CHECK(c.a == doctest::Approx(1 - t * t * t));
+    CHECK(c.b == doctest::Approx(t * t * t));
+    c = make_path("linear-vp")->coeffs(t);
+    CHECK(c.a * c.a + c.b * c.b == doctest::Approx(1.0));
+    CHECK(c.b == doctest::Approx(t));
+  }
+  // poly:1 is CondOT with sigma_min = 0.
+  for (double t : {0.2, 0.7}) {
+    ProbPath::Coeffs p = make_path("poly:1")->coeffs(t), o = CondOTPath(0.0).coeffs(t);
+    CHECK(p.a == doctest::Approx(o.a));
+    CHECK(p.da == doctest::Approx(o.da));
+    CHECK(p.db == doctest::Approx(o.db));
+  }
+  for (const char* name : {"cosine", "poly:2", "poly:1.5", "linear-vp"}) {
+    std::unique_ptr<ProbPath> path = make_path(name);
+    INFO(name);
+    CHECK(path->coeffs(0.0).a == doctest::Approx(1.0));
+    CHECK(path->coeffs(0.0).b == doctest::Approx(0.0));
+    CHECK(path->coeffs(1.0).a == doctest::Approx(0.0).epsilon(1e-5));
+    CHECK(path->coeffs(1.0).b == doctest::Approx(1.0));
+    CHECK(make_path(path->name())->name() == path->name());
+    CHECK(make_path(path->name())->coeffs(0.37).a == path->coeffs(0.37).a);
+  }
+  CHECK(make_path("linear-vp")->t_max() < 1.0);
+  for (const char* bad : {"poly:", "poly:0.5", "poly:-2", "poly:x", "poly:2x", "poly:inf", "cos"})
+    CHECK_THROWS_AS(make_path(bad), std::runtime_error);
+  CHECK_THROWS_WITH_AS(make_path("poly:0.5"), doctest::Contains("N >= 1"), std::runtime_error);
+  CHECK_THROWS_WITH_AS(make_path("cos"), doctest::Contains("linear-vp"), std::runtime_error);
 }
 
 TEST_CASE("CondOT runs from noise to data with sigma_min at the end") {

@@ -120,6 +120,27 @@ TEST_CASE("fm train writes the checkpoint, the train state and one loss.csv row 
   CHECK(h.find(">mean ") != std::string::npos);
 }
 
+TEST_CASE("fm train --path takes the affine schedulers, records the path, and refuses a bad one in one line") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path run = tmp.dir / "run";
+  Run r = fm_run(tmp.dir, train_to(run, 10) + " --path poly:2");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  LoadedModel m = load_checkpoint((run / "model.safetensors").string());
+  CHECK(m.metadata.at("path") == "poly:2");
+  Run s = fm_run(tmp.dir, "sample --ckpt '" + (run / "model.safetensors").string() + "' --n 16 --out '" +
+                              (tmp.dir / "x.npy").string() + "'");
+  CHECK(s.rc == 0);
+  for (const char* bad : {"poly:0.5", "poly:", "cos"}) {
+    Run b = fm_run(tmp.dir, train_to(tmp.dir / "bad", 10) + " --path " + bad);
+    CHECK(b.rc == 2);
+    CHECK(b.err == "fm train: --path must be condot, vp, ve, cosine, poly:N with a number N >= 1, or linear-vp (got '" +
+                       std::string(bad) + "') (fm train --help)\n");
+    CHECK(!fs::exists(tmp.dir / "bad"));
+  }
+}
+
 TEST_CASE("fm train --resume continues loss.csv and the model exactly as an uninterrupted run") {
   if (!have_fm()) return;
   fm::testing::TempDir tmp("fm_test_train_cli");
