@@ -119,6 +119,12 @@ const std::vector<RunOption> kOptions = {
        s.path = v;
      },
      [](const S& s) { return s.path; }},
+    {"--t-dist",
+     "training times: uniform, logit-normal (M = 0, S = 1) or logit-normal:M,S, t = sigmoid(M + S z); "
+     "Meta's flow_matching \"skewed\" sampling is logit-normal:1.2,1.2",
+     "uniform", nullptr, "t_dist", OnResume::Refused, true, false, true,
+     [](S& s, T v) { s.train.times = TimeDist::parse(v); },
+     [](const S& s) { return s.train.times.logit_normal ? s.train.times.name() : std::string(); }},  // uniform: not stored (older states)
     {"--sigma-min", "sigma_min of the condot path", "1e-4", nullptr, "sigma_min", OnResume::Refused, false, false, false,
      [](S& s, T v) { s.sigma_min = parse<double>(v); }, [](const S& s) { return meta_number(s.sigma_min); }},
     {"--seed", "seed for initialisation, data and noise", "0", nullptr, "seed", OnResume::Refused, true, false, false,
@@ -194,15 +200,18 @@ std::map<std::string, std::string> train_options_metadata(const TrainOptions& op
   RunSpec s;
   s.train = opt;
   std::map<std::string, std::string> m;
-  for (const RunOption& o : kOptions)
-    if (o.train) m[o.key] = o.write(s);
+  for (const RunOption& o : kOptions) {
+    if (!o.train) continue;
+    const std::string text = o.write(s);
+    if (!o.omit_empty || !text.empty()) m[o.key] = text;
+  }
   return m;
 }
 
 TrainOptions train_options_from_metadata(const std::map<std::string, std::string>& m) {
   RunSpec s;
   for (const RunOption& o : kOptions)
-    if (o.train) read_stored(o, s, m);
+    if (o.train && !(o.omit_empty && !m.count(o.key))) read_stored(o, s, m);
   return s.train;
 }
 

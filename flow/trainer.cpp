@@ -63,7 +63,7 @@ Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const T
 StepStats Trainer::step() {
   Tensor x1 = data_.batch(data_rng_.share().count, data_rng_);  // host memory, from the data reader
   if (!params_.empty() && x1.device() != params_[0].var.value().device()) x1 = x1.to(params_[0].var.value().device());
-  make_flow_batch(path_, x1, noise_rng_, batch_);
+  make_flow_batch(path_, x1, noise_rng_, batch_, opt_.times);
   Var loss = cfm_loss(model_, batch_, &dropout_rng_);
   zero_grad(params_);
   backward(loss);

@@ -35,6 +35,7 @@ struct TrainOptions {
   int64_t warmup = 100;
   double clip = 1.0;                // max global gradient norm; 0 = off
   double ema = 0.999;               // EMA decay; 0 = off
+  TimeDist times;                   // how t is drawn (uniform on [0, t_max] by default)
   AdamOptions adam;                 // lr inside is ignored (the schedule sets it)
   uint64_t seed = 0;
 };

@@ -115,6 +115,47 @@ TEST_CASE("the CFM loss of a field equals the mean squared error against the pat
   }
 }
 
+TEST_CASE("training times: uniform by default, logit-normal with its mean and spread, capped at t_max") {
+  CHECK(TimeDist::parse("uniform").name() == "uniform");
+  CHECK(TimeDist::parse("logit-normal").name() == "logit-normal:0,1");
+  CHECK(TimeDist::parse("logit-normal:1.2,1.2").name() == "logit-normal:1.2,1.2");
+  CHECK(TimeDist::parse(TimeDist::parse("logit-normal:-0.3,0.7").name()).m == -0.3);
+  for (const char* bad : {"", "normal", "logit-normal:", "logit-normal:1", "logit-normal:1,0", "logit-normal:1,-1",
+                          "logit-normal:x,1", "logit-normal:1,1x", "logit-normal:nan,1", "logit-normal:1,inf"})
+    CHECK_THROWS_WITH_AS(TimeDist::parse(bad), doctest::Contains("logit-normal:M,S"), std::invalid_argument);
+
+  const int64_t B = 20000;
+  Tensor x1 = Tensor::zeros({B, 2});
+  CondOTPath path;
+  FlowBatch fb;
+  Rng rng(3);
+  // The logits of the drawn times are N(m, s^2): their sample mean and deviation, within 5
+  // standard errors (s / sqrt(B) for the mean, s / sqrt(2B) for the deviation).
+  const TimeDist d = TimeDist::parse("logit-normal:1.2,0.8");
+  make_flow_batch(path, x1, rng, fb, d);
+  double sum = 0, sum2 = 0;
+  for (int64_t i = 0; i < B; ++i) {
+    const double t = fb.t_host.data()[i], logit = std::log(t / (1 - t));
+    sum += logit, sum2 += logit * logit;
+  }
+  const double mean = sum / B, sd = std::sqrt(sum2 / B - mean * mean);
+  CHECK(std::fabs(mean - 1.2) < 5 * 0.8 / std::sqrt(double(B)));
+  CHECK(std::fabs(sd - 0.8) < 5 * 0.8 / std::sqrt(2.0 * B));
+  // x_t and u_t follow the drawn times (x1 = 0: x_t = a(t) x0).
+  CHECK(fb.xt.data()[0] == doctest::Approx(path.coeffs(fb.t_host.data()[0]).a * fb.x0.data()[0]));
+  // Uniform: the mean time is 1/2.
+  make_flow_batch(path, x1, rng, fb);
+  double tsum = 0;
+  for (int64_t i = 0; i < B; ++i) tsum += fb.t_host.data()[i];
+  CHECK(std::fabs(tsum / B - 0.5) < 5 * std::sqrt(1.0 / 12 / B));
+  // A large m pushes times towards 1; the vp path caps them at its t_max.
+  VPPath vp;
+  make_flow_batch(vp, x1, rng, fb, TimeDist::parse("logit-normal:30,1"));
+  float latest = 0;
+  for (int64_t i = 0; i < B; ++i) latest = std::max(latest, fb.t_host.data()[i]);
+  CHECK(latest == float(vp.t_max()));  // sigmoid(30 + z) rounds to 1 in float: every time is capped
+}
+
 TEST_CASE("datasets: toys, user files and bad names") {
   Rng rng(2);
   CHECK(open_dataset("moons")->batch(10, rng).shape() == Shape{10, 2});

@@ -18,6 +18,7 @@
 
 #include "nn/checkpoint.h"
 #include "tensor/io/json.h"
+#include "tensor/io/safetensors.h"
 
 using namespace fm;
 namespace fs = std::filesystem;
@@ -139,6 +140,27 @@ TEST_CASE("fm train --path takes the affine schedulers, records the path, and re
                        std::string(bad) + "') (fm train --help)\n");
     CHECK(!fs::exists(tmp.dir / "bad"));
   }
+}
+
+TEST_CASE("fm train --t-dist: stored in the train state when not uniform, resumed from it, refused when bad") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path plain = tmp.dir / "plain", skewed = tmp.dir / "skewed";
+  REQUIRE(fm_run(tmp.dir, train_to(plain, 10)).rc == 0);
+  CHECK(load_safetensors((plain / "train_state.safetensors").string()).metadata.count("t_dist") == 0);
+  Run r = fm_run(tmp.dir, train_to(skewed, 10) + " --t-dist logit-normal:1.2,1.2");
+  INFO("stderr: ", r.err);
+  REQUIRE(r.rc == 0);
+  CHECK(load_safetensors((skewed / "train_state.safetensors").string()).metadata.at("t_dist") == "logit-normal:1.2,1.2");
+  // Other times, other weights (the same seed otherwise).
+  CHECK(file_bytes(plain / "model.safetensors") != file_bytes(skewed / "model.safetensors"));
+  Run more = fm_run(tmp.dir, "train --resume '" + skewed.string() + "' --steps 20");
+  CHECK(more.rc == 0);
+  CHECK(load_safetensors((skewed / "train_state.safetensors").string()).metadata.at("t_dist") == "logit-normal:1.2,1.2");
+  Run bad = fm_run(tmp.dir, train_to(tmp.dir / "bad", 10) + " --t-dist logit-normal:1,0");
+  CHECK(bad.rc == 2);
+  CHECK(bad.err == "fm train: --t-dist must be uniform, logit-normal or logit-normal:M,S with numbers M and S > 0 "
+                   "(got 'logit-normal:1,0') (fm train --help)\n");
 }
 
 TEST_CASE("fm train --resume continues loss.csv and the model exactly as an uninterrupted run") {
