@@ -11,6 +11,8 @@
 #include "apps/pictures.h"
 #include "apps/progress.h"
 #include "dist/dist.h"
+#include "flow/path.h"
+#include "flow/schedule_transform.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
 #include "ode/evaluate.h"
@@ -68,6 +70,8 @@ void declare_sample_options(Args& args) {
       .opt("--x0", "", "start from this noise (.npy, N x D or N x C x H x W) instead of drawing it")
       .opt("--batch", "", "samples per ODE solve (default: 64 for images, 10000 otherwise)")
       .opt("--seed", "0", "seed for the noise and the Hutchinson probes")
+      .opt("--path", "", "solve along this path (condot, cosine, poly:N, linear-vp) instead of the model's own: the same "
+                         "samples at other solver times (a scheduler change, flow/schedule_transform.h)")
       .opt("--divergence", "exact", "with --logp: exact or hutchinson")
       .opt("--probes", "1", "with --divergence hutchinson: probes per sample")
       .flag("--logp", "also integrate the divergence and write each sample's log-likelihood to <out>.logp.npy")
@@ -100,16 +104,30 @@ int cmd_sample(int argc, char** argv) {
   const int64_t n = x0.dim(0), batch = args.given("--batch") ? args.i64("--batch") : images ? 64 : 10000;
   const bool track = args.on("--logp");
 
+  // --path: the model's field seen along another path (the paths outlive the field that refers to them).
+  std::unique_ptr<ProbPath> trained_path, new_path;
+  std::unique_ptr<ScheduleTransformedField> moved;
+  if (args.given("--path")) {
+    try {
+      new_path = make_path(args.str("--path"));
+    } catch (const std::runtime_error& e) {
+      throw UsageError(std::string("--path: ") + e.what());
+    }
+    trained_path = checkpoint_path(lm.metadata);
+    moved = std::make_unique<ScheduleTransformedField>(*lm.model, *trained_path, *new_path);
+  }
+  const FieldModel& field = moved ? static_cast<const FieldModel&>(*moved) : *lm.model;
+
   Progress bar("sample", n);
-  SolveRun run = sample_many(*lm.model, x0, opt, batch, seed, track, [&](int64_t done, const SolveRun&, int64_t nfe) {
+  SolveRun run = sample_many(field, x0, opt, batch, seed, track, [&](int64_t done, const SolveRun&, int64_t nfe) {
     bar.update(done, "nfe " + std::to_string(nfe));
   });
   bar.finish();
   if (!dist::is_root()) return 0;  // rank 0 has every sample (ode/evaluate.h)
   const std::string out = args.str("--out");
   save_npy(out, run.x);
-  std::fprintf(stderr, "wrote %lld samples to %s with %s, mean NFE %.1f\n", (long long)n, out.c_str(),
-               describe_solver(opt.ode).c_str(), run.mean_nfe);
+  std::fprintf(stderr, "wrote %lld samples to %s with %s%s, mean NFE %.1f\n", (long long)n, out.c_str(),
+               describe_solver(opt.ode).c_str(), moved ? (" along " + new_path->name()).c_str() : "", run.mean_nfe);
   ResultFields result{{"n", n}, {"nfe", run.mean_nfe}};
   if (track) {
     const std::string lp_path = std::filesystem::path(out).replace_extension("").string() + ".logp.npy";

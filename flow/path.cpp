@@ -96,4 +96,10 @@ std::unique_ptr<ProbPath> make_path(const std::string& name, double sigma_min) {
   throw std::runtime_error("unknown path '" + name + "' (choose condot, vp, ve, cosine, poly:N or linear-vp)");
 }
 
+std::unique_ptr<ProbPath> checkpoint_path(const std::map<std::string, std::string>& metadata) {
+  const auto path = metadata.find("path"), sigma_min = metadata.find("sigma_min");
+  const std::string name = path == metadata.end() ? "condot" : path->second;
+  return make_path(name, sigma_min == metadata.end() ? 1e-4 : std::stod(sigma_min->second));
+}
+
 }  // namespace fm

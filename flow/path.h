@@ -7,6 +7,7 @@
 //     u_t = d/dt psi_t(x0 | x1) = a'(t) x0 + b'(t) x1.
 // So a path is four scalar functions of t. Convention: t = 0 is noise, t = 1 is data.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 
@@ -105,5 +106,9 @@ class LinearVPPath : public ProbPath {
 // "condot" (uses sigma_min), "vp", "ve", "cosine", "poly:N" (N >= 1) or "linear-vp"; make_path(p.name())
 // rebuilds p (checkpoints store the name). Throws naming the valid paths otherwise.
 std::unique_ptr<ProbPath> make_path(const std::string& name, double sigma_min = 1e-4);
+
+// The path a checkpoint's model was trained on, from its metadata: "path" (condot when absent)
+// and, for condot, "sigma_min" (1e-4, the default, in checkpoints written before it was stored).
+std::unique_ptr<ProbPath> checkpoint_path(const std::map<std::string, std::string>& metadata);
 
 }  // namespace fm

@@ -104,8 +104,9 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   std::optional<LossLog> log;
   if (root) log.emplace(opt.out_dir + "/loss.csv", spec.log_every, start, opt.resume_state ? &opt.resume_state->metadata : nullptr);
   const auto t0 = std::chrono::steady_clock::now();
-  const std::map<std::string, std::string> model_meta{
+  std::map<std::string, std::string> model_meta{
       {"data", spec.data_spec}, {"path", path->name()}, {"seed", std::to_string(int64_t(topt.seed))}};
+  if (spec.path == "condot") model_meta["sigma_min"] = meta_number(spec.sigma_min);  // checkpoint_path reads it
   int64_t saved_step = opt.resume_state ? start : -1;
   // The train state goes first: it refuses NaN/Inf before anything is written (see the header).
   auto save = [&](int64_t step) {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +19,7 @@
 
 #include "nn/checkpoint.h"
 #include "tensor/io/json.h"
+#include "tensor/io/npy.h"
 #include "tensor/io/safetensors.h"
 
 using namespace fm;
@@ -133,6 +135,22 @@ TEST_CASE("fm train --path takes the affine schedulers, records the path, and re
   Run s = fm_run(tmp.dir, "sample --ckpt '" + (run / "model.safetensors").string() + "' --n 16 --out '" +
                               (tmp.dir / "x.npy").string() + "'");
   CHECK(s.rc == 0);
+  // Along another path (a scheduler change): the same samples, up to the solver's tolerance.
+  Run c = fm_run(tmp.dir, "sample --ckpt '" + (run / "model.safetensors").string() + "' --n 16 --path cosine --out '" +
+                              (tmp.dir / "xc.npy").string() + "'");
+  INFO("stderr: ", c.err);
+  REQUIRE(c.rc == 0);
+  CHECK(c.err.find("along cosine") != std::string::npos);
+  const std::vector<float> x = load_npy((tmp.dir / "x.npy").string()).to_vector(),
+                           xc = load_npy((tmp.dir / "xc.npy").string()).to_vector();
+  REQUIRE(x.size() == xc.size());
+  float worst = 0;
+  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::fabs(x[i] - xc[i]));
+  CHECK(worst < 5e-3);
+  Run vp = fm_run(tmp.dir, "sample --ckpt '" + (run / "model.safetensors").string() + "' --n 16 --path vp --out '" +
+                               (tmp.dir / "xv.npy").string() + "'");
+  CHECK(vp.rc == 1);
+  CHECK(vp.err.find("does not start at the standard normal") != std::string::npos);
   for (const char* bad : {"poly:0.5", "poly:", "cos"}) {
     Run b = fm_run(tmp.dir, train_to(tmp.dir / "bad", 10) + " --path " + bad);
     CHECK(b.rc == 2);
