@@ -55,14 +55,14 @@ const std::vector<RunOption> kOptions = {
     {"--hflip", "images: mirror each drawn image left-right with probability 1/2", "false", nullptr, "hflip",
      OnResume::Refused, false, true, false, [](S& s, T v) { s.data.hflip = one_of(v, "true", "false") == "true"; },
      [](const S& s) { return std::string(s.data.hflip ? "true" : "false"); }},
-    {"--steps", "training steps (with --resume, a larger value extends the run)", "2600", "2000", "steps",
+    {"--steps", "training steps (with --resume, a larger value extends the run)", "4500", "2000", "steps",
      OnResume::Extends, true, false, false,
      [](S& s, T v) { s.train.steps = at_least(parse<int64_t>(v), 1, "must be positive"); },
      [](const S& s) { return std::to_string(s.train.steps); }},
     {"--batch", "samples per step", "2048", "64", "batch", OnResume::Refused, true, false, false,
      [](S& s, T v) { s.train.batch = at_least(parse<int64_t>(v), 1, "must be positive"); },
      [](const S& s) { return std::to_string(s.train.batch); }},
-    {"--lr", "peak learning rate", "2e-3", "2e-4", "lr", OnResume::Refused, true, false, false,
+    {"--lr", "peak learning rate", "4e-3", "2e-4", "lr", OnResume::Refused, true, false, false,
      [](S& s, T v) {
        s.train.lr = parse<double>(v);
        if (!(s.train.lr > 0)) throw std::invalid_argument("must be positive");
