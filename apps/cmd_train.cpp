@@ -16,6 +16,7 @@
 #include "apps/train_images.h"
 #include "dist/dist.h"
 #include "flow/dataset.h"
+#include "flow/interrupt.h"
 #include "flow/run.h"
 #include "tensor/cpu/parallel.h"
 
@@ -194,7 +195,14 @@ int cmd_train(int argc, char** argv) {
   if (!args.parse(argc, argv, 2)) return 0;
 
   Session s = open_session(args);
-  TrainRunResult r = train_run(s.run, *s.data, train_observers(s.images));
+  TrainRunResult r;
+  try {
+    const InterruptGuard on_signals;  // SIGINT/SIGTERM: checkpoint, then RunInterrupted
+    r = train_run(s.run, *s.data, train_observers(s.images));
+  } catch (const RunInterrupted& e) {
+    if (dist::is_root()) std::fprintf(stderr, "\nfm train: interrupted by %s\n", e.what());
+    return 128 + e.signal;
+  }
   if (!dist::is_root()) return 0;
   ResultFields result{{"loss", r.last_loss}, {"steps", r.steps}, {"seconds", r.seconds}};
   if (r.nll) report_nll(*r.nll, s.run.spec.data_spec, s.run.eval_n, s.data->sample_shape()[0], result);

@@ -2,10 +2,12 @@
 #include "flow/run.h"
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 
 #include "dist/dist.h"
+#include "flow/interrupt.h"
 #include "flow/loss_log.h"
 #include "nn/checkpoint.h"
 #include "nn/mlp.h"
@@ -64,6 +66,17 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+// A stop request (flow/interrupt.h) that every rank sees at the same step: one float summed over
+// the ranks (nothing to sum in one process). Returns this rank's signal, else SIGTERM when only
+// another rank was signalled, else 0.
+int interrupt_signal_of_all_ranks() {
+  const int mine = interrupt_requested();
+  if (dist::size() == 1) return mine;
+  Tensor any = Tensor::full({1}, mine ? 1.0f : 0.0f);
+  dist::allreduce_sum(any);
+  return any.item() > 0 ? (mine ? mine : SIGTERM) : 0;
+}
+
 }  // namespace
 
 TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHooks& hooks) {
@@ -119,17 +132,25 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     if (hooks.on_checkpoint) hooks.on_checkpoint(ctx, step);
   };
 
+  int stop_signal = 0;  // SIGINT or SIGTERM (flow/interrupt.h): checkpoint, then RunInterrupted
+  int64_t stopped_at = steps;
   try {
     for (int64_t step = start; step < steps; ++step) {
       StepStats st = trainer.step();  // throws on a non-finite loss or gradient, before any update
+      const bool last = step + 1 == steps;
+      stop_signal = last ? 0 : interrupt_signal_of_all_ranks();
       if (root) {
-        log->add(step + 1, st, step + 1 == steps, seconds_since(t0));
+        log->add(step + 1, st, last, seconds_since(t0));  // an interrupted window goes on in the train state
         if (hooks.on_step) hooks.on_step(ctx, step + 1, log->last_loss() > 0 ? log->last_loss() : st.loss);
       }
-      if (opt.ckpt_every > 0 && (step + 1) % opt.ckpt_every == 0 && step + 1 < steps) save(step + 1);
-      if (grid && (step + 1) % opt.grid_every == 0 && step + 1 < steps) draw_grid(step + 1, opt.grid_ode, false);
+      if (stop_signal) {
+        stopped_at = step + 1;
+        break;
+      }
+      if (opt.ckpt_every > 0 && (step + 1) % opt.ckpt_every == 0 && !last) save(step + 1);
+      if (grid && (step + 1) % opt.grid_every == 0 && !last) draw_grid(step + 1, opt.grid_ode, false);
     }
-    save(steps);
+    if (saved_step != stopped_at) save(stopped_at);
   } catch (const std::exception& e) {
     std::string last = saved_step < 0 ? "No checkpoint was written yet."
                                        : "The last good checkpoint " + ckpt_path + " (step " + std::to_string(saved_step) +
@@ -137,6 +158,13 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     const std::string what = std::string(e.what()) + "; training stopped. " + last + (opt.resume_state ? "" : " Try a lower --lr.");
     if (dynamic_cast<const dist::CollectiveError*>(&e)) throw dist::CollectiveError(what);  // every rank stops here
     throw std::runtime_error(what);
+  }
+  if (stop_signal) {
+    if (root) log->close();
+    throw RunInterrupted(stop_signal, stopped_at,
+                         std::string(stop_signal == SIGINT ? "SIGINT" : "SIGTERM") + " at step " + std::to_string(stopped_at) + " of " +
+                             std::to_string(steps) + ": wrote " + ckpt_path + " and " + state_path + "; continue with fm train --resume " +
+                             opt.out_dir);
   }
   TrainRunResult result;
   result.start = start;

@@ -8,6 +8,9 @@
 
 #include "tests/test_util.h"
 #include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 #include <algorithm>
 #include <cmath>
@@ -80,9 +83,85 @@ std::string train_to(const fs::path& run_dir, int steps) {
   return kTiny + " --steps " + std::to_string(steps) + " --out '" + run_dir.string() + "'";
 }
 
+// `fm <args>` started in the background (stdout and stderr to files in `dir`); its pid.
+pid_t fm_start(const fs::path& dir, const std::string& args) {
+  const std::string cmd = "exec " + std::string(std::getenv("FM_BIN")) + " " + args + " >'" + (dir / "bg.out").string() +
+                          "' 2>'" + (dir / "bg.err").string() + "'";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  return pid;
+}
+
+int exit_code(pid_t pid) {
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+// Waits (up to 60 s) until the run's loss.csv has `rows` lines: training is under way.
+bool wait_for_rows(const fs::path& loss_csv, size_t rows) {
+  for (int i = 0; i < 6000; ++i) {
+    if (rows_without_seconds(loss_csv).size() >= rows) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+// A run long enough to be interrupted while it trains (seconds at most).
+const std::string kLong = "train --data checkerboard --batch 256 --width 32 --depth 3 --eval-n 0 --ckpt-every 0 --log-every 5 --steps 30000";
+
 }  // namespace
 
 TEST_SUITE("cpu") {
+
+TEST_CASE("SIGINT checkpoints and exits 130; --resume then ends exactly as a run never interrupted") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path run = tmp.dir / "run", ref = tmp.dir / "ref";
+  const pid_t pid = fm_start(tmp.dir, kLong + " --out '" + run.string() + "'");
+  REQUIRE(wait_for_rows(run / "loss.csv", 20));
+  kill(pid, SIGINT);
+  REQUIRE(exit_code(pid) == 130);
+  const std::string err = file_bytes(tmp.dir / "bg.err");
+  INFO("stderr: ", err);
+  const size_t at = err.find("fm train: interrupted by SIGINT at step ");
+  REQUIRE(at != std::string::npos);
+  const long long step = std::atoll(err.c_str() + at + 40);
+  CHECK(step > 0);
+  CHECK(step < 30000);
+  CHECK(err.find("continue with fm train --resume " + run.string()) != std::string::npos);
+  CHECK(load_checkpoint((run / "model.safetensors").string()).step == step);
+  REQUIRE(fm_run(tmp.dir, "train --resume '" + run.string() + "'").rc == 0);
+  REQUIRE(fm_run(tmp.dir, kLong + " --out '" + ref.string() + "'").rc == 0);
+  CHECK(file_bytes(run / "model.safetensors") == file_bytes(ref / "model.safetensors"));
+  CHECK(rows_without_seconds(run / "loss.csv") == rows_without_seconds(ref / "loss.csv"));
+}
+
+TEST_CASE("SIGTERM checkpoints and exits 143; a second SIGINT exits at once, leaving only whole files") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path run = tmp.dir / "run";
+  pid_t pid = fm_start(tmp.dir, kLong + " --out '" + run.string() + "'");
+  REQUIRE(wait_for_rows(run / "loss.csv", 20));
+  kill(pid, SIGTERM);
+  CHECK(exit_code(pid) == 143);
+  CHECK(file_bytes(tmp.dir / "bg.err").find("interrupted by SIGTERM at step") != std::string::npos);
+  const int64_t step = load_checkpoint((run / "model.safetensors").string()).step;
+  CHECK(step > 0);
+
+  const fs::path twice = tmp.dir / "twice";
+  pid = fm_start(tmp.dir, kLong + " --ckpt-every 100 --out '" + twice.string() + "'");
+  REQUIRE(wait_for_rows(twice / "loss.csv", 20));
+  kill(pid, SIGINT);
+  kill(pid, SIGINT);
+  CHECK(exit_code(pid) == 130);
+  // Whatever the second signal cut short, the files under their final names are whole.
+  if (fs::exists(twice / "model.safetensors")) CHECK_NOTHROW(load_checkpoint((twice / "model.safetensors").string()));
+  if (fs::exists(twice / "train_state.safetensors")) CHECK_NOTHROW(load_safetensors((twice / "train_state.safetensors").string()));
+}
 
 TEST_CASE("fm train writes the checkpoint, the train state and one loss.csv row per --log-every steps") {
   if (!have_fm()) return;
