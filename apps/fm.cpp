@@ -5,6 +5,7 @@
 //   fm field   the learned vector field v(x, t) on given points
 //   fm bench   time a training step, a likelihood evaluation and matmul
 //   fm --version  the version, the commit and the backends this binary has
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -75,6 +76,9 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string cmd = argv[1];
+  // Past a file-size limit (ulimit -f), a write then fails with EFBIG and says which file, instead
+  // of the kernel's SIGXFSZ killing fm with a half-written temporary file left behind.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     fm::dist::init(&argc, &argv);
   } catch (const std::exception& e) {

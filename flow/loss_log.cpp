@@ -1,7 +1,9 @@
 // flow/loss_log.cpp
 #include "flow/loss_log.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -13,11 +15,11 @@ constexpr const char* kHeader = "step,loss,lr,grad_norm,seconds\n";
 }
 
 LossLog::LossLog(const std::string& path, int64_t every, int64_t start, const std::map<std::string, std::string>* saved)
-    : every_(every) {
+    : path_(path), every_(every) {
   if (!saved) {
     f_ = std::fopen(path.c_str(), "w");
-    if (!f_) throw std::runtime_error("cannot write " + path);
-    std::fputs(kHeader, f_);
+    if (!f_) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
+    if (std::fputs(kHeader, f_) < 0 || std::fflush(f_) != 0) throw std::runtime_error(path + ": write failed: " + std::strerror(errno));
     return;
   }
   loss_ = meta_f64(*saved, "log.loss");
@@ -26,7 +28,7 @@ LossLog::LossLog(const std::string& path, int64_t every, int64_t start, const st
   seconds_before_ = meta_f64(*saved, "log.seconds");
   keep_loss_rows_until(path, start);
   f_ = std::fopen(path.c_str(), "a");
-  if (!f_) throw std::runtime_error("cannot append to " + path);
+  if (!f_) throw std::runtime_error(path + ": cannot append: " + std::strerror(errno));
 }
 
 LossLog::~LossLog() { close(); }
@@ -42,9 +44,11 @@ void LossLog::add(int64_t step, const StepStats& s, bool last, double session_se
   ++count_;
   if (step % every_ != 0 && !last) return;
   last_loss_ = loss_ / double(count_);
-  std::fprintf(f_, "%lld,%.6f,%.6g,%.4f,%.3f\n", (long long)step, last_loss_, s.lr, norm_ / double(count_),
-               seconds_before_ + session_seconds);
-  std::fflush(f_);  // a run that dies keeps its curve
+  const int put = std::fprintf(f_, "%lld,%.6f,%.6g,%.4f,%.3f\n", (long long)step, last_loss_, s.lr, norm_ / double(count_),
+                               seconds_before_ + session_seconds);
+  // Flushed per row, so a run that dies keeps its curve; a row that could not be written (a full
+  // disk) stops the run: a resume drops a torn last row (keep_loss_rows_until parses every row).
+  if (put < 0 || std::fflush(f_) != 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
   loss_ = norm_ = 0.0;
   count_ = 0;
 }

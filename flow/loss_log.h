@@ -37,6 +37,7 @@ class LossLog {
   std::map<std::string, std::string> state(double session_seconds) const;
 
  private:
+  std::string path_;
   FILE* f_ = nullptr;
   int64_t every_;
   double loss_ = 0.0, norm_ = 0.0, last_loss_ = 0.0, seconds_before_ = 0.0;

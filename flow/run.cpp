@@ -123,13 +123,14 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   int64_t saved_step = opt.resume_state ? start : -1;
   // The train state goes first: it refuses NaN/Inf before anything is written (see the header).
   auto save = [&](int64_t step) {
-    saved_step = step;
-    if (!root) return;
-    std::map<std::string, std::string> extra = run_metadata(spec);
-    extra.merge(log->state(seconds_since(t0)));
-    save_train_state(state_path, trainer, extra);
-    save_checkpoint(ckpt_path, *model, trainer.eval_weights(), step, model_meta);
-    if (hooks.on_checkpoint) hooks.on_checkpoint(ctx, step);
+    if (root) {
+      std::map<std::string, std::string> extra = run_metadata(spec);
+      extra.merge(log->state(seconds_since(t0)));
+      save_train_state(state_path, trainer, extra);
+      save_checkpoint(ckpt_path, *model, trainer.eval_weights(), step, model_meta);
+    }
+    saved_step = step;  // both files written (an error above leaves the previous pair)
+    if (root && hooks.on_checkpoint) hooks.on_checkpoint(ctx, step);
   };
 
   int stop_signal = 0;  // SIGINT or SIGTERM (flow/interrupt.h): checkpoint, then RunInterrupted
@@ -155,8 +156,10 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
     std::string last = saved_step < 0 ? "No checkpoint was written yet."
                                        : "The last good checkpoint " + ckpt_path + " (step " + std::to_string(saved_step) +
                                              ", with train_state.safetensors for --resume) is intact.";
-    const std::string what = std::string(e.what()) + "; training stopped. " + last + (opt.resume_state ? "" : " Try a lower --lr.");
-    if (dynamic_cast<const dist::CollectiveError*>(&e)) throw dist::CollectiveError(what);  // every rank stops here
+    const bool diverged = dynamic_cast<const dist::CollectiveError*>(&e) != nullptr;  // a NaN/Inf loss or gradient
+    const std::string what =
+        std::string(e.what()) + "; training stopped. " + last + (diverged && !opt.resume_state ? " Try a lower --lr." : "");
+    if (diverged) throw dist::CollectiveError(what);  // every rank stops here
     throw std::runtime_error(what);
   }
   if (stop_signal) {

@@ -3,6 +3,7 @@
 // Readers are tested mostly on hostile input: every malformed file must produce one exception
 // whose message says what was wrong, never a crash or an out-of-bounds read.
 #include <doctest/doctest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -292,6 +293,22 @@ TEST_CASE("npy: round trip, header layout") {
   CHECK(npy_shape_str({5}) == "(5,)");
   CHECK(npy_shape_str({}) == "()");
   CHECK(npy_shape_str({3, 2}) == "(3, 2)");
+}
+
+TEST_CASE("writers: a device is written in place, never replaced, and a full device is an error naming it") {
+  // Renaming a temporary file over /dev/full (as root) would replace the device with a file.
+  Tensor t = Tensor::from({1.0f, 2.0f}, {2});
+  CHECK_THROWS_WITH_AS(save_npy("/dev/full", t), doctest::Contains("/dev/full: write to /dev/full failed: No space left"),
+                       std::runtime_error);
+  CHECK_THROWS_WITH_AS(save_safetensors("/dev/full", {{"t", t}}), doctest::Contains("/dev/full"), std::runtime_error);
+  CHECK_NOTHROW(save_npy("/dev/null", t));
+  struct stat st;
+  REQUIRE(stat("/dev/full", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+  REQUIRE(stat("/dev/null", &st) == 0);
+  CHECK(S_ISCHR(st.st_mode));
+  CHECK(!std::filesystem::exists("/dev/full.tmp"));
+  CHECK(!std::filesystem::exists("/dev/null.tmp"));
 }
 
 TEST_CASE("npy: float64 and v2.0 files written by hand load as float32") {

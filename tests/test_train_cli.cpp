@@ -117,6 +117,28 @@ const std::string kLong = "train --data checkerboard --batch 256 --width 32 --de
 
 TEST_SUITE("cpu") {
 
+TEST_CASE("a file-size limit mid-run: one line naming the file, no temporary left, the previous checkpoint intact") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path run = tmp.dir / "run";
+  REQUIRE(fm_run(tmp.dir, train_to(run, 10)).rc == 0);
+  const std::string before = file_bytes(run / "model.safetensors");
+  // ulimit -f counts 1 KiB blocks here (bash and dash): the 20 KiB train state no longer fits.
+  const std::string cmd = "ulimit -f 12; exec " + std::string(std::getenv("FM_BIN")) + " train --resume '" + run.string() +
+                          "' --steps 20 2>'" + (tmp.dir / "err.txt").string() + "'";
+  const int status = std::system(("sh -c \"" + cmd + "\"").c_str());
+  CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -1) == 1);
+  const std::string err = file_bytes(tmp.dir / "err.txt");
+  INFO("stderr: ", err);
+  CHECK(err.find("train_state.safetensors.tmp failed: File too large; training stopped. The last good checkpoint") != std::string::npos);
+  CHECK(err.find("(step 10") != std::string::npos);
+  CHECK(err.find("lower --lr") == std::string::npos);
+  CHECK(!fs::exists(run / "train_state.safetensors.tmp"));
+  CHECK(!fs::exists(run / "model.safetensors.tmp"));
+  CHECK(file_bytes(run / "model.safetensors") == before);
+  CHECK(fm_run(tmp.dir, "train --resume '" + run.string() + "' --steps 20").rc == 0);  // and it resumes
+}
+
 TEST_CASE("SIGINT checkpoints and exits 130; --resume then ends exactly as a run never interrupted") {
   if (!have_fm()) return;
   fm::testing::TempDir tmp("fm_test_train_cli");

@@ -68,13 +68,20 @@ std::string InputFile::read_all() const {
 }
 
 AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path), tmp_(path + ".tmp") {
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    tmp_.clear();
+    fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd_ < 0) throw_file_error(path, std::string("cannot open for writing: ") + std::strerror(errno));
+    return;
+  }
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw_file_error(path, "cannot create " + tmp_ + ": " + std::strerror(errno));
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
   if (fd_ >= 0) ::close(fd_);
-  if (!committed_) ::unlink(tmp_.c_str());
+  if (!committed_ && !tmp_.empty()) ::unlink(tmp_.c_str());
 }
 
 void AtomicFileWriter::write(const void* data, size_t n) {
@@ -82,13 +89,20 @@ void AtomicFileWriter::write(const void* data, size_t n) {
   while (n > 0) {
     ssize_t put = ::write(fd_, p, std::min(n, size_t(1) << 30));
     if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) throw_file_error(path_, "write to " + tmp_ + " failed: " + std::strerror(errno));
+    if (put <= 0) throw_file_error(path_, "write to " + (tmp_.empty() ? path_ : tmp_) + " failed: " + std::strerror(errno));
     p += put;
     n -= static_cast<size_t>(put);
   }
 }
 
 void AtomicFileWriter::commit() {
+  if (tmp_.empty()) {  // a device or pipe, written in place: nothing to sync or rename
+    const int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) throw_file_error(path_, std::string("close failed: ") + std::strerror(errno));
+    committed_ = true;
+    return;
+  }
   // fsync before rename: otherwise a crash could leave PATH renamed but its data not yet on disk.
   if (::fsync(fd_) != 0) throw_file_error(path_, "fsync of " + tmp_ + " failed: " + std::strerror(errno));
   int rc = ::close(fd_);

@@ -70,7 +70,9 @@ class InputFile {
 
 // Writes PATH.tmp and renames it over PATH in commit(), so an interrupted write never leaves a
 // half-written PATH nor destroys the previous one. Without commit(), the destructor removes
-// PATH.tmp. Every I/O error (disk full, unwritable directory) throws with the path.
+// PATH.tmp. Every I/O error (disk full, unwritable directory) throws with the path. A PATH that
+// exists and is not a regular file (a device such as /dev/null or /dev/full, a pipe) is written in
+// place: renaming over it would replace the device with a file.
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(const std::string& path);
@@ -83,7 +85,7 @@ class AtomicFileWriter {
   void commit();
 
  private:
-  std::string path_, tmp_;
+  std::string path_, tmp_;  // tmp_ empty: writing PATH itself
   int fd_ = -1;
   bool committed_ = false;
 };
