@@ -14,7 +14,9 @@ void add_solver_options(Args& args, const std::string& default_solver) {
   args.opt("--solver", default_solver, "ODE solver: dopri5 (adaptive), rk4, midpoint, heun or euler")
       .opt("--steps", "100", "number of steps for the fixed-step solvers")
       .opt("--rtol", "1e-5", "dopri5 relative tolerance")
-      .opt("--atol", "1e-5", "dopri5 absolute tolerance");
+      .opt("--atol", "1e-5", "dopri5 absolute tolerance")
+      .opt("--max-nfe", "10000", "dopri5: stop with an error naming t and the step size after this many field "
+                                 "evaluations per solve (a collapsing step size would otherwise run for hours); 0 = no limit");
 }
 
 void add_device_option(Args& args) {
@@ -35,6 +37,8 @@ OdeOptions solver_options(const Args& args) {
   o.atol = args.f64("--atol");
   if (o.steps < 1) throw UsageError("--steps must be at least 1");
   if (!(o.rtol > 0) || !(o.atol > 0)) throw UsageError("--rtol and --atol must be positive");
+  o.max_nfe = args.i64("--max-nfe");
+  if (o.max_nfe < 0) throw UsageError("--max-nfe must be 0 (no limit) or positive");
   return o;
 }
 

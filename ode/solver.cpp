@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 #include "tensor/ops.h"
@@ -198,6 +199,10 @@ OdeStats integrate_dopri5(CountedRhs& f, Tensor& y, double t0, double t1, const 
   while (t != t1) {
     if (stats.accepted + stats.rejected >= opt.max_steps)
       fail("max_steps exceeded (raise max_steps or loosen rtol/atol)", t, dir * h);
+    if (opt.max_nfe > 0 && f.nfe + 6 > opt.max_nfe) {  // a step takes 6 more evaluations
+      const std::string what = "max_nfe " + std::to_string(opt.max_nfe) + " reached (fm: --max-nfe; or looser --rtol/--atol)";
+      fail(what.c_str(), t, dir * h);
+    }
     if (!(h > 0.0) || !std::isfinite(h)) fail("invalid step size", t, dir * h);
     // Clip the last step onto t1; the 1e-9 slack avoids a sliver step left over by rounding.
     double remaining = std::fabs(t1 - t);
@@ -279,6 +284,7 @@ OdeStats odeint(const OdeRhs& f, Tensor& y, double t0, double t1, const OdeOptio
   if (opt.rtol < 0 || opt.atol < 0 || (opt.rtol == 0 && opt.atol == 0))
     invalid("rtol and atol must be >= 0 and not both 0");
   if (opt.max_steps < 1) invalid("max_steps must be >= 1");
+  if (opt.max_nfe < 0) invalid("max_nfe must be >= 0");
   return integrate_dopri5(counted, y, t0, t1, opt, blocks);
 }
 

@@ -55,6 +55,7 @@ struct OdeOptions {
   int64_t steps = 100;              // fixed-step methods: number of equal steps over [t0, t1]
   double rtol = 1e-5, atol = 1e-5;  // dopri5
   int64_t max_steps = 100000;       // dopri5: accepted + rejected steps before giving up (throws)
+  int64_t max_nfe = 0;              // dopri5: evaluations of f before giving up (throws); 0 = no limit
   double first_step = 0.0;          // dopri5: size of the first step; 0 = Hairer's heuristic
 };
 

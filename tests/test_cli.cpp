@@ -166,7 +166,8 @@ TEST_CASE("fm nll fails with one line on a missing checkpoint or a bad flag") {
   Fixture fx;
   for (const std::string& args : {"nll --ckpt '" + (fx.dir / "missing.safetensors").string() + "'",
                                   "nll --ckpt '" + fx.ckpt + "' --bogus 1", std::string("nll"),
-                                  "nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --dequant 0"}) {
+                                  "nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --dequant 0",
+                                  "nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --max-nfe -1"}) {
     CAPTURE(args);
     Run r = fx.fm(args);
     CHECK(r.rc != 0);
@@ -174,6 +175,11 @@ TEST_CASE("fm nll fails with one line on a missing checkpoint or a bad flag") {
     CHECK(r.err.find("fm nll: ") == 0);
     CHECK(r.err.find('\n') == r.err.size() - 1);  // exactly one line
   }
+  // A solve that needs more field evaluations than --max-nfe stops, naming t and the step size.
+  Run r = fx.fm("nll --ckpt '" + fx.ckpt + "' --data '" + fx.idx + "' --n 4 --max-nfe 8");
+  CHECK(r.rc == 1);
+  CHECK(r.err.find("max_nfe 8 reached (fm: --max-nfe") != std::string::npos);
+  CHECK(r.err.find(" at t=") != std::string::npos);
 }
 
 TEST_CASE("fm bench prints JSON rows and a per-op profile, and refuses an unknown group") {

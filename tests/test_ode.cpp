@@ -372,6 +372,20 @@ TEST_CASE("ode: NaN/Inf from the vector field and step limits throw") {
   float y[2] = {1.0f, 0.0f};
   CHECK(thrown_message([&] { odeint_host(rotation, y, 2, 0.0, 10.0, o); }).find("max_steps") !=
         std::string::npos);
+  // The evaluation limit: the solve that needs more stops before it, naming t and the step size.
+  OdeOptions capped = dopri5(1e-9);
+  float y_free[2] = {1.0f, 0.0f};
+  const OdeStats free = odeint_host(rotation, y_free, 2, 0.0, 10.0, capped);
+  REQUIRE(free.nfe > 100);
+  capped.max_nfe = 100;
+  float y_capped[2] = {1.0f, 0.0f};
+  const std::string message = thrown_message([&] { odeint_host(rotation, y_capped, 2, 0.0, 10.0, capped); });
+  CHECK(message.find("max_nfe 100 reached") != std::string::npos);
+  CHECK(message.find(" at t=") != std::string::npos);
+  CHECK(message.find("(step ") != std::string::npos);
+  capped.max_nfe = free.nfe;  // exactly enough
+  float y_enough[2] = {1.0f, 0.0f};
+  CHECK(odeint_host(rotation, y_enough, 2, 0.0, 10.0, capped).nfe == free.nfe);
 }
 
 TEST_CASE("ode: results do not depend on the number of threads") {
