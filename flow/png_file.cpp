@@ -4,6 +4,9 @@
 
 #include <png.h>
 
+#include <algorithm>
+#include <cstdint>
+
 #include "tensor/io/npy.h"  // AtomicFileWriter, InputFile, throw_file_error
 
 namespace fm {
@@ -27,6 +30,19 @@ PngFile::PngFile(const std::string& path) : path_(path), image_(new Image) {
     png_image_free(&image_->image);
     delete image_;
     throw_file_error(path, "unreadable PNG (libpng: " + why + ")");
+  }
+  // The header's size is checked before anything that large is allocated: deflate expands at most
+  // 1032:1 and a pixel takes at least 1 bit, so a file of n bytes holds at most 1032 * 8 * n pixels
+  // (a header claiming more is hostile or corrupt); and no image beyond 2^28 pixels is read at all.
+  const uint64_t pixels = uint64_t(image_->image.width) * image_->image.height;
+  const uint64_t most = std::min<uint64_t>(uint64_t(1032) * 8 * f.size(), uint64_t(1) << 28);
+  if (pixels > most) {
+    const std::string claim = std::to_string(image_->image.width) + " x " + std::to_string(image_->image.height);
+    png_image_free(&image_->image);
+    delete image_;
+    throw_file_error(path, "the header claims " + claim + " pixels, more than " + std::to_string(most) +
+                               (most == (uint64_t(1) << 28) ? " (fm's limit for one image)"
+                                                            : " (what its " + std::to_string(f.size()) + " bytes can hold)"));
   }
 }
 

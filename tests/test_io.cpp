@@ -16,6 +16,7 @@
 
 #include "apps/pictures.h"
 #include "flow/datafile.h"
+#include "flow/png_file.h"
 #include "tensor/io/json.h"
 #include "tensor/io/npy.h"
 #include "tensor/io/safetensors.h"
@@ -478,6 +479,29 @@ DecodedPng decode_png(const std::string& bytes) {
 }
 
 }  // namespace
+
+TEST_CASE("png: a header claiming more pixels than the file can hold is refused before any allocation") {
+  // Signature, IHDR 100000 x 100000 8-bit grey, a tiny IDAT, IEND; each chunk with its CRC.
+  auto chunk = [](const char* type, const std::string& data) {
+    std::string c;
+    for (int s = 24; s >= 0; s -= 8) c += char((data.size() >> s) & 0xff);
+    std::string body = std::string(type, 4) + data;
+    const uLong crc = crc32(0, reinterpret_cast<const Bytef*>(body.data()), uInt(body.size()));
+    c += body;
+    for (int s = 24; s >= 0; s -= 8) c += char((crc >> s) & 0xff);
+    return c;
+  };
+  std::string ihdr;
+  for (uint32_t v : {100000u, 100000u})
+    for (int s = 24; s >= 0; s -= 8) ihdr += char((v >> s) & 0xff);
+  ihdr += std::string("\x08\x00\x00\x00\x00", 5);
+  const std::string idat("\x78\x9c\x63\x00\x00\x00\x01\x00\x01", 9);  // zlib of one zero byte
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + chunk("IHDR", ihdr) + chunk("IDAT", idat) + chunk("IEND", "");
+  fm::testing::TempDir tmp("fm_test_io_png");
+  const std::string path = (tmp.dir / "huge.png").string();
+  std::ofstream(path, std::ios::binary) << png;
+  CHECK_THROWS_WITH_AS(PngFile{path}, doctest::Contains("the header claims 100000 x 100000 pixels, more than"), std::runtime_error);
+}
 
 TEST_CASE("png: gray and RGB images decode back to the pixels written") {
   TempDir tmp;
