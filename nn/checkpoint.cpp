@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "nn/model.h"
+#include "tensor/allocator.h"
 
 namespace fm {
 
@@ -42,7 +43,16 @@ LoadedModel load_checkpoint(const std::string& path) {
     throw std::runtime_error(path + ": bad model config: " + e.what());
   }
   Rng rng(0);
-  out.model = make_model(out.config, rng);
+  {
+    // The config comes from the file: the model it builds may hold at most the weights the file
+    // holds (plus 1 MiB for what construction allocates besides), so a hostile config cannot make
+    // fm allocate gigabytes before load_weights would find the tensors missing.
+    size_t weights = 0;
+    for (const NamedTensor& t : file.tensors) weights += size_t(t.tensor.numel()) * sizeof(float);
+    const std::string what = path + ": the model config";
+    const AllocationBudget budget(weights + (size_t(1) << 20), what.c_str());
+    out.model = make_model(out.config, rng);
+  }
   load_weights(path, file, out.model->parameters());
   if (auto s = file.metadata.find("step"); s != file.metadata.end()) {
     try {

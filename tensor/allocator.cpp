@@ -44,7 +44,35 @@ void host_free(const Block& block) {
 
 }  // namespace
 
+namespace {
+struct Budget {
+  size_t left;
+  const char* what;
+};
+thread_local Budget* tl_budget = nullptr;
+
+void charge(int64_t floats) {
+  if (!tl_budget) return;
+  const size_t bytes = size_t(floats < 1 ? 1 : floats) * sizeof(float);
+  if (bytes > tl_budget->left)
+    throw std::runtime_error(std::string(tl_budget->what) + ": asks for a tensor of " + std::to_string(bytes) + " bytes with only " +
+                             std::to_string(tl_budget->left) + " left of its budget");
+  tl_budget->left -= bytes;
+}
+}  // namespace
+
+AllocationBudget::AllocationBudget(size_t bytes, const char* what) {
+  if (tl_budget) throw std::logic_error("AllocationBudget: one at a time");
+  tl_budget = new Budget{bytes, what};
+}
+
+AllocationBudget::~AllocationBudget() {
+  delete tl_budget;
+  tl_budget = nullptr;
+}
+
 Block alloc_block(Device device, int64_t floats) {
+  charge(floats);
   if (device == Device::CPU) return host_alloc(floats);
   size_t bytes = size_t(floats < 1 ? 1 : floats) * sizeof(float);  // cuda::alloc rounds it up
   float* p = static_cast<float*>(cuda::alloc(bytes));

@@ -38,4 +38,16 @@ void reset_peak_memory();  // the peak of allocator_stats() starts again from wh
 // Returns every cached block to the system (e.g. between training and evaluation).
 void release_cached_memory();
 
+// While one lives, this thread's tensor allocations (host and device) may total at most `bytes`;
+// the one that would pass it throws std::runtime_error with `what` and the sizes, before any
+// memory is taken. For building something whose size an untrusted input decides (a checkpoint's
+// model config: at most the weights the file holds). Not nestable.
+class AllocationBudget {
+ public:
+  AllocationBudget(size_t bytes, const char* what);
+  ~AllocationBudget();
+  AllocationBudget(const AllocationBudget&) = delete;
+  AllocationBudget& operator=(const AllocationBudget&) = delete;
+};
+
 }  // namespace fm

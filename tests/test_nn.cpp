@@ -12,6 +12,7 @@
 #include "nn/mlp.h"
 #include "nn/model.h"
 #include "nn/optim.h"
+#include "tensor/allocator.h"
 
 using namespace fm;
 
@@ -146,7 +147,26 @@ TEST_CASE("checkpoint round trip is bitwise and mismatches are rejected") {
   CHECK_THROWS_AS(load_checkpoint(path), std::runtime_error);
   save_safetensors(path, w, {});
   CHECK_THROWS_WITH_AS(load_checkpoint(path), doctest::Contains("config"), std::runtime_error);
+  // A config far larger than the weights the file holds (here 100000 wide: 4e10 bytes) is refused
+  // before its first large tensor is allocated.
+  save_safetensors(path, w, {{"config", to_json(mlp_config(2, 100000, 5))}});
+  reset_peak_memory();
+  const int64_t in_use = allocator_stats().in_use_bytes;
+  CHECK_THROWS_WITH_AS(load_checkpoint(path), doctest::Contains("the model config: asks for a tensor of"), std::runtime_error);
+  CHECK(allocator_stats().peak_bytes < in_use + (int64_t(2) << 20));
   std::filesystem::remove_all(std::filesystem::path(path).parent_path());
+}
+
+TEST_CASE("an allocation budget refuses the allocation that would pass it, and ends with its scope") {
+  {
+    const AllocationBudget budget(1000 * sizeof(float), "test");
+    Tensor a = Tensor::empty({600});
+    CHECK_THROWS_WITH_AS(Tensor::empty({600}), doctest::Contains("test: asks for a tensor of 2400 bytes with only 1600 left"),
+                         std::runtime_error);
+    Tensor b = Tensor::empty({400});  // exactly what is left
+  }
+  Tensor big = Tensor::empty({1 << 20});  // no budget any more
+  CHECK(big.numel() == (1 << 20));
 }
 
 TEST_CASE("model configs are validated") {
