@@ -13,6 +13,7 @@
 #include "apps/progress.h"
 #include "dist/dist.h"
 #include "flow/dataset.h"
+#include "flow/path.h"
 #include "flow/toy2d.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
@@ -107,7 +108,7 @@ FlowSolveOptions nll_solve_options(const Args& args, const LoadedModel& lm, cons
   opt.probe = parse_probe(args.str("--probe"));
   opt.probes = static_cast<int>(args.i64("--probes"));
   if (opt.probes < 1) throw UsageError("--probes must be at least 1");
-  opt.prior_std = prior_std_of(lm.metadata);
+  opt.prior_std = checkpoint_path(lm.metadata)->prior_std();  // N(0, I), wider for VE
   return opt;
 }
 

@@ -98,14 +98,15 @@ int cmd_sample(int argc, char** argv) {
   opt.ode = solver_options(args);
   opt.divergence = parse_divergence(args.str("--divergence"));
   opt.probes = static_cast<int>(args.i64("--probes"));
-  opt.prior_std = prior_std_of(lm.metadata);
+  const std::unique_ptr<ProbPath> trained_path = checkpoint_path(lm.metadata);
+  opt.prior_std = trained_path->prior_std();  // N(0, I), wider for VE
   const uint64_t seed = derive_seed(args.i64("--seed"), Stream::Sample);  // the noise; chunk c's probes: derive_seed(seed, c)
   const Tensor x0 = starting_noise(args, sample_shape, images, opt.prior_std, seed);
   const int64_t n = x0.dim(0), batch = args.given("--batch") ? args.i64("--batch") : images ? 64 : 10000;
   const bool track = args.on("--logp");
 
   // --path: the model's field seen along another path (the paths outlive the field that refers to them).
-  std::unique_ptr<ProbPath> trained_path, new_path;
+  std::unique_ptr<ProbPath> new_path;
   std::unique_ptr<ScheduleTransformedField> moved;
   if (args.given("--path")) {
     try {
@@ -113,7 +114,6 @@ int cmd_sample(int argc, char** argv) {
     } catch (const std::runtime_error& e) {
       throw UsageError(std::string("--path: ") + e.what());
     }
-    trained_path = checkpoint_path(lm.metadata);
     moved = std::make_unique<ScheduleTransformedField>(*lm.model, *trained_path, *new_path);
   }
   const FieldModel& field = moved ? static_cast<const FieldModel&>(*moved) : *lm.model;

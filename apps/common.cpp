@@ -6,7 +6,6 @@
 
 #include "apps/pictures.h"
 #include "apps/progress.h"
-#include "flow/path.h"
 
 namespace fm {
 
@@ -51,10 +50,6 @@ std::string describe_solver(const OdeOptions& o) {
   return buf;
 }
 
-double prior_std_of(const std::map<std::string, std::string>& meta) {
-  auto it = meta.find("path");
-  return it == meta.end() ? 1.0 : make_path(it->second)->prior_std();
-}
 
 SolveRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
                                 uint64_t seed, const std::string& label) {

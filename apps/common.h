@@ -1,7 +1,6 @@
 // apps/common.h: pieces the subcommands share: solver flags, chunked likelihood evaluation with
 // a progress bar, pictures of 2-D samples and one-line JSON results.
 #pragma once
-#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,8 +21,6 @@ void add_device_option(Args& args);
 Device device_option(const Args& args);
 std::string describe_solver(const OdeOptions& ode);  // "dopri5 (rtol 1e-05, atol 1e-05)"
 
-// The source N(0, s^2 I) of the path a checkpoint was trained with (metadata "path").
-double prior_std_of(const std::map<std::string, std::string>& checkpoint_metadata);
 
 // evaluate_logp (ode/evaluate.h) with a progress bar on stderr named `label`, showing the NLL so far.
 SolveRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,

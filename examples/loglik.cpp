@@ -33,8 +33,7 @@ int main(int argc, char** argv) {
 
     fm::FlowSolveOptions opt;  // dopri5, rtol = atol = 1e-5, exact divergence
     // The prior p0 is N(0, I) for the CondOT and VP paths, wider for VE: ask the run's path.
-    auto path = lm.metadata.find("path");
-    if (path != lm.metadata.end()) opt.prior_std = fm::make_path(path->second)->prior_std();
+    opt.prior_std = fm::checkpoint_path(lm.metadata)->prior_std();
     // The seed feeds Hutchinson's probes only; the exact divergence draws nothing.
     fm::SolveRun run = fm::evaluate_logp(*lm.model, x, opt, /*batch=*/1000, /*seed=*/0);
 

@@ -1,11 +1,9 @@
 // tests/test_schedule_transform.cpp: a model sampled along another path than it was trained on
 // (flow/schedule_transform.h), against closed forms.
 //
-// For data x1 ~ N(mu, diag(s^2)) and any path x_t = a x0 + b x1 (x0 ~ N(0, I)), the marginal
-// field is known exactly (see tests/test_likelihood.cpp):
-//   u_t(x) = b' mu + k(t) (x - b mu),   k = (a a' + b b' s^2) / (a^2 + b^2 s^2)   per dimension.
-// So the schedule-transformed exact field of one path must be the exact field of the other, and
-// solving either from the same noise must end at the same point.
+// For Gaussian data and any path x_t = a x0 + b x1 (x0 ~ N(0, I)), the marginal field is known
+// exactly (tests/gaussian_field.h). So the schedule-transformed exact field of one path must be
+// the exact field of the other, and solving either from the same noise must end at the same point.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -15,33 +13,22 @@
 #include "flow/path.h"
 #include "flow/schedule_transform.h"
 #include "ode/evaluate.h"
+#include "tests/gaussian_field.h"
 
 using namespace fm;
 
 namespace {
 
-// The exact marginal field of a Gaussian along `path`, as a model. All samples of a batch must
-// share t (as inside an ODE solve), or the test below passes one sample at a time.
+// The exact marginal field of a Gaussian along `path` (tests/gaussian_field.h), as a model.
 class GaussianModel : public FieldModel {
  public:
-  GaussianModel(const ProbPath& path, std::vector<float> mu, std::vector<float> s) : path_(path), mu_(mu), s_(s) {}
-  Var forward(const Var& x, const Tensor& t, Rng* = nullptr) const override {
-    const ProbPath::Coeffs c = path_.coeffs(t.to_vector().at(0));
-    const int64_t D = int64_t(mu_.size());
-    std::vector<float> k(D), bmu(D), dbmu(D);
-    for (int64_t d = 0; d < D; ++d) {
-      const double s2 = double(s_[d]) * s_[d];
-      k[d] = float((c.a * c.da + c.b * c.db * s2) / (c.a * c.a + c.b * c.b * s2));
-      bmu[d] = float(c.b * mu_[d]), dbmu[d] = float(c.db * mu_[d]);
-    }
-    return add(mul(sub(x, Var(Tensor::from(bmu, {D}))), Var(Tensor::from(k, {D}))), Var(Tensor::from(dbmu, {D})));
-  }
+  GaussianModel(const ProbPath& path, std::vector<float> mu, std::vector<float> s) : g_{mu, s} { g_.path = &path; }
+  Var forward(const Var& x, const Tensor& t, Rng* = nullptr) const override { return g_(x, t); }
   Json config() const override { return Json(); }
   void collect(const std::string&, std::vector<Param>&) const override {}
 
  private:
-  const ProbPath& path_;
-  std::vector<float> mu_, s_;
+  fm::testing::GaussianField g_;
 };
 
 const std::vector<float> kMu{0.5f, -1.0f}, kS{0.7f, 1.5f};
