@@ -32,6 +32,23 @@ void write_hist(const Args& args, const std::vector<double>& values, const std::
   std::fprintf(stderr, "wrote %s (histogram of %s)\n", path.c_str(), unit.c_str());
 }
 
+// --class-conditional: the first n samples' labels, for log p(x | y) under the conditional field
+// (guidance 0); without it no labels, and a conditional model gives log p(x) by its unconditional
+// field.
+ClassCondition true_labels(const Args& args, const LoadedModel& lm, const Dataset& data, int64_t n) {
+  ClassCondition cond;
+  if (!args.on("--class-conditional")) return cond;
+  if (lm.model->num_classes() < 1)
+    throw UsageError("--class-conditional: " + args.str("--ckpt") + " is not class-conditional (fm train --conditional)");
+  const std::vector<int64_t>& labels = data.labels();
+  if (int64_t(labels.size()) < n) throw UsageError("--class-conditional: " + data.name() + " has no class labels");
+  cond.labels.assign(labels.begin(), labels.begin() + n);
+  return cond;
+}
+
+// " of class-conditional log p(x | y)" or "".
+std::string conditional_note(const ClassCondition& cond) { return cond.labels.empty() ? "" : ", log p(x | true label)"; }
+
 // Bits/dim of the first n images of `data`: integer pixels, dequantised K times each.
 int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const FlowSolveOptions& opt,
                const std::string& divergence, int64_t batch, uint64_t seed) {
@@ -44,10 +61,12 @@ int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const Flo
     throw std::runtime_error(std::string(e.what()) + ": bits/dim needs integer pixels (fashion-mnist, mnist or an IDX file)");
   }
   const int64_t n = pixels.dim(0), dims = pixels.numel() / n;
+  const ClassCondition cond = true_labels(args, lm, data, n);
 
   auto start = std::chrono::steady_clock::now();
   Progress bar("bpd", n * dequant);
-  BpdResult res = image_bpd(field_of(*lm.model), pixels, opt, dequant, batch, seed,
+  const FieldModel& model = *lm.model;
+  BpdResult res = image_bpd([&](int64_t lo, int64_t hi) { return field_of_rows(model, cond, lo, hi); }, pixels, opt, dequant, batch, seed,
                             [&](int64_t done, const BpdResult& so_far, int64_t nfe) {
                               char extra[96];
                               if (so_far.bpd.empty())
@@ -73,9 +92,9 @@ int nll_images(const Args& args, const LoadedModel& lm, Dataset& data, const Flo
                            ? " (" + std::to_string(opt.probes) + " " + args.str("--probe") + " probe" +
                                  (opt.probes == 1 ? "" : "s") + ")"
                            : "";
-  std::printf("bpd %.4f +- %.4f (%.4f nats/dim) on %lld images of %s (D = %lld), %s divergence%s, K = %d dequantisation%s, "
+  std::printf("bpd %.4f +- %.4f (%.4f nats/dim) on %lld images of %s (D = %lld)%s, %s divergence%s, K = %d dequantisation%s, "
               "%s, mean NFE %.1f, %.1f s\n",
-              m.mean, m.stderr_, nats, (long long)n, data.name().c_str(), (long long)dims, divergence.c_str(),
+              m.mean, m.stderr_, nats, (long long)n, data.name().c_str(), (long long)dims, conditional_note(cond).c_str(), divergence.c_str(),
               probes.c_str(), dequant, dequant == 1 ? "" : "s (importance-weighted)", describe_solver(opt.ode).c_str(),
               res.mean_nfe, seconds);
   write_hist(args, res.bpd, "fm nll: bits/dim of " + std::to_string(n) + " images of " + data.name(), "bits/dim");
@@ -93,6 +112,7 @@ std::unique_ptr<Dataset> open_data(const Args& args, const LoadedModel& lm, cons
   dopt.split = args.given("--split") ? args.str("--split") : images ? "test" : "train";
   dopt.data_dir = args.str("--data-dir");
   dopt.layout = args.str("--layout");
+  dopt.labels = args.str("--labels");
   std::unique_ptr<Dataset> data = open_dataset(spec, dopt);
   const Shape sample_shape = model_sample_shape(lm.config);
   if (data->sample_shape() != sample_shape)
@@ -119,15 +139,16 @@ int nll_points(const Args& args, const LoadedModel& lm, Dataset& data, const std
   Rng rng(seed);
   const Tensor x = data.size() > 0 ? data.head(std::min(want, data.size())) : data.batch(want, rng);
   const int64_t n = x.dim(0);
-  SolveRun run = evaluate_logp_with_bar(*lm.model, x, opt, batch, seed, "nll");
+  const ClassCondition cond = true_labels(args, lm, data, n);
+  SolveRun run = evaluate_logp_with_bar(*lm.model, x, opt, batch, seed, "nll", cond);
   if (!dist::is_root()) return 0;  // rank 0 has every sample's result (ode/evaluate.h)
   if (args.given("--out")) save_npy(args.str("--out"), Tensor::from(std::vector<float>(run.logp.begin(), run.logp.end()), {n}));
   std::vector<double> nll(run.logp.size());
   for (size_t i = 0; i < nll.size(); ++i) nll[i] = -run.logp[i];
   const MeanStderr m = mean_stderr(nll);
   const double dims = double(x.numel() / n);
-  std::printf("NLL %.4f +- %.4f nats (%.4f nats/dim) on %lld samples of %s, %s divergence, %s, mean NFE %.1f, %.1f s\n",
-              m.mean, m.stderr_, m.mean / dims, (long long)n, spec.c_str(), divergence.c_str(),
+  std::printf("NLL %.4f +- %.4f nats (%.4f nats/dim) on %lld samples of %s%s, %s divergence, %s, mean NFE %.1f, %.1f s\n",
+              m.mean, m.stderr_, m.mean / dims, (long long)n, spec.c_str(), conditional_note(cond).c_str(), divergence.c_str(),
               describe_solver(opt.ode).c_str(), run.mean_nfe, run.seconds);
   ResultFields result{{"nll", m.mean}, {"nll_stderr", m.stderr_}, {"nll_per_dim", m.mean / dims},
                       {"nfe", run.mean_nfe}, {"n", n}, {"seconds", run.seconds}};
@@ -162,6 +183,9 @@ int cmd_nll(int argc, char** argv) {
       .opt("--seed", "0", "seed for toy data, dequantisation and the probes")
       .opt("--out", "", "also write each sample's log-likelihood (nats; images: each image's bpd) to this .npy file")
       .opt("--hist", "", "also draw the histogram of the per-sample NLL (nats; images: bits/dim) with its mean, as SVG")
+      .opt("--labels", "", "class labels of a .npy/.csv or IDX image file given as --data (for --class-conditional)")
+      .flag("--class-conditional", "class-conditional models: log p(x | y) under each sample's true label (the conditional "
+                                   "field); without it, log p(x) under the unconditional field")
       .flag("--json", "print the results as one JSON line on stdout");
   add_device_option(args);
   add_solver_options(args);

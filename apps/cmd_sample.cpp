@@ -2,7 +2,9 @@
 // With --logp the divergence is integrated along the same solve, giving every sample's
 // log-likelihood log p1(x1) = log p0(x0) - int_0^1 div v dt without a second solve.
 // For an image model the first 64 samples are also drawn as an 8 x 8 PNG grid.
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 
@@ -23,8 +25,8 @@ namespace fm {
 
 namespace {
 
-// The noise the samples start from: --x0, or --n draws of N(0, prior_std^2) from the seed's stream.
-Tensor starting_noise(const Args& args, const Shape& sample_shape, bool images, double prior_std, uint64_t seed) {
+// The noise the samples start from: --x0, or `count` draws of N(0, prior_std^2) from the seed's stream.
+Tensor starting_noise(const Args& args, const Shape& sample_shape, int64_t count, double prior_std, uint64_t seed) {
   Shape want = sample_shape;
   if (args.given("--x0")) {
     Tensor x0 = load_npy(args.str("--x0"));
@@ -34,23 +36,66 @@ Tensor starting_noise(const Args& args, const Shape& sample_shape, bool images, 
                                shape_str(want) + ")");
     return x0;
   }
-  want.insert(want.begin(), args.given("--n") ? args.i64("--n") : images ? 64 : 10000);
+  want.insert(want.begin(), count);
   if (want[0] < 1) throw UsageError("--n must be positive");
   Tensor x0 = Tensor::empty(want);
   Rng(seed).normal(x0, 0.0f, float(prior_std));
   return x0;
 }
 
-// --png: an 8 x 8 grid of the first 64 images, or a density picture of 2-D samples.
-void write_picture(const Args& args, const Tensor& xs, const Shape& sample_shape, bool images) {
+// What --class and --guidance ask for: one label per sample (none without --class), and the
+// number of samples. --class all draws --n samples of each class, class by class.
+struct ClassRequest {
+  ClassCondition cond;
+  int64_t count = 0;
+  int64_t per_class = 0;  // --class all: samples of each class (the grid's rows)
+};
+ClassRequest class_request(const Args& args, int64_t classes, int64_t default_n, const std::string& ckpt) {
+  ClassRequest r;
+  r.count = args.given("--n") ? args.i64("--n") : default_n;
+  if (!args.given("--class")) {
+    if (args.given("--guidance")) throw UsageError("--guidance needs --class K or --class all");
+    return r;
+  }
+  if (classes < 1) throw UsageError("--class: " + ckpt + " is not class-conditional (train it with fm train --conditional)");
+  r.cond.guidance = args.f64("--guidance");
+  if (!std::isfinite(r.cond.guidance)) throw UsageError("--guidance must be a finite number");
+  const std::string which = args.str("--class");
+  if (which == "all") {
+    r.per_class = args.given("--n") ? args.i64("--n") : default_n == 64 ? 8 : default_n / 10;
+    if (r.per_class < 1) throw UsageError("--n must be positive");
+    r.count = r.per_class * classes;
+    for (int64_t i = 0; i < r.count; ++i) r.cond.labels.push_back(i / r.per_class);
+    return r;
+  }
+  char* end = nullptr;
+  const long long k = std::strtoll(which.c_str(), &end, 10);
+  if (which.empty() || *end != '\0' || k < 0 || k >= classes)
+    throw UsageError("--class must be all or a class 0.." + std::to_string(classes - 1) + " (got '" + which + "')");
+  r.cond.labels.assign(size_t(std::max<int64_t>(r.count, 0)), k);
+  return r;
+}
+
+// --png: an 8 x 8 grid of the first 64 images (with --class all: a row of up to 16 per class), or
+// a density picture of 2-D samples.
+void write_picture(const Args& args, const Tensor& xs, const Shape& sample_shape, bool images, int64_t per_class) {
   const int64_t n = xs.dim(0);
   const std::string out = args.str("--out");
   if (images) {
     const std::string png = args.given("--png") ? args.str("--png") : std::filesystem::path(out).replace_extension(".png").string();
     int width = 0, height = 0;
-    std::vector<uint8_t> grid = image_grid_rgb(xs.rows(0, std::min<int64_t>(n, 64)), 8, &width, &height);  // clamps to [-1, 1]
+    std::vector<uint8_t> grid;
+    if (per_class > 0) {  // one row per class
+      const int64_t cols = std::min<int64_t>(per_class, 16);
+      std::vector<int64_t> pick;
+      for (int64_t c = 0; c < n / per_class; ++c)
+        for (int64_t j = 0; j < cols; ++j) pick.push_back(c * per_class + j);
+      grid = image_grid_rgb(take_rows(xs, pick), int(cols), &width, &height);
+    } else {
+      grid = image_grid_rgb(xs.rows(0, std::min<int64_t>(n, 64)), 8, &width, &height);  // clamps to [-1, 1]
+    }
     write_png(png, width, height, 3, grid.data());
-    std::fprintf(stderr, "wrote %s (the first %lld samples)\n", png.c_str(), (long long)std::min<int64_t>(n, 64));
+    std::fprintf(stderr, "wrote %s (%s)\n", png.c_str(), per_class > 0 ? "a row per class" : ("the first " + std::to_string(std::min<int64_t>(n, 64)) + " samples").c_str());
   } else if (args.given("--png")) {
     if (sample_shape != Shape{2}) throw std::runtime_error("--png draws 2-D samples; this model's samples are " + shape_str(sample_shape));
     int size = 512;
@@ -72,6 +117,10 @@ void declare_sample_options(Args& args) {
       .opt("--seed", "0", "seed for the noise and the Hutchinson probes")
       .opt("--path", "", "solve along this path (condot, cosine, poly:N, linear-vp) instead of the model's own: the same "
                          "samples at other solver times (a scheduler change, flow/schedule_transform.h)")
+      .opt("--class", "", "class-conditional models: draw class K (0..K-1), or all: --n samples of each class (default 8 for "
+                          "images, 1000 otherwise), class by class, a grid row per class")
+      .opt("--guidance", "0", "with --class: classifier-free guidance weight w, v = (1 + w) v(x,t|class) - w v(x,t|no class); "
+                              "0 is the plain conditional field (minRF's cfg scale is 1 + w)")
       .opt("--divergence", "exact", "with --logp: exact or hutchinson")
       .opt("--probes", "1", "with --divergence hutchinson: probes per sample")
       .flag("--logp", "also integrate the divergence and write each sample's log-likelihood to <out>.logp.npy")
@@ -101,14 +150,18 @@ int cmd_sample(int argc, char** argv) {
   const std::unique_ptr<ProbPath> trained_path = checkpoint_path(lm.metadata);
   opt.prior_std = trained_path->prior_std();  // N(0, I), wider for VE
   const uint64_t seed = derive_seed(args.i64("--seed"), Stream::Sample);  // the noise; chunk c's probes: derive_seed(seed, c)
-  const Tensor x0 = starting_noise(args, sample_shape, images, opt.prior_std, seed);
+  const ClassRequest classes = class_request(args, lm.model->num_classes(), images ? 64 : 10000, args.str("--ckpt"));
+  const Tensor x0 = starting_noise(args, sample_shape, classes.count, opt.prior_std, seed);
   const int64_t n = x0.dim(0), batch = args.given("--batch") ? args.i64("--batch") : images ? 64 : 10000;
+  if (!classes.cond.labels.empty() && int64_t(classes.cond.labels.size()) != n)
+    throw UsageError("--x0 holds " + std::to_string(n) + " samples; --class asks for " + std::to_string(classes.cond.labels.size()));
   const bool track = args.on("--logp");
 
   // --path: the model's field seen along another path (the paths outlive the field that refers to them).
   std::unique_ptr<ProbPath> new_path;
   std::unique_ptr<ScheduleTransformedField> moved;
   if (args.given("--path")) {
+    if (args.given("--class")) throw UsageError("--path does not combine with --class yet");
     try {
       new_path = make_path(args.str("--path"));
     } catch (const std::runtime_error& e) {
@@ -121,7 +174,7 @@ int cmd_sample(int argc, char** argv) {
   Progress bar("sample", n);
   SolveRun run = sample_many(field, x0, opt, batch, seed, track, [&](int64_t done, const SolveRun&, int64_t nfe) {
     bar.update(done, "nfe " + std::to_string(nfe));
-  });
+  }, classes.cond);
   bar.finish();
   if (!dist::is_root()) return 0;  // rank 0 has every sample (ode/evaluate.h)
   const std::string out = args.str("--out");
@@ -129,6 +182,11 @@ int cmd_sample(int argc, char** argv) {
   std::fprintf(stderr, "wrote %lld samples to %s with %s%s, mean NFE %.1f\n", (long long)n, out.c_str(),
                describe_solver(opt.ode).c_str(), moved ? (" along " + new_path->name()).c_str() : "", run.mean_nfe);
   ResultFields result{{"n", n}, {"nfe", run.mean_nfe}};
+  if (!classes.cond.labels.empty()) {
+    const std::string labels_path = std::filesystem::path(out).replace_extension("").string() + ".labels.npy";
+    save_npy_int64(labels_path, classes.cond.labels);
+    std::fprintf(stderr, "wrote their classes to %s (guidance w = %g)\n", labels_path.c_str(), classes.cond.guidance);
+  }
   if (track) {
     const std::string lp_path = std::filesystem::path(out).replace_extension("").string() + ".logp.npy";
     save_npy(lp_path, Tensor::from(std::vector<float>(run.logp.begin(), run.logp.end()), {n}));
@@ -137,7 +195,7 @@ int cmd_sample(int argc, char** argv) {
     result.push_back({"logp", m.mean});
     result.push_back({"logp_stderr", m.stderr_});
   }
-  write_picture(args, run.x, sample_shape, images);
+  write_picture(args, run.x, sample_shape, images, classes.per_class);
   if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
   return 0;
 }

@@ -70,12 +70,18 @@ void reject_given(const Args& a, const std::vector<std::string>& flags, const st
     if (a.given(f)) throw UsageError(f + " " + why);
 }
 
+bool is_switch(const std::string& flag) {
+  for (const RunOption& o : run_options())
+    if (o.flag && flag == o.flag) return o.is_switch;
+  return false;
+}
+
 // The run options given (flow/run_options.h), with the defaults for data of `kind`.
 RunSpec options_from_args(const Args& a, DataKind kind) {
   try {
     return run_from_options([&](const std::string& flag) -> std::optional<std::string> {
       if (!a.given(flag)) return std::nullopt;
-      return flag == "--hflip" ? std::string(a.on(flag) ? "true" : "false") : a.str(flag);
+      return is_switch(flag) ? std::string(a.on(flag) ? "true" : "false") : a.str(flag);
     }, kind);
   } catch (const RunOptionError& e) {
     throw UsageError(e.what());
@@ -91,6 +97,14 @@ Json model_from_args(const Args& a, const Dataset& data, bool images) {
   } else {
     choice.width = a.i64("--width");
     choice.depth = a.i64("--depth");
+  }
+  if (a.on("--conditional")) {
+    choice.classes = data.num_classes();
+    if (choice.classes < 1)
+      throw UsageError("--conditional: " + data.name() + " has no class labels (give --labels FILE for a .npy, .csv or IDX image "
+                       "file; fashion-mnist and mnist read the split's *-labels-idx1-ubyte file beside the images)");
+  } else if (a.given("--cond-drop")) {
+    throw UsageError("--cond-drop applies to conditional models (--conditional)");
   }
   return model_for_data(shape, choice);
 }

@@ -52,14 +52,14 @@ std::string describe_solver(const OdeOptions& o) {
 
 
 SolveRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
-                                uint64_t seed, const std::string& label) {
+                                uint64_t seed, const std::string& label, const ClassCondition& cond) {
   Progress bar(label, x.dim(0));
   SolveRun run = evaluate_logp(model, x, opt, batch, seed, [&](int64_t done, const SolveRun& so_far, int64_t nfe) {
     MeanStderr m = mean_stderr(so_far.logp);
     char extra[96];
     std::snprintf(extra, sizeof extra, "nll %.4f | nfe %lld", -m.mean, static_cast<long long>(nfe));
     bar.update(done, extra);
-  });
+  }, cond);
   bar.finish();
   return run;
 }

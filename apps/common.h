@@ -24,7 +24,7 @@ std::string describe_solver(const OdeOptions& ode);  // "dopri5 (rtol 1e-05, ato
 
 // evaluate_logp (ode/evaluate.h) with a progress bar on stderr named `label`, showing the NLL so far.
 SolveRun evaluate_logp_with_bar(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch,
-                                uint64_t seed, const std::string& label);
+                                uint64_t seed, const std::string& label, const ClassCondition& cond = {});
 
 // Model samples beside data samples, each a size x size density picture over [-lim, lim]^2.
 void write_2d_comparison_png(const std::string& path, const Tensor& model_xy, const Tensor& data_xy, int size = 384);

@@ -29,7 +29,21 @@ const std::vector<int64_t>& Dataset::labels() const {
   return none;
 }
 
+Tensor Dataset::labelled_batch(int64_t, Rng&, std::vector<int64_t>&) {
+  throw std::runtime_error(name() + " has no class labels");
+}
+
 namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// rows[i] = labels[idx[i]] for drawn rows idx.
+void labels_of(const std::vector<int64_t>& all, const std::vector<int64_t>& idx, std::vector<int64_t>& out) {
+  out.resize(idx.size());
+  for (size_t i = 0; i < idx.size(); ++i) out[i] = all[size_t(idx[i])];
+}
 
 class ToyDataset : public Dataset {
  public:
@@ -54,7 +68,8 @@ class ToyDataset : public Dataset {
 
 class TensorDataset : public Dataset {
  public:
-  TensorDataset(std::string name, Tensor data) : name_(std::move(name)), data_(std::move(data)) {}
+  TensorDataset(std::string name, Tensor data, std::vector<int64_t> labels, int64_t num_classes)
+      : name_(std::move(name)), data_(std::move(data)), labels_(std::move(labels)), num_classes_(num_classes) {}
   std::string name() const override { return name_; }
   Shape sample_shape() const override { return Shape(data_.shape().begin() + 1, data_.shape().end()); }
   int64_t size() const override { return data_.dim(0); }
@@ -64,10 +79,24 @@ class TensorDataset : public Dataset {
     rng.integers(idx.data(), n, data_.dim(0));
     return take_rows(data_, idx);
   }
+  Tensor labelled_batch(int64_t n, Rng& rng, std::vector<int64_t>& labels) override {
+    if (labels_.empty()) return Dataset::labelled_batch(n, rng, labels);
+    std::vector<int64_t> idx(n);
+    rng.integers(idx.data(), n, data_.dim(0));
+    labels_of(labels_, idx, labels);
+    return take_rows(data_, idx);
+  }
+  const std::vector<int64_t>& labels() const override { return labels_; }
+  int64_t num_classes() const override { return num_classes_; }
+  std::string details() const override {
+    return num_classes_ > 0 ? std::to_string(labels_.size()) + " labels, " + std::to_string(num_classes_) + " classes" : "";
+  }
 
  private:
   std::string name_;
   Tensor data_;
+  std::vector<int64_t> labels_;
+  int64_t num_classes_ = 0;
 };
 
 // Images kept as bytes (a quarter of the memory of floats), converted per batch.
@@ -95,25 +124,35 @@ class ImageDataset : public Dataset {
   std::string details() const override {
     std::string d = note_;
     if (num_classes_ > 0)
-      d += (d.empty() ? "" : "; ") + std::to_string(labels_.size()) + " labels, " + std::to_string(num_classes_) +
-           " classes (not used: no conditional model yet)";
+      d += (d.empty() ? "" : "; ") + std::to_string(labels_.size()) + " labels, " + std::to_string(num_classes_) + " classes";
     return d;
   }
+  // Labels given after construction (--labels, the named sets' label files).
+  void set_labels(std::vector<int64_t> labels, int64_t num_classes) {
+    labels_ = std::move(labels);
+    num_classes_ = num_classes;
+  }
 
-  Tensor batch(int64_t n, Rng& rng) override {
-    if (n < 0) throw std::runtime_error(name_ + ": negative batch size");
-    std::vector<int64_t> idx(n), flip(n, 0);
-    rng.integers(idx.data(), n, shape_[0]);
-    if (hflip_) rng.integers(flip.data(), n, 2);  // 0 or 1 each: a fair coin per image
-    Tensor out = Tensor::empty({n, shape_[1], shape_[2], shape_[3]});
-    for (int64_t i = 0; i < n; ++i) convert(idx[i], flip[i] != 0, scaled_, out.data() + i * image_numel());
-    return out;
+  Tensor batch(int64_t n, Rng& rng) override { return draw(n, rng, nullptr); }
+  Tensor labelled_batch(int64_t n, Rng& rng, std::vector<int64_t>& labels) override {
+    if (labels_.empty()) return Dataset::labelled_batch(n, rng, labels);
+    return draw(n, rng, &labels);
   }
   Tensor head(int64_t n) const override { return first(n, scaled_); }
   Tensor head_pixels(int64_t n) const override { return first(n, raw_); }
 
  private:
   int64_t image_numel() const { return shape_[1] * shape_[2] * shape_[3]; }
+  Tensor draw(int64_t n, Rng& rng, std::vector<int64_t>* labels) const {
+    if (n < 0) throw std::runtime_error(name_ + ": negative batch size");
+    std::vector<int64_t> idx(n), flip(n, 0);
+    rng.integers(idx.data(), n, shape_[0]);
+    if (hflip_) rng.integers(flip.data(), n, 2);  // 0 or 1 each: a fair coin per image
+    Tensor out = Tensor::empty({n, shape_[1], shape_[2], shape_[3]});
+    for (int64_t i = 0; i < n; ++i) convert(idx[i], flip[i] != 0, scaled_, out.data() + i * image_numel());
+    if (labels) labels_of(labels_, idx, *labels);
+    return out;
+  }
   // Image i through the lookup table, mirrored left-right (within each row) if `flip`.
   void convert(int64_t i, bool flip, const std::array<float, 256>& lut, float* dst) const {
     const auto* src = reinterpret_cast<const unsigned char*>(pixels_.data()) + i * image_numel();
@@ -138,20 +177,39 @@ class ImageDataset : public Dataset {
   std::string note_;
 };
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 bool is_idx_image_path(const std::string& spec) {
   for (const char* suffix : {"idx3-ubyte", ".idx", ".idx3"})
     if (ends_with(spec, suffix) || ends_with(spec, std::string(suffix) + ".gz")) return true;
   return false;
 }
 
-std::unique_ptr<Dataset> open_idx_images(const std::string& name, const std::string& path, bool hflip) {
+bool is_idx_label_path(const std::string& spec) {
+  for (const char* suffix : {"idx1-ubyte", ".idx1"})
+    if (ends_with(spec, suffix) || ends_with(spec, std::string(suffix) + ".gz")) return true;
+  return false;
+}
+
+// An IDX image file, with the labels of `labels_path` (empty: none).
+std::unique_ptr<Dataset> open_idx_images(const std::string& name, const std::string& path, bool hflip,
+                                         const std::string& labels_path = "") {
   IdxArray a = read_idx_ubyte(path, 3);
   Shape shape{a.dims[0], 1, a.dims[1], a.dims[2]};
-  return std::make_unique<ImageDataset>(name, shape, std::move(a.bytes), hflip);
+  auto data = std::make_unique<ImageDataset>(name, shape, std::move(a.bytes), hflip);
+  if (!labels_path.empty()) {
+    int64_t classes = 0;
+    std::vector<int64_t> labels = load_label_file(labels_path, shape[0], &classes);
+    data->set_labels(std::move(labels), classes);
+  }
+  return data;
+}
+
+// The first of `base` and `base`.gz that exists, or "".
+std::string plain_or_gz(const std::string& base) {
+  for (const std::string& path : {base, base + ".gz"}) {
+    std::error_code ec;  // an unreadable directory reads as "not found" here; the error names it
+    if (std::filesystem::exists(path, ec)) return path;
+  }
+  return "";
 }
 
 // "fashion-mnist" / "mnist": the split's IDX file (plain or .gz) in the data directory.
@@ -163,13 +221,12 @@ std::unique_ptr<Dataset> open_named_images(const std::string& spec, const DataOp
   if (dir.empty())
     throw std::runtime_error("mnist: no default location (Debian has no MNIST package): pass --data-dir DIR "
                              "with train-images-idx3-ubyte(.gz) and t10k-images-idx3-ubyte(.gz)");
-  std::string base = (std::filesystem::path(dir) / (opt.split == "train" ? "train" : "t10k")).string() +
-                     "-images-idx3-ubyte";
+  const std::string stem = (std::filesystem::path(dir) / (opt.split == "train" ? "train" : "t10k")).string();
+  const std::string base = stem + "-images-idx3-ubyte";
   std::string name = spec + "/" + opt.split;
-  for (const std::string& path : {base, base + ".gz"}) {
-    std::error_code ec;  // an unreadable directory reads as "not found" here; the error names it
-    if (std::filesystem::exists(path, ec)) return open_idx_images(name, path, opt.hflip);
-  }
+  // The labels come along when their file is there (fm train --conditional says so when not).
+  if (const std::string path = plain_or_gz(base); !path.empty())
+    return open_idx_images(name, path, opt.hflip, plain_or_gz(stem + "-labels-idx1-ubyte"));
   std::string how = fashion ? "install it with `apt-get install dataset-fashion-mnist` (files in " +
                                   std::string(kFashionMnistDir) + ") or pass --data-dir DIR"
                             : "download MNIST's IDX files there or pass another --data-dir";
@@ -193,9 +250,39 @@ std::unique_ptr<Dataset> image_dataset(const std::string& name, const Tensor& pi
   return std::make_unique<ImageDataset>(name, pixels.shape(), std::move(bytes), hflip);
 }
 
-std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples) {
+std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples, std::vector<int64_t> labels,
+                                        int64_t num_classes) {
   if (samples.ndim() < 2 || samples.dim(0) < 1) throw std::runtime_error(name + ": need at least one sample (N x D)");
-  return std::make_unique<TensorDataset>(name, std::move(samples));
+  if (!labels.empty() && int64_t(labels.size()) != samples.dim(0))
+    throw std::runtime_error(name + ": " + std::to_string(labels.size()) + " labels for " + std::to_string(samples.dim(0)) + " samples");
+  return std::make_unique<TensorDataset>(name, std::move(samples), std::move(labels), num_classes);
+}
+
+std::vector<int64_t> load_label_file(const std::string& path, int64_t n, int64_t* num_classes) {
+  std::vector<int64_t> labels;
+  if (is_idx_label_path(path)) {
+    IdxArray a = read_idx_ubyte(path, 1);
+    if (a.dims[0] != n)
+      throw std::runtime_error(path + ": holds " + std::to_string(a.dims[0]) + " labels for " + std::to_string(n) + " samples");
+    labels.assign(a.data(), a.data() + a.bytes.size());
+    *num_classes = labels.empty() ? 0 : *std::max_element(labels.begin(), labels.end()) + 1;
+  } else if (ends_with(path, ".npy")) {
+    labels = load_npy_labels(path, n, num_classes);
+  } else {
+    throw std::runtime_error(path + ": labels must be a 1-D .npy of class indices or an IDX1 label file (*idx1-ubyte)");
+  }
+  if (*num_classes > kMaxClasses)
+    throw std::runtime_error(path + ": label " + std::to_string(*num_classes - 1) + " asks for " + std::to_string(*num_classes) +
+                             " classes, more than the " + std::to_string(kMaxClasses) + " allowed");
+  return labels;
+}
+
+// Points with the labels of `labels_path` (empty: none).
+static std::unique_ptr<Dataset> labelled_points(const std::string& name, Tensor points, const std::string& labels_path) {
+  if (labels_path.empty()) return tensor_dataset(name, std::move(points));
+  int64_t classes = 0;
+  std::vector<int64_t> labels = load_label_file(labels_path, points.dim(0), &classes);
+  return tensor_dataset(name, std::move(points), std::move(labels), classes);
 }
 
 // A .npy file: 2-D is N x D points (as before images were read), 3-D and 4-D are images.
@@ -203,28 +290,30 @@ static std::unique_ptr<Dataset> open_npy(const std::string& spec, const DataOpti
   const size_t rank = read_npy_header(spec).shape.size();
   if (rank == 3 || rank == 4) {
     ImageSet set = load_npy_images(spec, opt.layout);
-    if (!opt.labels.empty()) set.labels = load_npy_labels(opt.labels, set.shape[0], &set.num_classes);
+    if (!opt.labels.empty()) set.labels = load_label_file(opt.labels, set.shape[0], &set.num_classes);
     return std::make_unique<ImageDataset>(spec, std::move(set), opt.hflip);
   }
-  if (!opt.layout.empty() || !opt.labels.empty())
-    throw std::runtime_error(spec + ": --layout and --labels apply to image arrays (3-D or 4-D); this array is " +
-                             std::to_string(rank) + "-D");
-  return tensor_dataset(spec, load_data_file(spec));
+  if (!opt.layout.empty())
+    throw std::runtime_error(spec + ": --layout applies to image arrays (3-D or 4-D); this array is " + std::to_string(rank) + "-D");
+  return labelled_points(spec, load_data_file(spec), opt.labels);
 }
 
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const DataOptions& opt) {
   std::string ext = std::filesystem::path(spec).extension().string();
   for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  // Only .npy images take a layout or a labels file; elsewhere they would be ignored silently.
-  if ((!opt.layout.empty() || !opt.labels.empty()) && ext != ".npy")
-    throw std::runtime_error(spec + ": --layout and --labels apply only to .npy image arrays");
+  // Only .npy images take a layout, and only .npy, .csv and IDX image files a labels file (the
+  // other sets bring their own); elsewhere they would be ignored silently.
+  if (!opt.layout.empty() && ext != ".npy") throw std::runtime_error(spec + ": --layout applies only to .npy image arrays");
+  if (!opt.labels.empty() && ext != ".npy" && ext != ".csv" && !is_idx_image_path(spec))
+    throw std::runtime_error(spec + ": --labels applies to .npy and .csv files and IDX image files (image sets and PNG "
+                             "folders bring their own labels)");
   if (is_toy2d(spec)) return std::make_unique<ToyDataset>(spec);
   if (spec == "fashion-mnist" || spec == "mnist") return open_named_images(spec, opt);
   if (spec == "cifar10")
     return std::make_unique<ImageDataset>("cifar10/" + opt.split, load_cifar10(opt.data_dir, opt.split), opt.hflip);
-  if (is_idx_image_path(spec)) return open_idx_images(spec, spec, opt.hflip);
+  if (is_idx_image_path(spec)) return open_idx_images(spec, spec, opt.hflip, opt.labels);
   if (ext == ".npy") return open_npy(spec, opt);
-  if (ext == ".csv") return tensor_dataset(spec, load_data_file(spec));
+  if (ext == ".csv") return labelled_points(spec, load_data_file(spec), opt.labels);
   std::error_code ec;
   if (std::filesystem::is_directory(spec, ec)) return std::make_unique<ImageDataset>(spec, load_png_folder(spec), opt.hflip);
   std::string names;

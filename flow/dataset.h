@@ -29,8 +29,12 @@ class Dataset {
   // The first n images as integer pixels 0..255 in float32, [n, C, H, W], unscaled and unflipped:
   // bits/dim needs the discrete pixels. Throws "<name> has no integer pixels" for non-images.
   virtual Tensor head_pixels(int64_t n) const;
-  // Class labels, one per sample (CIFAR-10's, PNG sub-folders', --labels): loaded and checked
-  // only, since no model is conditioned on them yet. Empty, and 0 classes, when there are none.
+  // As batch(), with the drawn samples' class labels in `labels` (n of them, or the share's
+  // count). Throws "<name> has no class labels" for a dataset without them.
+  virtual Tensor labelled_batch(int64_t n, Rng& rng, std::vector<int64_t>& labels);
+  // Class labels 0..K-1, one per sample (Fashion-MNIST's and MNIST's label files, CIFAR-10's,
+  // PNG sub-folders', --labels), the conditional models' classes. Empty, and 0 classes, when there
+  // are none.
   virtual const std::vector<int64_t>& labels() const;
   virtual int64_t num_classes() const { return 0; }
   // What the run header shows after the sample shape, e.g. "NHWC, inferred; 10 classes"; may be empty.
@@ -44,14 +48,26 @@ struct DataOptions {
   std::string data_dir;         // directory of the IDX files; empty: the set's default
   bool hflip = false;           // mirror each drawn image left-right with probability 1/2
   std::string layout;           // .npy images: "nchw" or "nhwc"; empty: inferred
-  std::string labels;           // .npy images: a .npy of class indices, one per image; empty: none
+  std::string labels;           // .npy images or points, IDX images: class indices, one per sample, in a
+                                // 1-D .npy or an IDX1 label file; empty: none
 };
+
+// The most classes a labels file may define (its largest label + 1): a class is a row of the model's
+// class embedding, and a stray large label would otherwise ask for a huge table.
+inline constexpr int64_t kMaxClasses = 100000;
+
+// Class labels for n samples from a 1-D .npy of non-negative integers or an IDX1 label file
+// (*idx1-ubyte, *.idx1, either optionally .gz); sets *num_classes to the largest label + 1. Throws
+// "<path>: ..." for a count other than n, a negative label or more than kMaxClasses classes.
+std::vector<int64_t> load_label_file(const std::string& path, int64_t n, int64_t* num_classes);
 
 // Where open_dataset looks for "fashion-mnist" (Debian's dataset-fashion-mnist installs it there).
 inline constexpr const char* kFashionMnistDir = "/usr/share/datasets/fashion-mnist";
 
-// Samples held in memory (N x ...), drawn uniformly with replacement.
-std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples);
+// Samples held in memory (N x ...), drawn uniformly with replacement; with labels (one per sample,
+// 0..num_classes-1) when given.
+std::unique_ptr<Dataset> tensor_dataset(const std::string& name, Tensor samples, std::vector<int64_t> labels = {},
+                                        int64_t num_classes = 0);
 
 // Images held in memory as integer pixels 0..255, [N, C, H, W] with N >= 1.
 std::unique_ptr<Dataset> image_dataset(const std::string& name, const Tensor& pixels, bool hflip = false);

@@ -37,13 +37,18 @@ std::string TimeDist::name() const {
   return buf;
 }
 
-void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch& batch, const TimeDist& times) {
+void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch& batch, const TimeDist& times, const Tensor* x0) {
   if (!batch.x0.defined() || batch.x0.shape() != x1.shape()) batch.x0 = Tensor::empty(x1.shape(), x1.device());
   const int64_t B = x1.dim(0);
   if (!batch.t_host.defined() || batch.t_host.numel() != B) batch.t_host = Tensor::empty({B});
   if (!batch.t.defined() || batch.t.numel() != B || batch.t.device() != x1.device())
     batch.t = x1.device() == Device::CPU ? batch.t_host : Tensor::empty({B}, x1.device());
-  rng.normal(batch.x0);
+  if (x0) {
+    if (x0->shape() != x1.shape()) throw std::runtime_error("make_flow_batch: noise and data shapes differ");
+    batch.x0.copy_from(*x0);
+  } else {
+    rng.normal(batch.x0);
+  }
   // The same numbers on any device: drawn on the host.
   if (!times.logit_normal) {
     rng.uniform(batch.t_host, 0.0f, static_cast<float>(path.t_max()));
@@ -58,6 +63,7 @@ void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch
 }
 
 Var cfm_loss(const FieldModel& model, const FlowBatch& batch, Rng* dropout) {
+  if (batch.onehot.defined()) return mse_loss(model.forward_class(Var(batch.xt), batch.t, batch.onehot, dropout), batch.ut);
   return mse_loss(model.forward(Var(batch.xt), batch.t, dropout), batch.ut);
 }
 

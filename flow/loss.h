@@ -28,15 +28,19 @@ struct TimeDist {
 struct FlowBatch {
   Tensor x0, t, xt, ut;  // on x1's device
   Tensor t_host;         // the times drawn on the host (t itself when x1 is there too)
+  Tensor onehot;         // a conditional model's labels, one-hot [B, K + 1] (nn/class_embedding.h); else undefined
 };
 
 // Draws x0 and t (from `times`) for the data batch x1 and builds x_t and the target u_t (buffers
 // are reused when `batch` already has the right shapes). The times are drawn on the host, where
 // the path's coefficients are computed from them, and uploaded: no read-back from the device.
-void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch& batch, const TimeDist& times = {});
+// With `x0` given (a coupling drew and paired it: flow/coupling.h), only t is drawn.
+void make_flow_batch(const ProbPath& path, const Tensor& x1, Rng& rng, FlowBatch& batch, const TimeDist& times = {},
+                     const Tensor* x0 = nullptr);
 
-// The mean squared error between v(x_t, t) and u_t, as a differentiable scalar; the model's
-// stochastic layers draw from `dropout` (null: none, as in evaluation).
+// The mean squared error between v(x_t, t) and u_t (v(x_t, t | y) with batch.onehot), as a
+// differentiable scalar; the model's stochastic layers draw from `dropout` (null: none, as in
+// evaluation).
 Var cfm_loss(const FieldModel& model, const FlowBatch& batch, Rng* dropout = nullptr);
 
 }  // namespace fm

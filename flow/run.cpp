@@ -18,8 +18,9 @@ namespace fm {
 DataKind data_kind(const Dataset& data) { return kind_of(data.sample_shape(), data.name()); }
 
 Json model_for_data(const Shape& sample_shape, const ModelChoice& choice) {
-  if (kind_of(sample_shape) == DataKind::Points) return mlp_config(sample_shape[0], choice.width, choice.depth);
+  if (kind_of(sample_shape) == DataKind::Points) return mlp_config(sample_shape[0], choice.width, choice.depth, choice.classes);
   UNetConfig c = choice.unet;
+  c.classes = choice.classes;
   c.in_channels = sample_shape[0];
   c.height = sample_shape[1];
   c.width = sample_shape[2];

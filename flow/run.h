@@ -45,6 +45,7 @@ DataKind data_kind(const Dataset& data);
 struct ModelChoice {
   int64_t width = 512, depth = 5;  // MLP
   UNetConfig unet;                 // U-Net; its image shape is taken from the data
+  int64_t classes = 0;             // a class-conditional model of this many classes (0: none)
 };
 // The model config (nn/model.h) for samples of `sample_shape`.
 Json model_for_data(const Shape& sample_shape, const ModelChoice& choice);

@@ -49,9 +49,29 @@ const std::vector<RunOption> kOptions = {
     {"--layout", "a .npy of images: nchw or nhwc (default: inferred from where the 1 or 3 channels are)", "", nullptr,
      "layout", OnResume::Refused, false, false, true, [](S& s, T v) { s.data.layout = v; },
      [](const S& s) { return s.data.layout; }},
-    {"--labels", "a .npy of images: a 1-D .npy of class indices, one per image (checked, not yet used)", "", nullptr,
+    {"--labels", "class labels of a .npy/.csv file or an IDX image file: a 1-D .npy of integers 0..K-1 or an IDX1 "
+     "label file, one per sample (image sets and PNG folders bring their own)", "", nullptr,
      "labels", OnResume::Refused, false, false, true, [](S& s, T v) { s.data.labels = v; },
      [](const S& s) { return s.data.labels; }},
+    {"--conditional",
+     "train a class-conditional model (a learned class embedding, and \"no class\" for classifier-free guidance: "
+     "fm sample --class K --guidance W) on the data's labels",
+     "false", nullptr, "conditional", OnResume::Refused, false, true, true,
+     [](S& s, T v) { s.conditional = one_of(v, "true", "false") == "true"; },
+     [](const S& s) { return std::string(s.conditional ? "true" : ""); }},  // unconditional: not stored (older states)
+    {"--cond-drop", "conditional models: probability that a sample's label is replaced by \"no class\"", "0.1", nullptr,
+     "cond_drop", OnResume::Refused, true, false, true,
+     [](S& s, T v) {
+       s.train.cond_drop = parse<double>(v);
+       if (!(s.train.cond_drop >= 0 && s.train.cond_drop <= 1)) throw std::invalid_argument("must be in [0, 1]");
+     },
+     [](const S& s) { return meta_number(s.train.cond_drop); }},
+    {"--coupling",
+     "how noise is paired with data in a batch: independent, or ot (an exact optimal assignment per batch, within "
+     "each class for conditional models)",
+     "independent", nullptr, "coupling", OnResume::Refused, true, false, true,
+     [](S& s, T v) { s.train.coupling = parse_coupling(v); },
+     [](const S& s) { return s.train.coupling == Coupling::Ot ? coupling_name(s.train.coupling) : std::string(); }},  // independent: not stored
     {"--hflip", "images: mirror each drawn image left-right with probability 1/2", "false", nullptr, "hflip",
      OnResume::Refused, false, true, false, [](S& s, T v) { s.data.hflip = one_of(v, "true", "false") == "true"; },
      [](const S& s) { return std::string(s.data.hflip ? "true" : "false"); }},

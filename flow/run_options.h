@@ -26,6 +26,7 @@ struct RunSpec {
   DataOptions data;
   std::string path = "condot";
   double sigma_min = 1e-4;
+  bool conditional = false;  // a class-conditional model (its config's "classes": the data's)
   Json model;  // the model's config (nn/model.h), from the model's own flags
   TrainOptions train;
   int64_t log_every = 10;  // loss.csv: steps per row

@@ -7,6 +7,7 @@
 
 #include "autodiff/ops.h"
 #include "dist/dist.h"
+#include "nn/class_embedding.h"
 #include "tensor/ops.h"
 
 namespace fm {
@@ -56,14 +57,54 @@ Trainer::Trainer(FieldModel& model, const ProbPath& path, Dataset& data, const T
   dropout_rng_.set_share(rows);
   for (const Param& p : params_) grads_.push_back(&p.var.node()->grad);
   if (!(opt.lr > 0)) throw std::runtime_error("the learning rate must be positive");
+  if (const int64_t K = model.num_classes(); K > 0) {
+    if (data.num_classes() < 1) throw std::runtime_error("a conditional model needs class labels; " + data.name() + " has none");
+    if (data.num_classes() > K)
+      throw std::runtime_error(data.name() + " has " + std::to_string(data.num_classes()) + " classes; the model knows " + std::to_string(K));
+  }
+  if (!(opt.cond_drop >= 0 && opt.cond_drop <= 1)) throw std::runtime_error("the label dropout must be in [0, 1]");
   if (opt.ema > 0) ema_ = std::make_unique<Ema>(params_, opt.ema);
   scheduled_lr(opt_, 0);  // validates the schedule name
 }
 
+void Trainer::draw_batch() {
+  const int64_t K = model_.num_classes();
+  const Device device = params_.empty() ? Device::CPU : params_[0].var.value().device();
+  const bool ot = opt_.coupling == Coupling::Ot;
+  const BatchShare share = data_rng_.share();
+  if (ot) {  // every rank draws the whole global batch (see the header)
+    data_rng_.set_share({});
+    noise_rng_.set_share({});
+  }
+  const int64_t n = ot ? opt_.batch : share.count;
+  Tensor x1 = K > 0 ? data_.labelled_batch(n, data_rng_, labels_) : data_.batch(n, data_rng_);  // on the host
+  if (K > 0 && opt_.cond_drop > 0) {  // classifier-free guidance's label dropout, per sample
+    Tensor u = Tensor::empty({n});
+    data_rng_.uniform(u, 0.0f, 1.0f);
+    for (int64_t i = 0; i < n; ++i)
+      if (u.data()[i] < opt_.cond_drop) labels_[size_t(i)] = K;
+  }
+  Tensor x0;
+  if (ot) {
+    x0 = Tensor::empty(x1.shape());
+    noise_rng_.normal(x0);
+    x0 = take_rows(x0, ot_noise_order(x0, x1, K > 0 ? labels_ : std::vector<int64_t>{}, ot_ws_));
+    data_rng_.set_share(share);
+    noise_rng_.set_share(share);
+    if (share.active() && share.count != n) {  // this rank's rows of the paired global batch
+      x1 = x1.rows(share.first, share.first + share.count).clone();
+      x0 = x0.rows(share.first, share.first + share.count).clone();
+      if (K > 0) labels_ = std::vector<int64_t>(labels_.begin() + share.first, labels_.begin() + share.first + share.count);
+    }
+  }
+  if (x1.device() != device) x1 = x1.to(device);
+  if (x0.defined() && x0.device() != device) x0 = x0.to(device);
+  make_flow_batch(path_, x1, noise_rng_, batch_, opt_.times, x0.defined() ? &x0 : nullptr);
+  if (K > 0) batch_.onehot = class_onehot(labels_, K, device);
+}
+
 StepStats Trainer::step() {
-  Tensor x1 = data_.batch(data_rng_.share().count, data_rng_);  // host memory, from the data reader
-  if (!params_.empty() && x1.device() != params_[0].var.value().device()) x1 = x1.to(params_[0].var.value().device());
-  make_flow_batch(path_, x1, noise_rng_, batch_, opt_.times);
+  draw_batch();
   Var loss = cfm_loss(model_, batch_, &dropout_rng_);
   zero_grad(params_);
   backward(loss);

@@ -1,6 +1,8 @@
 // flow/trainer.h: the conditional flow-matching training loop, one step at a time.
 //
-// A step draws data x1 and noise x0, a time t ~ U[0, t_max], builds x_t and the target u_t,
+// A step draws data x1 and noise x0 (paired by OT with --coupling ot: flow/coupling.h; the labels
+// too for a conditional model, each dropped to "no class" with probability cond_drop), a time
+// t ~ U[0, t_max], builds x_t and the target u_t,
 // regresses v(x_t, t) onto u_t (MSE), backpropagates, clips the gradient norm, takes an Adam
 // step at the scheduled learning rate and updates the EMA of the weights. Every random number
 // comes from streams derived from one seed, so a run is reproducible for any thread count.
@@ -9,7 +11,10 @@
 // the data, noise, time and dropout streams are shared by batch position (tensor/random.h's
 // BatchShare), so the ranks' rows together are exactly the one-process batch; the gradients and
 // the loss are averaged by one bucketed all-reduce (dist/grad_sync.h) before the checks, the
-// clipping and the Adam and EMA updates, which every rank then does identically.
+// clipping and the Adam and EMA updates, which every rank then does identically. OT coupling pairs
+// the whole global batch: every rank draws all of its data and noise (from the same streams, so
+// the rows are the one-process rows), solves the same assignment, and keeps its own rows: the run
+// is the same at any number of processes.
 //
 // A run can be stopped and resumed exactly: state_tensors() and state_metadata() hold everything
 // the next step depends on (raw weights, Adam's moments, the EMA shadow, the step counters and
@@ -21,6 +26,7 @@
 #include <string>
 
 #include "dist/grad_sync.h"
+#include "flow/coupling.h"
 #include "flow/dataset.h"
 #include "flow/loss.h"
 #include "nn/optim.h"
@@ -36,6 +42,8 @@ struct TrainOptions {
   double clip = 1.0;                // max global gradient norm; 0 = off
   double ema = 0.999;               // EMA decay; 0 = off
   TimeDist times;                   // how t is drawn (uniform on [0, t_max] by default)
+  Coupling coupling = Coupling::Independent;  // how noise is paired with data (flow/coupling.h)
+  double cond_drop = 0.1;           // conditional models: P(a label is replaced by "no class")
   AdamOptions adam;                 // lr inside is ignored (the schedule sets it)
   uint64_t seed = 0;
 };
@@ -83,6 +91,10 @@ class Trainer {
   // (fm train builds the model from derive_seed(seed, Stream::Init)).
   Rng data_rng_, noise_rng_, dropout_rng_;
   FlowBatch batch_;
+  std::vector<int64_t> labels_;  // conditional models: this step's labels
+  AssignmentWorkspace ot_ws_;    // --coupling ot
+  // Draws this step's x1 (with its labels), x0 and t into batch_.
+  void draw_batch();
   dist::GradSync sync_;
   std::vector<Tensor*> grads_;  // the parameters' gradient slots, for sync_
   int64_t done_ = 0;

@@ -23,8 +23,10 @@ static std::string config_kind(const Json& c) {
 
 std::unique_ptr<FieldModel> make_model(const Json& config, Rng& rng) {
   std::string kind = config_kind(config);
-  if (kind == "mlp")
-    return std::make_unique<MlpField>(config_int(config, "dim"), config_int(config, "width"), config_int(config, "depth"), rng);
+  if (kind == "mlp") {
+    const int64_t classes = config.find("classes") ? config_int(config, "classes") : 0;
+    return std::make_unique<MlpField>(config_int(config, "dim"), config_int(config, "width"), config_int(config, "depth"), rng, classes);
+  }
   if (kind == "unet") return std::make_unique<UNetField>(unet_config_from_json(config), rng);
   throw std::runtime_error("model config: unknown model '" + kind + "' (known: mlp, unet)");
 }
@@ -34,6 +36,11 @@ DataKind kind_of(const Shape& shape, const std::string& what) {
   if (shape.size() == 3) return DataKind::Images;
   throw std::runtime_error(what + ": samples of shape " + shape_str(shape) +
                            " fit neither the MLP (flat N x D data) nor the U-Net (images [C, H, W])");
+}
+
+int64_t model_classes(const Json& config) {
+  const Json* k = config.is_object() ? config.find("classes") : nullptr;
+  return k ? config_int(config, "classes") : 0;
 }
 
 Shape model_sample_shape(const Json& config) {

@@ -7,9 +7,13 @@
 
 namespace fm {
 
-// {"model": "mlp", "dim": D, "width": W, "depth": L} or {"model": "unet", ...} (nn/unet.h).
+// {"model": "mlp", "dim": D, "width": W, "depth": L} or {"model": "unet", ...} (nn/unet.h), either
+// with "classes": K for a class-conditional model (nn/class_embedding.h).
 // Throws on unknown or invalid fields.
 std::unique_ptr<FieldModel> make_model(const Json& config, Rng& rng);
+
+// The number of classes of a class-conditional model's config ("classes"), 0 for others.
+int64_t model_classes(const Json& config);
 
 // The shape of one data sample the model expects (e.g. [2] or [1, 28, 28]).
 Shape model_sample_shape(const Json& config);

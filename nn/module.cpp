@@ -1,6 +1,8 @@
 // nn/module.cpp
 #include "nn/module.h"
 
+#include <stdexcept>
+
 namespace fm {
 
 std::vector<Param> Module::parameters() const {
@@ -30,6 +32,14 @@ Device Module::device() const {
 
 void zero_grad(const std::vector<Param>& params) {
   for (const Param& p : params) p.var.node()->grad = Tensor();
+}
+
+}  // namespace fm
+
+namespace fm {
+
+Var FieldModel::forward_class(const Var&, const Tensor&, const Tensor&, Rng*) const {
+  throw std::runtime_error("this model has no classes: it was not trained with fm train --conditional");
 }
 
 }  // namespace fm

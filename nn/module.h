@@ -40,6 +40,12 @@ class Module {
 class FieldModel : public Module {
  public:
   virtual Var forward(const Var& x, const Tensor& t, Rng* dropout = nullptr) const = 0;
+  // Class-conditional models (nn/class_embedding.h) know K > 0 classes; forward(x, t) of such a
+  // model is its unconditional field v(x, t | ∅). Others have 0 classes.
+  virtual int64_t num_classes() const { return 0; }
+  // v(x, t | y), y given as one-hot rows [B, K + 1] on the model's device (class_onehot; row K is
+  // ∅). Throws for a model without classes.
+  virtual Var forward_class(const Var& x, const Tensor& t, const Tensor& onehot, Rng* dropout = nullptr) const;
   // The architecture, enough to rebuild the model (stored in checkpoints' metadata).
   virtual Json config() const = 0;
 };

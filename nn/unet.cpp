@@ -95,6 +95,7 @@ Json unet_config_json(const UNetConfig& c) {
   j.set("attn_res", attn);
   j.set("groups", c.groups);
   j.set("dropout", c.dropout);
+  if (c.classes > 0) j.set("classes", c.classes);
   return j;
 }
 
@@ -129,6 +130,7 @@ UNetConfig unet_config_from_json(const Json& j) {
   c.groups = json_int(j, "groups");
   const Json* d = j.find("dropout");
   c.dropout = d && d->is_number() ? d->as_number() : 0.0;
+  c.classes = j.find("classes") ? json_int(j, "classes") : 0;
   return c;
 }
 
@@ -239,17 +241,31 @@ UNetField::UNetField(const UNetConfig& c, Rng& rng)
     }
     up_.push_back(std::move(lvl));
   }
+  if (c.classes > 0) class_emb_ = std::make_unique<ClassEmbedding>(c.classes, E, rng);  // last: unconditional inits unchanged
 }
 
 UNetField::~UNetField() = default;
 
 Var UNetField::forward(const Var& x, const Tensor& t, Rng* dropout) const {
+  if (!class_emb_) return forward_impl(x, t, nullptr, dropout);
+  return forward_impl(x, t, &null_onehot_.get(x.dim(0), config_.classes, class_emb_->weight.value().device()), dropout);
+}
+
+Var UNetField::forward_class(const Var& x, const Tensor& t, const Tensor& onehot, Rng* dropout) const {
+  if (!class_emb_) return FieldModel::forward_class(x, t, onehot, dropout);
+  if (onehot.ndim() != 2 || onehot.dim(0) != x.dim(0))
+    throw std::runtime_error("unet: need one one-hot label row per sample, got " + shape_str(onehot.shape()));
+  return forward_impl(x, t, &onehot, dropout);
+}
+
+Var UNetField::forward_impl(const Var& x, const Tensor& t, const Tensor* onehot, Rng* dropout) const {
   const UNetConfig& c = config_;
   if (x.ndim() != 4 || x.dim(1) != c.in_channels || x.dim(2) != c.height || x.dim(3) != c.width)
     throw std::runtime_error("unet expects x of shape [B, " + std::to_string(c.in_channels) + ", " + std::to_string(c.height) +
                              ", " + std::to_string(c.width) + "], got " + shape_str(x.shape()));
   if (t.numel() != x.dim(0)) throw std::runtime_error("unet: need one time per sample");
   Var temb = temb2_.forward(silu(temb1_.forward(timestep_embedding(t, static_cast<int>(c.channels)))));
+  if (onehot) temb = add(temb, class_emb_->forward(*onehot));
   Var st = silu(temb);  // every ResBlock projects SiLU(temb)
 
   std::vector<Var> skips;
@@ -293,6 +309,7 @@ void UNetField::collect(const std::string& prefix, std::vector<Param>& out) cons
     up_[i]->collect(prefix + "up." + std::to_string(up_.size() - 1 - i) + ".", out, "upsample");
   out_norm_.collect(prefix + "out_norm.", out);
   out_conv_.collect(prefix + "out_conv.", out);
+  if (class_emb_) class_emb_->collect(prefix + "class_emb.", out);
 }
 
 }  // namespace fm

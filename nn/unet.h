@@ -12,6 +12,9 @@
 // -> Dropout -> Conv3x3, plus the skip (Conv1x1 when in != out).
 // AttnBlock(C): GN -> Conv1x1(C, 3C) = q, k, v -> softmax(q^T k / sqrt(C)) over the H W positions
 // -> Conv1x1(C, C) -> residual add.
+// With K classes (fm train --conditional): temb += e_y, a class embedding [K + 1, 4ch]
+// (nn/class_embedding.h, "class_emb"), before the SiLU that every ResBlock projects, as in the
+// guided-diffusion U-Net.
 // Defaults (ch 32, mult 1,2,2, num_res 2, attn_res 7, groups 8) give 1,623,169 parameters for
 // 1 x 28 x 28; ch 16 gives 408,641.
 #pragma once
@@ -19,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/class_embedding.h"
 #include "nn/conv.h"
 #include "nn/linear.h"
 
@@ -32,6 +36,7 @@ struct UNetConfig {
   std::vector<int64_t> attn_res{7};
   int64_t groups = 8;
   double dropout = 0.0;
+  int64_t classes = 0;  // class-conditional with this many classes (0: unconditional)
 };
 
 // Named U-Net shapes (`fm train --preset NAME`): channels, mult, num_res, attn_res, groups and
@@ -55,6 +60,8 @@ class UNetField : public FieldModel {
   UNetField(const UNetConfig& config, Rng& rng);
   ~UNetField() override;
   Var forward(const Var& x, const Tensor& t, Rng* dropout = nullptr) const override;
+  int64_t num_classes() const override { return config_.classes; }
+  Var forward_class(const Var& x, const Tensor& t, const Tensor& onehot, Rng* dropout = nullptr) const override;
   Json config() const override { return unet_config_json(config_); }
   void collect(const std::string& prefix, std::vector<Param>& out) const override;
 
@@ -71,6 +78,10 @@ class UNetField : public FieldModel {
   std::unique_ptr<AttnBlock> mid_attn_;
   GroupNorm out_norm_;
   Conv2d out_conv_;
+  std::unique_ptr<ClassEmbedding> class_emb_;  // with classes
+  NullOnehotCache null_onehot_;
+
+  Var forward_impl(const Var& x, const Tensor& t, const Tensor* onehot, Rng* dropout) const;
 };
 
 }  // namespace fm

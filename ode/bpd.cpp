@@ -38,6 +38,11 @@ std::vector<double> importance_weighted_logp(const std::vector<std::vector<doubl
 
 BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptions& opt, int dequant, int64_t batch,
                     uint64_t seed, const BpdProgress& progress) {
+  return image_bpd([&v](int64_t, int64_t) { return v; }, pixels, opt, dequant, batch, seed, progress);
+}
+
+BpdResult image_bpd(const RowsField& field_of_rows, const Tensor& pixels, const FlowSolveOptions& opt, int dequant,
+                    int64_t batch, uint64_t seed, const BpdProgress& progress) {
   if (pixels.ndim() < 2 || pixels.dim(0) < 1)
     throw std::runtime_error("image_bpd: need at least one image [N, ...], got " + shape_str(pixels.shape()));
   if (dequant < 1) throw std::runtime_error("image_bpd: dequant must be at least 1");
@@ -48,6 +53,7 @@ BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptio
   double nfe_sum = 0.0;     // of those, for the progress report
   const std::vector<int64_t> rows = for_each_chunk(n, batch, seed, [&](int64_t, int64_t lo, int64_t hi, Rng& rng) {
     const Tensor chunk = pixels.rows(lo, hi);
+    const FieldFn v = field_of_rows(lo, hi);
     std::vector<std::vector<double>> draws;  // draws[k][i]: log p(y) of image lo + i, draw k
     for (int k = 0; k < dequant; ++k) {
       FlowSolveResult r = log_likelihood(v, dequantize(chunk, rng), opt, rng);

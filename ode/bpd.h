@@ -44,5 +44,10 @@ using BpdProgress = std::function<void(int64_t done, const BpdResult& so_far, in
 // chunks, dealt among the processes under mpirun: rank 0 gets every image's bpd).
 BpdResult image_bpd(const FieldFn& v, const Tensor& pixels, const FlowSolveOptions& opt, int dequant, int64_t batch,
                     uint64_t seed, const BpdProgress& progress = {});
+// The same with a field per chunk: field_of_rows(lo, hi) is what images [lo, hi) follow (a
+// class-conditional model's field bound to their labels: ode/evaluate.h's field_of_rows).
+using RowsField = std::function<FieldFn(int64_t lo, int64_t hi)>;
+BpdResult image_bpd(const RowsField& field_of_rows, const Tensor& pixels, const FlowSolveOptions& opt, int dequant,
+                    int64_t batch, uint64_t seed, const BpdProgress& progress = {});
 
 }  // namespace fm

@@ -20,6 +20,19 @@ namespace fm {
 // The FieldFn of ode/likelihood.h for `model`, which must outlive it (no stochastic layers).
 FieldFn field_of(const FieldModel& model);
 
+// Class conditioning of a many-sample solve (nn/class_embedding.h): row i follows the guided field
+// v_w(x, t | labels[i]) = (1 + w) v(x, t | y) - w v(x, t | ∅), w = guidance (w = 0: the
+// conditional field). Without labels the rows follow the model's own field (for a conditional
+// model, the unconditional one).
+struct ClassCondition {
+  std::vector<int64_t> labels;  // 0..K-1, one per row of the solve
+  double guidance = 0.0;
+};
+
+// The field that rows [lo, hi) of a many-sample solve follow; the labels' one-hot rows are built
+// once, here. Throws for labels on a model without classes, or out of its range.
+FieldFn field_of_rows(const FieldModel& model, const ClassCondition& cond, int64_t lo, int64_t hi);
+
 // v(x_i, t_i) for every row of `x` (on the model's device), `batch` rows per forward pass, no graph
 // recorded: what `fm field` writes. t holds one time per row ([N] or [N, 1], on any device). The
 // result has x's shape and device.
@@ -46,11 +59,11 @@ using SolveProgress = std::function<void(int64_t done, const SolveRun& so_far, i
 
 // log p1 of each row of `x`, in chunks of `batch` rows.
 SolveRun evaluate_logp(const FieldModel& model, const Tensor& x, const FlowSolveOptions& opt, int64_t batch, uint64_t seed,
-                       const SolveProgress& progress = {});
+                       const SolveProgress& progress = {}, const ClassCondition& cond = {});
 
 // Samples from each row of the noise `x0`, in chunks of `batch` rows; with track_logp, also each
 // sample's log p1.
 SolveRun sample_many(const FieldModel& model, const Tensor& x0, const FlowSolveOptions& opt, int64_t batch, uint64_t seed,
-                     bool track_logp, const SolveProgress& progress = {});
+                     bool track_logp, const SolveProgress& progress = {}, const ClassCondition& cond = {});
 
 }  // namespace fm

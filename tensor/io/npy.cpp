@@ -339,24 +339,35 @@ NpyRaw load_npy_raw(const std::string& path, const std::vector<std::string>& dty
   return r;
 }
 
-void save_npy(const std::string& path, const Tensor& t) {
-  if (!t.defined()) throw_file_error(path, "save_npy needs a defined tensor");
-  std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': " + npy_shape_str(t.shape()) + ", }";
+namespace {
+// A v1.0 .npy of `bytes` bytes of dtype `descr` and `shape`, written atomically.
+void write_npy(const std::string& path, const std::string& descr, const Shape& shape, const void* data, size_t bytes) {
+  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + npy_shape_str(shape) + ", }";
   // Pad with spaces so the data starts on a 64-byte boundary (numpy's own choice, good for mmap).
   size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
   if (header.size() > 65535)
-    throw_file_error(path, "shape " + npy_shape_str(t.shape()) + " is too long for a v1.0 header");
+    throw_file_error(path, "shape " + npy_shape_str(shape) + " is too long for a v1.0 header");
 
   std::string prefix(kMagic, 6);
   prefix += {'\x01', '\x00', char(header.size() & 0xFF), char(header.size() >> 8)};
   AtomicFileWriter w(path);
   w.write(prefix);
   w.write(header);
-  const Tensor host = t.to(Device::CPU);  // files are device-independent
-  w.write(host.data(), size_t(host.numel()) * sizeof(float));
+  w.write(data, bytes);
   w.commit();
+}
+}  // namespace
+
+void save_npy(const std::string& path, const Tensor& t) {
+  if (!t.defined()) throw_file_error(path, "save_npy needs a defined tensor");
+  const Tensor host = t.to(Device::CPU);  // files are device-independent
+  write_npy(path, "<f4", t.shape(), host.data(), size_t(host.numel()) * sizeof(float));
+}
+
+void save_npy_int64(const std::string& path, const std::vector<int64_t>& values) {
+  write_npy(path, "<i8", {int64_t(values.size())}, values.data(), values.size() * sizeof(int64_t));
 }
 
 }  // namespace fm

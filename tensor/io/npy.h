@@ -35,6 +35,8 @@ NpyRaw read_npy_header(const std::string& path);
 // The whole array, whose dtype must be one of `dtypes` (else a one-line error listing them).
 NpyRaw load_npy_raw(const std::string& path, const std::vector<std::string>& dtypes);
 void save_npy(const std::string& path, const Tensor& t);
+// A 1-D int64 array ('<i8'), e.g. class labels (written atomically, as save_npy).
+void save_npy_int64(const std::string& path, const std::vector<int64_t>& values);
 
 // A shape as numpy prints it: "()", "(5,)", "(3, 2)".
 std::string npy_shape_str(const Shape& shape);
