@@ -81,8 +81,9 @@ void Trainer::draw_batch() {
   if (K > 0 && opt_.cond_drop > 0) {  // classifier-free guidance's label dropout, per sample
     Tensor u = Tensor::empty({n});
     data_rng_.uniform(u, 0.0f, 1.0f);
+    const std::vector<float> draws = u.to_vector();
     for (int64_t i = 0; i < n; ++i)
-      if (u.data()[i] < opt_.cond_drop) labels_[size_t(i)] = K;
+      if (draws[size_t(i)] < opt_.cond_drop) labels_[size_t(i)] = K;
   }
   Tensor x0;
   if (ot) {

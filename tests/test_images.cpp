@@ -192,7 +192,7 @@ TEST_CASE("npy images: both layouts, uint8 and float, inference and its errors")
   write_npy(tmp.path("p.npy"), "<f4", {3, 2}, as_bytes(std::vector<float>{1, 2, 3, 4, 5, 6}));
   CHECK(open_dataset(tmp.path("p.npy"))->sample_shape() == Shape{2});
   CHECK(error_of([&] { DataOptions o; o.layout = "nhwc"; open_dataset(tmp.path("p.npy"), o); })
-            .find("apply to image arrays") != std::string::npos);
+            .find("applies to image arrays") != std::string::npos);
 
   // Ambiguous: 3 x 3 x 3 images could be either.
   write_npy(tmp.path("amb.npy"), "|u1", {2, 3, 3, 3}, std::string(54, '\x07'));
@@ -239,7 +239,7 @@ TEST_CASE("npy images: --labels are loaded and checked") {
   auto data = open_dataset(tmp.path("x.npy"), opt);
   CHECK(data->labels() == std::vector<int64_t>{2, 0, 4});
   CHECK(data->num_classes() == 5);
-  CHECK(data->details() == "NCHW, inferred; 3 labels, 5 classes (not used: no conditional model yet)");
+  CHECK(data->details() == "NCHW, inferred; 3 labels, 5 classes");
   write_npy(tmp.path("y2.npy"), "<i4", {2}, as_bytes(std::vector<int32_t>{1, 1}));
   opt.labels = tmp.path("y2.npy");
   std::string msg = error_of([&] { open_dataset(tmp.path("x.npy"), opt); });
@@ -249,7 +249,7 @@ TEST_CASE("npy images: --labels are loaded and checked") {
   opt.labels = tmp.path("y3.npy");
   CHECK(error_of([&] { open_dataset(tmp.path("x.npy"), opt); }).find("label -1 at index 1 is negative") !=
         std::string::npos);
-  CHECK(error_of([&] { open_dataset("checkerboard", opt); }).find("apply only to .npy image arrays") !=
+  CHECK(error_of([&] { open_dataset("checkerboard", opt); }).find("--labels applies to .npy and .csv files and IDX image files") !=
         std::string::npos);
 }
 
