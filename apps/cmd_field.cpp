@@ -45,7 +45,8 @@ int cmd_field(int argc, char** argv) {
       .opt("--x", "", "the points (.npy, N x D or N x C x H x W, float32 or float64)")
       .opt("--t", "", "the time, one number for every point, or a .npy file with one per point (N or N x 1)")
       .opt("--out", "field.npy", "where to write v (.npy float32, the shape of --x)")
-      .opt("--batch", "", "points per forward pass (default: 64 for images, 10000 otherwise)");
+      .opt("--batch", "", "points per forward pass (default: 64 for images, 10000 otherwise)")
+      .opt("--class", "", "class-conditional models: v(x, t | class K) (default: the unconditional field)");
   add_device_option(args);
   if (!args.parse(argc, argv, 2)) return 0;
   for (const char* required : {"--ckpt", "--x", "--t"})
@@ -71,7 +72,9 @@ int cmd_field(int argc, char** argv) {
   const int64_t batch = args.given("--batch") ? args.i64("--batch") : sample_shape.size() == 3 ? 64 : 10000;
   if (batch < 1) throw UsageError("--batch must be positive");
 
-  const Tensor v = evaluate_field(*lm.model, x.to(device), t, batch);
+  ClassCondition cond;
+  if (args.given("--class")) cond.labels.assign(size_t(x.dim(0)), args.i64("--class"));
+  const Tensor v = evaluate_field(*lm.model, x.to(device), t, batch, cond);
   const std::string out = args.str("--out");
   save_npy(out, v);  // from the device, if it lives there
   std::fprintf(stderr, "wrote v(x, t) of %lld points to %s\n", static_cast<long long>(n), out.c_str());

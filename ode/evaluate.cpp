@@ -31,7 +31,7 @@ FieldFn field_of_rows(const FieldModel& model, const ClassCondition& cond, int64
   return [&model, onehot, w](const Var& x, const Tensor& t) { return guided_forward(model, x, t, onehot, w); };
 }
 
-Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t, int64_t batch) {
+Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t, int64_t batch, const ClassCondition& cond) {
   if (x.ndim() < 1 || t.numel() != x.dim(0))
     throw std::runtime_error("evaluate_field: " + std::to_string(t.numel()) + " times for x of shape " + shape_str(x.shape()) +
                              " (need one per row)");
@@ -42,7 +42,7 @@ Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t,
   Tensor v = Tensor::empty(x.shape(), x.device());
   for (int64_t lo = 0; lo < n; lo += batch) {
     const int64_t hi = std::min(n, lo + batch);
-    v.rows(lo, hi).copy_from(model.forward(Var(x.rows(lo, hi), false), times.rows(lo, hi)).value());
+    v.rows(lo, hi).copy_from(field_of_rows(model, cond, lo, hi)(Var(x.rows(lo, hi), false), times.rows(lo, hi)).value());
   }
   return v;
 }

@@ -36,7 +36,7 @@ FieldFn field_of_rows(const FieldModel& model, const ClassCondition& cond, int64
 // v(x_i, t_i) for every row of `x` (on the model's device), `batch` rows per forward pass, no graph
 // recorded: what `fm field` writes. t holds one time per row ([N] or [N, 1], on any device). The
 // result has x's shape and device.
-Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t, int64_t batch);
+Tensor evaluate_field(const FieldModel& model, const Tensor& x, const Tensor& t, int64_t batch, const ClassCondition& cond = {});
 
 // The chunk loop behind every many-sample solve: calls solve(c, lo, hi, rng) for each chunk c of
 // this process's, in order, rng being the chunk's own stream. Returns every chunk's row count (for

@@ -86,7 +86,7 @@ class MlpField(nn.Module):
     """v(x, t) = Linear(W, D) . [SiLU . Linear(W, W)] x (depth - 2) . SiLU . Linear(D + 1, W) ([x, t]);
     t enters as one extra column after x. Parameters: net.0.weight, net.0.bias, net.2.weight, ..."""
 
-    def __init__(self, dim, width, depth):
+    def __init__(self, dim, width, depth, classes=0):
         super().__init__()
         self.fm_config = {"model": "mlp", "dim": dim, "width": width, "depth": depth}
         layers = []
@@ -95,10 +95,27 @@ class MlpField(nn.Module):
             if i + 1 < depth:
                 layers.append(nn.SiLU())
         self.net = nn.Sequential(*layers)
+        self.classes = classes
+        if classes > 0:  # fm train --conditional: e_y added to the first layer's output (nn/mlp.h)
+            self.fm_config["classes"] = classes
+            self.class_emb = nn.Embedding(classes + 1, width)
 
-    def forward(self, x, t):
+    def forward(self, x, t, y=None):
+        """y: a class per row (0..K-1, or K for "no class"); None: "no class" (the unconditional field)."""
         t = t.to(torch.float32).reshape(-1, 1).expand(x.shape[0], 1)
-        return self.net(torch.cat([x, t], dim=1))
+        h = torch.cat([x, t], dim=1)
+        for i, layer in enumerate(self.net):
+            h = layer(h)
+            if i == 0 and self.classes > 0:
+                h = h + self.class_emb(class_rows(y, x.shape[0], self.classes))
+        return h
+
+
+def class_rows(y, n, classes):
+    """The class of each of n rows as a LongTensor; None means "no class" (index K) for all."""
+    if y is None:
+        return torch.full((n,), classes, dtype=torch.long)
+    return torch.as_tensor(y, dtype=torch.long).reshape(-1).expand(n)
 
 
 # ---- the U-Net (nn/unet.h, nn/unet.cpp, autodiff/ops_image.cpp) ---------------------------------
@@ -184,11 +201,12 @@ class UNetField(nn.Module):
     down.<i>.downsample, mid.{res1,attn,res2}, up.<i>.{res,attn}.<j>, up.<i>.upsample, out_norm,
     out_conv, where <i> is the resolution level (0 finest) on both paths."""
 
-    def __init__(self, in_channels, height, width, channels, mult, num_res, attn_res, groups, dropout=0.0):
+    def __init__(self, in_channels, height, width, channels, mult, num_res, attn_res, groups, dropout=0.0, classes=0):
         super().__init__()
         self.fm_config = {"model": "unet", "in_channels": in_channels, "height": height, "width": width,
                           "channels": channels, "mult": list(mult), "num_res": num_res,
                           "attn_res": list(attn_res), "groups": groups, "dropout": dropout}
+        self.classes = classes
         ch, E, L = channels, 4 * channels, len(mult)
         self.channels = ch
         self.time_embed = nn.Sequential(nn.Linear(ch, E), nn.SiLU(), nn.Linear(E, E))
@@ -229,10 +247,17 @@ class UNetField(nn.Module):
 
         self.out_norm = nn.GroupNorm(groups, ch)
         self.out_conv = nn.Conv2d(ch, in_channels, 3, padding=1)
+        if classes > 0:  # fm train --conditional: temb += e_y (nn/unet.h)
+            self.fm_config["classes"] = classes
+            self.class_emb = nn.Embedding(classes + 1, E)
 
-    def forward(self, x, t):
+    def forward(self, x, t, y=None):
+        """y: a class per row (0..K-1, or K for "no class"); None: "no class" (the unconditional field)."""
         t = t.reshape(-1).expand(x.shape[0])
-        st = F.silu(self.time_embed(timestep_embedding(t, self.channels)))  # every ResBlock projects SiLU(temb)
+        temb = self.time_embed(timestep_embedding(t, self.channels))
+        if self.classes > 0:
+            temb = temb + self.class_emb(class_rows(y, x.shape[0], self.classes))
+        st = F.silu(temb)  # every ResBlock projects SiLU(temb)
         h = self.stem(x)
         skips = [h]
         for lvl in self.down:
@@ -259,13 +284,14 @@ class UNetField(nn.Module):
 def build_model(config):
     """The module for fm's config JSON (a dict; nn/model.cpp), freshly initialised."""
     kind = config.get("model")
+    classes = int(config.get("classes", 0))
     if kind == "mlp":
-        return MlpField(int(config["dim"]), int(config["width"]), int(config["depth"]))
+        return MlpField(int(config["dim"]), int(config["width"]), int(config["depth"]), classes)
     if kind == "unet":
         return UNetField(int(config["in_channels"]), int(config["height"]), int(config["width"]),
                          int(config["channels"]), [int(m) for m in config["mult"]], int(config["num_res"]),
                          [int(r) for r in config["attn_res"]], int(config["groups"]),
-                         float(config.get("dropout", 0.0)))
+                         float(config.get("dropout", 0.0)), classes)
     raise ValueError(f"model config: unknown model {kind!r} (known: mlp, unet)")
 
 
@@ -311,8 +337,10 @@ def load_times(spec, n):
 def cmd_field(a):
     model = load_fm_model(a.ckpt)  # strict=True: raises on any missing, unexpected or misshapen tensor
     x = torch.from_numpy(np.load(a.x).astype(np.float32))
+    if a.cls is not None and getattr(model, "classes", 0) < 1:
+        raise SystemExit(f"fm_torch.py: --class: {a.ckpt} is not class-conditional")
     with torch.no_grad():
-        v = model(x, load_times(a.t, x.shape[0]))
+        v = model(x, load_times(a.t, x.shape[0]), a.cls)
     np.save(a.out, v.numpy().astype(np.float32))
     print(json.dumps({"strict": True, "model": model.fm_config["model"], "tensors": len(model.state_dict()),
                       "params": sum(p.numel() for p in model.parameters()), "torch": torch.__version__}))
@@ -336,6 +364,8 @@ def main(argv=None):
     f.add_argument("x", help=".npy points, N x D or N x C x H x W")
     f.add_argument("t", help="a time for every point, or a .npy of one time per point")
     f.add_argument("out", help="where to write v (.npy float32)")
+    f.add_argument("--class", dest="cls", type=int, default=None,
+                   help="class-conditional models: v(x, t | class) (default: the unconditional field)")
     p = sub.add_parser("perturb", help="add noise to every weight in PyTorch and write the checkpoint back")
     p.add_argument("ckpt")
     p.add_argument("out")

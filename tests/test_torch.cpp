@@ -69,11 +69,14 @@ double relative_max_diff(const Tensor& a, const Tensor& b) {
 
 // `fm field` and fm_torch.py field on the same points and times (T: a number or a .npy path);
 // checks PyTorch loaded the file strictly and returns v from fm and the relative difference.
-double field_gap(const fs::path& dir, const fs::path& ckpt, const fs::path& x, const std::string& t, Tensor* v_fm = nullptr) {
-  Run a = fm_cmd(dir, "field --ckpt " + q(ckpt) + " --x " + q(x) + " --t '" + t + "' --out " + q(dir / "v_fm.npy"));
+// With a class (>= 0), the class-conditional field v(x, t | class) of both.
+double field_gap(const fs::path& dir, const fs::path& ckpt, const fs::path& x, const std::string& t, Tensor* v_fm = nullptr,
+                 int cls = -1) {
+  const std::string with_class = cls >= 0 ? " --class " + std::to_string(cls) : "";
+  Run a = fm_cmd(dir, "field --ckpt " + q(ckpt) + " --x " + q(x) + " --t '" + t + "' --out " + q(dir / "v_fm.npy") + with_class);
   INFO("fm field: ", a.err);
   REQUIRE(a.rc == 0);
-  Run b = torch_cmd(dir, "field " + q(ckpt) + " " + q(x) + " '" + t + "' " + q(dir / "v_torch.npy"));
+  Run b = torch_cmd(dir, "field " + q(ckpt) + " " + q(x) + " '" + t + "' " + q(dir / "v_torch.npy") + with_class);
   INFO("fm_torch.py field: ", b.err);
   REQUIRE(b.rc == 0);
   Json info = parse_json(b.out.substr(0, b.out.find('\n')));
@@ -149,6 +152,34 @@ TEST_CASE("a U-Net trained by fm train on IDX images: same field in PyTorch and 
   INFO("fm train: ", r.err);
   REQUIRE(r.rc == 0);
   check_interchange(tmp.dir, tmp.dir / "unet" / "model.safetensors", {5, 1, 8, 8}, 21);
+}
+
+TEST_CASE("a class-conditional U-Net trained by fm train: the same conditional and unconditional fields in PyTorch") {
+  if (!have_env()) return;
+  fm::testing::TempDir tmp("fm_test_torch");
+  write_idx(tmp.dir / "tiny-idx3-ubyte", 8, 8, 8);
+  {  // IDX1 labels: magic 00 00 08 01, N, then one byte per image (classes 0..2)
+    std::ofstream f(tmp.dir / "tiny-labels-idx1-ubyte", std::ios::binary);
+    const unsigned char header[] = {0, 0, 8, 1, 0, 0, 0, 8}, labels[] = {0, 1, 2, 0, 1, 2, 0, 1};
+    f.write(reinterpret_cast<const char*>(header), sizeof header);
+    f.write(reinterpret_cast<const char*>(labels), sizeof labels);
+  }
+  Run r = fm_cmd(tmp.dir, "train --data " + q(tmp.dir / "tiny-idx3-ubyte") + " --labels " + q(tmp.dir / "tiny-labels-idx1-ubyte") +
+                              " --conditional --steps 3 --batch 4 --channels 8 --mult 1,2 --num-res 1 --attn-res 4 --groups 4 --out " +
+                              q(tmp.dir / "cond"));
+  INFO("fm train: ", r.err);
+  REQUIRE(r.rc == 0);
+  const fs::path ckpt = tmp.dir / "cond" / "model.safetensors";
+  CHECK(load_checkpoint(ckpt.string()).model->num_classes() == 3);
+  Tensor x = Tensor::empty({5, 1, 8, 8});
+  Rng(31).normal(x, 0.0f, 1.0f);
+  const fs::path xp = tmp.dir / "x.npy";
+  save_npy(xp.string(), x);
+  Tensor v0, v2;
+  CHECK(field_gap(tmp.dir, ckpt, xp, "0.4") <= 1e-5);  // "no class"
+  CHECK(field_gap(tmp.dir, ckpt, xp, "0.4", &v0, 0) <= 1e-5);
+  CHECK(field_gap(tmp.dir, ckpt, xp, "0.4", &v2, 2) <= 1e-5);
+  CHECK(relative_max_diff(v0, v2) > 1e-4);  // the class reaches the field
 }
 
 TEST_CASE("a non-square two-channel U-Net with three levels: same field in PyTorch and back") {
