@@ -129,6 +129,30 @@ TEST_CASE("two ranks train the U-Net run of one process (dropout, flips, images 
   check_same_state(one, two);
 }
 
+TEST_CASE("OT coupling: two ranks pair the global batch as one process does (points; images within each class)") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path one = tmp.dir / "one", two = tmp.dir / "two";
+  REQUIRE(fm_run(tmp.dir, kMlp + " --coupling ot --steps 30 --out '" + one.string() + "'").rc == 0);
+  Run b = fm_run(tmp.dir, kMlp + " --coupling ot --steps 30 --out '" + two.string() + "'", 2);
+  INFO("two ranks: ", b.err);
+  REQUIRE(b.rc == 0);
+  check_same_losses(one / "loss.csv", two / "loss.csv");
+  check_same_state(one, two);
+
+  const fs::path images = write_images(tmp.dir), labels = tmp.dir / "labels.npy";
+  std::vector<int64_t> y;
+  for (int i = 0; i < 40; ++i) y.push_back(i % 3);
+  save_npy_int64(labels.string(), y);
+  const std::string cond = unet_args(images) + " --conditional --labels '" + labels.string() + "' --coupling ot";
+  const fs::path c1 = tmp.dir / "c1", c2 = tmp.dir / "c2";
+  REQUIRE(fm_run(tmp.dir, cond + " --out '" + c1.string() + "'").rc == 0);
+  Run c = fm_run(tmp.dir, cond + " --out '" + c2.string() + "'", 2);
+  INFO("two ranks, conditional: ", c.err);
+  REQUIRE(c.rc == 0);
+  check_same_losses(c1 / "loss.csv", c2 / "loss.csv");
+  check_same_state(c1, c2);
+}
+
 TEST_CASE("a run started on two ranks and resumed on one continues the same trajectory, and back") {
   fm::testing::TempDir tmp("fm_test_mpi");
   const fs::path whole = tmp.dir / "whole", split = tmp.dir / "split", back = tmp.dir / "back";
