@@ -38,18 +38,19 @@ namespace fm {
 // u[i] + v[j] <= c[i][j] for all i, j, with equality on every matched pair (up to rounding).
 struct AssignmentWorkspace {
   std::vector<double> u, v;
-  std::vector<int32_t> x, y;  // column of each row, row of each column (-1: free)
-  // Candidate lists: row i's kList cheapest columns at its last refresh, their costs, and a
-  // lower bound on c_ij - v_j for every column off the list.
+  std::vector<int32_t> x, y;  // column of each row, row of each column
+  // Candidate lists: row i's kList cheapest columns (by c_ij - v_j) at its last refresh, their
+  // costs, and a lower bound on c_ij - v_j for every column off the list.
   std::vector<int32_t> list_col;
   std::vector<float> list_cost;
   std::vector<double> bound;
-  // Scratch: refresh, auction queue, Dijkstra.
+  // Scratch of the refreshes, the auction and the shortest-path searches.
   std::vector<double> val, d, hrow;
   std::vector<int32_t> idx, free_rows, pred, seen, refreshed;
+  std::vector<float> rowbuf;
   int32_t stamp = 0;
   std::vector<std::pair<double, int32_t>> heap, row_heap, done;
-  std::vector<float> cost, points;  // ot_pairing's matrix and x0 transposed
+  std::vector<float> cost, points;          // ot_pairing's matrix or transposed points
   std::vector<AssignmentWorkspace> coarse;  // the coarse level's
 };
 

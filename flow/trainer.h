@@ -63,6 +63,8 @@ class Trainer {
   // loss or the gradient is not finite; under mpirun on every rank at the same step.
   StepStats step();
   int64_t steps_done() const { return done_; }
+  // The batch the last step trained on (x0, t, x_t, u_t; one-hot labels for a conditional model).
+  const FlowBatch& last_batch() const { return batch_; }
   // The weights to save and evaluate: the EMA when enabled, else the raw parameters.
   std::vector<NamedTensor> eval_weights() const;
   // Loads eval_weights() into the model (call after training, before sampling).
