@@ -220,6 +220,7 @@ int cmd_train(int argc, char** argv) {
   if (!dist::is_root()) return 0;
   ResultFields result{{"loss", r.last_loss}, {"steps", r.steps}, {"seconds", r.seconds}};
   if (r.nll) report_nll(*r.nll, s.run.spec.data_spec, s.run.eval_n, s.data->sample_shape()[0], result);
+  if (r.quality) report_quality(*r.quality, result);
   if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
   return 0;
 }

@@ -117,6 +117,25 @@ void report_nll(const PointsNll& r, const std::string& data_spec, int64_t eval_n
   }
 }
 
+void report_quality(const PointsQuality& q, ResultFields& result) {
+  std::string line = "few-step samples (Euler) against fresh data, sliced W2 / energy distance:";
+  Json::Array steps, sw, energy;
+  for (size_t i = 0; i < q.euler_steps.size(); ++i) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s %lld step%s %.4f / %.4f", i ? "," : "", (long long)q.euler_steps[i],
+                  q.euler_steps[i] == 1 ? "" : "s", q.sliced_w2[i], q.energy[i]);
+    line += buf;
+    steps.push_back(Json(double(q.euler_steps[i])));
+    sw.push_back(Json(q.sliced_w2[i]));
+    energy.push_back(Json(q.energy[i]));
+  }
+  std::fprintf(stderr, "%s; dopri5 1e-5 sampling NFE %lld\n", line.c_str(), (long long)q.dopri5_nfe);
+  result.push_back({"euler_steps", steps});
+  result.push_back({"sliced_w2", sw});
+  result.push_back({"energy", energy});
+  result.push_back({"sample_nfe", double(q.dopri5_nfe)});
+}
+
 RunHooks train_observers(bool images) {
   auto state = std::make_shared<Observers>();
   state->images = images;

@@ -15,5 +15,7 @@ RunHooks train_observers(bool images);
 // The final NLL of eval_n samples of `data_spec` (dim-dimensional) next to the true entropy, on
 // stderr, and into `result`.
 void report_nll(const PointsNll& nll, const std::string& data_spec, int64_t eval_n, int64_t dim, ResultFields& result);
+// The few-step sample quality of a run on points (flow/evaluation.h), printed and added to `result`.
+void report_quality(const PointsQuality& q, ResultFields& result);
 
 }  // namespace fm

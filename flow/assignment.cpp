@@ -14,11 +14,16 @@
 #include <limits>
 #include <stdexcept>
 #include <string>
+#ifdef FM_ASSIGNMENT_STATS
+#include <x86intrin.h>
+#endif
 
-#if defined(__AVX512F__)
-// GCC 12's AVX-512 intrinsics trip a false -Wmaybe-uninitialized (GCC bug 105593).
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+#define FM_ASSIGNMENT_AVX512 1
+// GCC 12's AVX-512 intrinsics trip a false -W(maybe-)uninitialized (GCC bug 105593).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 #endif
@@ -27,7 +32,8 @@ namespace fm {
 
 #ifdef FM_ASSIGNMENT_STATS
 int64_t g_stat_bids = 0, g_stat_refresh = 0, g_stat_free_jv = 0, g_stat_steps = 0, g_stat_dense = 0, g_stat_phases = 0;
-int64_t g_stat_min_n = 2048;
+uint64_t g_phase_t0 = 0;
+int64_t g_stat_min_n = 2048, g_cyc_refresh = 0, g_m_sum = 0, g_m_big = 0, g_m_over = 0;
 #define STAT(x) (n >= g_stat_min_n ? (void)(x) : (void)0)
 #else
 #define STAT(x) ((void)0)
@@ -44,14 +50,18 @@ int64_t g_stat_min_n = 2048;
 #ifndef FM_THETA
 #define FM_THETA 8.0
 #endif
+#ifndef FM_LISTMIN
+#define FM_LISTMIN 16
+#endif
 #ifndef FM_LIST
-#define FM_LIST 16
+#define FM_LIST 32
 #endif
 
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-constexpr int64_t kList = FM_LIST;  // candidate columns kept per row
+constexpr int64_t kList = FM_LIST;   // room for candidate columns per row
+constexpr int64_t kListMin = FM_LISTMIN;     // a refresh keeps at least this many (n permitting)
 constexpr int64_t kCoarse = 128;    // from this size on, a problem starts from its coarse level's duals
 constexpr int64_t kStride = 4;      // the coarse level: every kStride-th row and column
 constexpr int64_t kPointDim = 4;    // ot_pairing computes costs on the fly up to this dimension
@@ -88,7 +98,7 @@ struct PointCost {
   }
   const float* row(int64_t i, float* out) const {
     int64_t j = 0;
-#if defined(__AVX512F__)
+#if FM_ASSIGNMENT_AVX512
     for (; j + 16 <= n; j += 16) {
       __m512 s = _mm512_setzero_ps();
       for (int64_t k = 0; k < d; ++k) {
@@ -105,67 +115,112 @@ struct PointCost {
 
 // ---- Candidate lists ----
 
-// val[j] = row[j] - v[j], and bmin[b] = the least of block b (bs columns each).
-void row_values(const float* row, const double* v, double* val, int64_t n, int64_t bs, double* bmin) {
+// bmin[b] = the least row[j] - v[j] over block b (columns b bs .. b bs + bs - 1).
+void block_minima(const float* row, const double* v, int64_t n, int64_t bs, double* bmin) {
   for (int64_t j0 = 0, b = 0; j0 < n; j0 += bs, ++b) {
     const int64_t e = std::min(n, j0 + bs);
     int64_t j = j0;
     double mb = kInf;
-#if defined(__AVX512F__)
+#if FM_ASSIGNMENT_AVX512
     __m512d m = _mm512_set1_pd(kInf);
-    for (; j + 8 <= e; j += 8) {
-      const __m512d r = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(row + j)), _mm512_loadu_pd(v + j));
-      _mm512_storeu_pd(val + j, r);
-      m = _mm512_min_pd(m, r);
-    }
+    for (; j + 8 <= e; j += 8)
+      m = _mm512_min_pd(m, _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(row + j)), _mm512_loadu_pd(v + j)));
     mb = _mm512_reduce_min_pd(m);
 #endif
-    for (; j < e; ++j) val[j] = double(row[j]) - v[j], mb = std::min(mb, val[j]);
+    for (; j < e; ++j) mb = std::min(mb, double(row[j]) - v[j]);
     bmin[b] = mb;
   }
 }
 
-// The columns j with val[j] <= t, into idx; returns their count.
-int64_t collect(const double* val, int64_t n, double t, int32_t* idx) {
-  int64_t m = 0, j = 0;
-#if defined(__AVX512F__)
+// Appends the j in [j0, j1) with row[j] - v[j] <= t to (cv, ci) from position m; returns the new
+// count. Few pass: the vector path marks them in a bitmap per 64 columns, then visits its set bits.
+int64_t collect(const float* row, const double* v, int64_t j0, int64_t j1, double t, double* cv, int32_t* ci, int64_t m) {
+  int64_t j = j0;
+#if FM_ASSIGNMENT_AVX512
   const __m512d vt = _mm512_set1_pd(t);
-  __m256i jv = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (; j + 8 <= n; j += 8) {
-    const __mmask8 k = _mm512_cmp_pd_mask(_mm512_loadu_pd(val + j), vt, _CMP_LE_OQ);
-    if (k) {  // m <= j, so the 8-wide store stays inside idx
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + m), _mm256_maskz_compress_epi32(k, jv));
-      m += __builtin_popcount(k);
+  for (; j + 64 <= j1; j += 64) {
+    uint64_t bits = 0;
+    for (int q = 0; q < 8; ++q) {
+      const __m512d r = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(row + j + 8 * q)), _mm512_loadu_pd(v + j + 8 * q));
+      bits |= uint64_t(_mm512_cmp_pd_mask(r, vt, _CMP_LE_OQ)) << (8 * q);
     }
-    jv = _mm256_add_epi32(jv, _mm256_set1_epi32(8));
+    for (; bits; bits &= bits - 1) {
+      const int64_t jk = j + __builtin_ctzll(bits);
+      cv[m] = double(row[jk]) - v[jk], ci[m++] = int32_t(jk);
+    }
   }
 #endif
-  for (; j < n; ++j)
-    if (val[j] <= t) idx[m++] = int32_t(j);
+  for (; j < j1; ++j)
+    if (const double r = double(row[j]) - v[j]; r <= t) cv[m] = r, ci[m++] = int32_t(j);
   return m;
 }
 
-// Row i's candidate list: its kList columns of least c_ij - v_j now, and bound[i], the next
-// value. Values only rise, so every column off the list stays >= bound[i] from now on.
+// The (r+1)-th least of a[0, m), r < m; `scratch` holds m doubles. Up to 32 values: the least
+// a[b] with more than r values <= it, counted with vector compares; else nth_element on a copy.
+double kth_least(const double* a, int64_t m, int64_t r, double* scratch) {
+#if FM_ASSIGNMENT_AVX512
+  if (m <= 32) {
+    const __m512d inf = _mm512_set1_pd(kInf);
+    __m512d z[4];
+    for (int64_t q = 0; q < 4; ++q) {
+      const int64_t left = std::clamp<int64_t>(m - 8 * q, 0, 8);
+      z[q] = _mm512_mask_loadu_pd(inf, __mmask8((1u << left) - 1), a + 8 * q);
+    }
+    __m512i count[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512()};
+    const __m512i one = _mm512_set1_epi64(1);
+    for (int64_t b = 0; b < m; ++b) {  // count[q] lane l: how many a[b] <= z[q][l]
+      const __m512d x = _mm512_set1_pd(a[b]);
+      for (int64_t q = 0; q < 4; ++q)
+        count[q] = _mm512_mask_add_epi64(count[q], _mm512_cmp_pd_mask(x, z[q], _CMP_LE_OQ), count[q], one);
+    }
+    __m512d t = inf;
+    const __m512i need = _mm512_set1_epi64(r);
+    for (int64_t q = 0; q < 4; ++q)
+      t = _mm512_mask_min_pd(t, _mm512_cmpgt_epi64_mask(count[q], need), t, z[q]);
+    return _mm512_reduce_min_pd(t);
+  }
+#endif
+  std::copy_n(a, m, scratch);
+  std::nth_element(scratch, scratch + r, scratch + m);
+  return scratch[r];
+}
+
+// Row i's candidate list: the columns of least c_ij - v_j now (at least kListMin, at most
+// kList), and bound[i], at most every other value. Values only rise, so every column off the
+// list stays >= bound[i] from now on.
 template <class Cost>
 void refresh(const Cost& c, int64_t n, int64_t i, AssignmentWorkspace& ws) {
   STAT(++g_stat_refresh);
+#ifdef FM_ASSIGNMENT_STATS
+  struct Cyc { int64_t n; uint64_t t0 = __rdtsc(); ~Cyc() { if (n >= g_stat_min_n) g_cyc_refresh += __rdtsc() - t0; } } cyc{n};
+#endif
   const float* row = c.row(i, ws.rowbuf.data());
-  double* val = ws.val.data();
-  int32_t* idx = ws.idx.data();
-  const int64_t L = std::min(n, kList);
-  // The (L+1)-th least of 2 kList block minima is >= the (L+1)-th least value: collect the
-  // values up to it (a few kList of them) and select among those.
-  constexpr int64_t nb = 2 * kList;
+  // The kListMin-th least of nb block minima, t, has at least kListMin values <= it: collect
+  // those (from the blocks whose least is <= t), typically a little over kListMin.
+  constexpr int64_t nb = std::max<int64_t>(32, 2 * kListMin);
   double bmin[nb];
   const int64_t bs = std::max<int64_t>(8, ((n + nb - 1) / nb + 7) / 8 * 8), used = (n + bs - 1) / bs;
-  row_values(row, ws.v.data(), val, n, bs, bmin);
-  double t = kInf;
-  if (used > L) std::nth_element(bmin, bmin + L, bmin + used), t = bmin[L];
-  const int64_t m = collect(val, n, t, idx);
-  if (m > L) std::nth_element(idx, idx + L, idx + m, [val](int32_t a, int32_t b) { return val[a] < val[b]; });
-  ws.bound[i] = m > L ? val[idx[L]] : kInf;
-  for (int64_t k = 0; k < L; ++k) ws.list_col[i * kList + k] = idx[k], ws.list_cost[i * kList + k] = row[idx[k]];
+  block_minima(row, ws.v.data(), n, bs, bmin);
+  const double t = used > kListMin ? kth_least(bmin, used, kListMin - 1, ws.scratch.data()) : kInf;
+  double* cv = ws.scratch.data() + n;
+  int32_t* ci = ws.idx.data();
+  int64_t m = 0;
+  for (int64_t b = 0; b < used; ++b)
+    if (bmin[b] <= t) m = collect(row, ws.v.data(), b * bs, std::min(n, b * bs + bs), t, cv, ci, m);
+#ifdef FM_ASSIGNMENT_STATS
+  if (n >= g_stat_min_n) { g_m_sum += m; g_m_big += m > 64; g_m_over += m > kList; }
+#endif
+  // Every value not collected is > t. Too many collected: keep the kList least.
+  const double bound = m > kList ? kth_least(cv, m, kList, ws.scratch.data()) : t;
+  int32_t* col = &ws.list_col[i * kList];
+  float* lc = &ws.list_cost[i * kList];
+  int64_t k = 0;
+  for (int64_t e = 0; e < m && k < kList; ++e)
+    if (cv[e] < bound || m <= kList) col[k] = ci[e], lc[k++] = row[ci[e]];
+  for (int64_t e = 0; e < m && k < kList; ++e)
+    if (cv[e] == bound && m > kList) col[k] = ci[e], lc[k++] = row[ci[e]];
+  ws.list_len[i] = int32_t(k);
+  ws.bound[i] = bound;
 }
 
 // The least and second least c_ij - v_j of row i from its list, refreshed when the second least
@@ -174,35 +229,44 @@ void refresh(const Cost& c, int64_t n, int64_t i, AssignmentWorkspace& ws) {
 template <class Cost>
 void best_two(const Cost& c, int64_t n, int64_t i, AssignmentWorkspace& ws, double& w1, int32_t& j1, double& w2,
               double slack = 0.0) {
-  const int64_t L = std::min(n, kList);
   for (;;) {
-    w1 = w2 = kInf, j1 = -1;
+    const int64_t len = ws.list_len[i];
     const int32_t* col = &ws.list_col[i * kList];
     const float* lc = &ws.list_cost[i * kList];
-#if defined(__AVX512F__)
-    if (L == 16) {  // the 16 values in two vectors; the least; then the least of the other 15
-      const __m512d a = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(lc)),
-                                      _mm512_i32gather_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(col)), ws.v.data(), 8));
-      const __m512d b = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(lc + 8)),
-                                      _mm512_i32gather_pd(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(col + 8)), ws.v.data(), 8));
-      w1 = _mm512_reduce_min_pd(_mm512_min_pd(a, b));
-      const __m512d vw1 = _mm512_set1_pd(w1), inf = _mm512_set1_pd(kInf);
-      const unsigned at = _mm512_cmp_pd_mask(a, vw1, _CMP_EQ_OQ) | unsigned(_mm512_cmp_pd_mask(b, vw1, _CMP_EQ_OQ)) << 8;
-      const unsigned k1 = unsigned(__builtin_ctz(at)), first = 1u << k1;
-      j1 = col[k1];
-      w2 = _mm512_reduce_min_pd(_mm512_min_pd(_mm512_mask_mov_pd(a, __mmask8(first), inf), _mm512_mask_mov_pd(b, __mmask8(first >> 8), inf)));
-      if (w2 <= ws.bound[i] + slack) return;
-      refresh(c, n, i, ws);
-      continue;
+#if FM_ASSIGNMENT_AVX512
+    // Up to kList values in vectors of 8 (+inf past the end); the least; then the least of the rest.
+    constexpr int64_t nq = kList / 8;
+    const __m512d inf = _mm512_set1_pd(kInf);
+    __m512d r[nq], least = inf;
+    for (int64_t q = 0; q < nq; ++q) {
+      const int64_t left = std::clamp<int64_t>(len - 8 * q, 0, 8);
+      const __mmask8 in = __mmask8((1u << left) - 1);
+      const __m256i cols = _mm256_maskz_loadu_epi32(in, col + 8 * q);
+      const __m512d vj = _mm512_mask_i32gather_pd(inf, in, cols, ws.v.data(), 8);
+      r[q] = _mm512_mask_sub_pd(inf, in, _mm512_cvtps_pd(_mm256_maskz_loadu_ps(in, lc + 8 * q)), vj);
+      least = _mm512_min_pd(least, r[q]);
     }
-#endif
-    for (int64_t k = 0; k < L; ++k) {
+    w1 = _mm512_reduce_min_pd(least);
+    const __m512d vw1 = _mm512_set1_pd(w1);
+    for (int64_t q = 0; q < nq; ++q)
+      if (const unsigned at = _mm512_cmp_pd_mask(r[q], vw1, _CMP_EQ_OQ)) {
+        j1 = col[8 * q + __builtin_ctz(at)];
+        r[q] = _mm512_mask_mov_pd(r[q], __mmask8(at & (0u - at)), inf);
+        break;
+      }
+    least = inf;
+    for (int64_t q = 0; q < nq; ++q) least = _mm512_min_pd(least, r[q]);
+    w2 = _mm512_reduce_min_pd(least);
+#else
+    w1 = w2 = kInf, j1 = -1;
+    for (int64_t k = 0; k < len; ++k) {
       const double r = double(lc[k]) - ws.v[col[k]];
       if (r < w2) {
         if (r < w1) w2 = w1, w1 = r, j1 = col[k];
         else w2 = r;
       }
     }
+#endif
     if (w2 <= ws.bound[i] + slack) return;
     refresh(c, n, i, ws);
   }
@@ -218,6 +282,9 @@ template <class Cost>
 void auction(const Cost& c, int64_t n, double eps0, double eps_final, AssignmentWorkspace& ws) {
   int32_t *x = ws.x.data(), *y = ws.y.data(), *q = ws.free_rows.data();
   std::fill_n(x, n, -1), std::fill_n(y, n, -1);
+#ifdef FM_ASSIGNMENT_STATS
+  g_phase_t0 = __rdtsc();
+#endif
   for (double eps = std::max(eps0, eps_final);; eps = std::max(eps / FM_THETA, eps_final)) {
     STAT(++g_stat_phases);
     const double slack = FM_SLACK * eps;
@@ -245,6 +312,10 @@ void auction(const Cost& c, int64_t n, double eps0, double eps_final, Assignment
       y[j1] = i, x[i] = j1;
       if (old >= 0) x[old] = -1, q[(head + count - 1) % n] = old, ++count;
     }
+#ifdef FM_ASSIGNMENT_STATS
+    if (n >= g_stat_min_n && getenv("PHASES")) fprintf(stderr, "  phase eps %.2e: bids so far %ld refreshes so far %ld, Mcyc %.2f\n", eps, (long)g_stat_bids, (long)g_stat_refresh, (__rdtsc() - g_phase_t0) / 1e6);
+    g_phase_t0 = __rdtsc();
+#endif
     if (eps <= eps_final) break;
   }
 }
@@ -260,7 +331,6 @@ void auction(const Cost& c, int64_t n, double eps0, double eps_final, Assignment
 // flipped path is tight.
 template <class Cost>
 void augment(const Cost& c, int64_t n, int32_t s, AssignmentWorkspace& ws) {
-  const int64_t L = std::min(n, kList);
   double *v = ws.v.data(), *d = ws.d.data();
   int32_t *x = ws.x.data(), *y = ws.y.data(), *pred = ws.pred.data(), *seen = ws.seen.data();
   const int32_t stamp = ++ws.stamp;  // seen[j] == stamp: d[j] is this search's; == -stamp: j is done
@@ -284,7 +354,7 @@ void augment(const Cost& c, int64_t n, int32_t s, AssignmentWorkspace& ws) {
       for (int64_t j = 0; j < n; ++j) relax_one(i, h, int32_t(j), row[j]);
       return;
     }
-    for (int64_t k = 0; k < L; ++k) relax_one(i, h, ws.list_col[i * kList + k], ws.list_cost[i * kList + k]);
+    for (int64_t k = 0, len = ws.list_len[i]; k < len; ++k) relax_one(i, h, ws.list_col[i * kList + k], ws.list_cost[i * kList + k]);
     if (ws.bound[i] < kInf) push(rows, ws.bound[i] - h, i);
   };
   ws.hrow[s] = 0.0;
@@ -327,8 +397,9 @@ void augment(const Cost& c, int64_t n, int32_t s, AssignmentWorkspace& ws) {
 
 void resize(AssignmentWorkspace& ws, int64_t n) {
   const size_t m = size_t(n);
-  for (auto* a : {&ws.u, &ws.v, &ws.d, &ws.val, &ws.bound, &ws.hrow}) a->assign(m, 0.0);
-  for (auto* a : {&ws.x, &ws.y, &ws.pred, &ws.free_rows, &ws.idx, &ws.seen, &ws.refreshed}) a->assign(m, 0);
+  for (auto* a : {&ws.u, &ws.v, &ws.d, &ws.bound, &ws.hrow}) a->assign(m, 0.0);
+  for (auto* a : {&ws.x, &ws.y, &ws.pred, &ws.free_rows, &ws.seen, &ws.refreshed, &ws.list_len}) a->assign(m, 0);
+  ws.idx.resize(m + 8), ws.scratch.resize(2 * m + 8);
   ws.rowbuf.resize(m);
   ws.stamp = 0;
   ws.list_col.resize(m * kList), ws.list_cost.resize(m * kList);
@@ -361,6 +432,9 @@ void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws
     return;
   }
   double eps0 = range / 4;
+#ifdef FM_ASSIGNMENT_STATS
+  uint64_t T0 = __rdtsc(), T1 = T0, T2, T3, T4, T5;
+#endif
   if (n >= kCoarse) {
     // Warm start: solve the coarse level, then extend its duals to every column by the
     // c-transform v_j = min_a (c_{kStride a, j} - u_a), feasible for the coarse rows.
@@ -368,6 +442,9 @@ void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws
     if (ws.coarse.empty()) ws.coarse.resize(1);
     AssignmentWorkspace& cw = ws.coarse[0];
     solve_level(coarse_of(c, m, cw), m, range, cw);
+#ifdef FM_ASSIGNMENT_STATS
+    T1 = __rdtsc();
+#endif
     std::fill_n(ws.v.begin(), n, kInf);
     for (int64_t a = 0; a < m; ++a) {
       const float* row = c.row(kStride * a, ws.rowbuf.data());
@@ -375,8 +452,17 @@ void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws
     }
     eps0 = range * FM_EPS0C;
   }
+#ifdef FM_ASSIGNMENT_STATS
+  T2 = __rdtsc();
+#endif
   for (int64_t i = 0; i < n; ++i) refresh(c, n, i, ws);
+#ifdef FM_ASSIGNMENT_STATS
+  T3 = __rdtsc();
+#endif
   auction(c, n, eps0, range * FM_EPSF, ws);
+#ifdef FM_ASSIGNMENT_STATS
+  T4 = __rdtsc();
+#endif
   // Exact phase: keep the rows whose column is a least c_ij - v_j (tight), free the others, and
   // give each free row its shortest augmenting path.
   int64_t nfree = 0;
@@ -389,7 +475,13 @@ void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws
     if (ws.x[i] < 0) ws.free_rows[nfree++] = int32_t(i);
   }
   STAT(g_stat_free_jv += nfree);
+#ifdef FM_ASSIGNMENT_STATS
+  T5 = __rdtsc();
+#endif
   for (int64_t k = 0; k < nfree; ++k) augment(c, n, ws.free_rows[k], ws);
+#ifdef FM_ASSIGNMENT_STATS
+  if (getenv("LEVELS")) fprintf(stderr, "n=%5ld coarse %.2f ctransform %.2f refresh %.2f auction %.2f exactcheck %.2f jv %.2f (Mcyc)\n", long(n), (T1-T0)/1e6, (T2-T1)/1e6, (T3-T2)/1e6, (T4-T3)/1e6, (T5-T4)/1e6, (__rdtsc()-T5)/1e6);
+#endif
   for (int64_t i = 0; i < n; ++i) ws.u[i] = double(c.at(i, ws.x[i])) - ws.v[ws.x[i]];
 }
 
@@ -443,7 +535,7 @@ double bounding_range(const float* x0, const float* x1, int64_t n, int64_t d, st
 float squared_distance(const float* a, const float* b, int64_t d) {
   int64_t k = 0;
   float total = 0.0f;
-#if defined(__AVX512F__)
+#if FM_ASSIGNMENT_AVX512
   __m512 s = _mm512_setzero_ps();
   for (; k + 16 <= d; k += 16) {
     const __m512 t = _mm512_sub_ps(_mm512_loadu_ps(a + k), _mm512_loadu_ps(b + k));
@@ -473,7 +565,7 @@ void ot_pairing(const float* x0, const float* x1, int64_t n, int64_t d, int32_t*
   if (n < 0) throw std::invalid_argument("ot_pairing: n = " + std::to_string(n) + " < 0");
   if (n == 0) return;
   if (d < 1) throw std::invalid_argument("ot_pairing: d = " + std::to_string(d) + " < 1");
-  double range = bounding_range(x0, x1, n, d, ws.val);
+  double range = bounding_range(x0, x1, n, d, ws.scratch);
   if (range > FLT_MAX) throw std::invalid_argument("ot_pairing: squared distances overflow float");
   if (range == 0.0) range = 1.0;
   if (d <= kPointDim) {  // costs on the fly, from x0 transposed

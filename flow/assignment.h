@@ -41,11 +41,11 @@ struct AssignmentWorkspace {
   std::vector<int32_t> x, y;  // column of each row, row of each column
   // Candidate lists: row i's kList cheapest columns (by c_ij - v_j) at its last refresh, their
   // costs, and a lower bound on c_ij - v_j for every column off the list.
-  std::vector<int32_t> list_col;
+  std::vector<int32_t> list_col, list_len;
   std::vector<float> list_cost;
   std::vector<double> bound;
   // Scratch of the refreshes, the auction and the shortest-path searches.
-  std::vector<double> val, d, hrow;
+  std::vector<double> scratch, d, hrow;
   std::vector<int32_t> idx, free_rows, pred, seen, refreshed;
   std::vector<float> rowbuf;
   int32_t stamp = 0;

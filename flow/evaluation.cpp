@@ -1,6 +1,7 @@
 // flow/evaluation.cpp
 #include "flow/evaluation.h"
 
+#include "flow/sample_distance.h"
 #include "flow/toy2d.h"
 #include "nn/checkpoint.h"
 #include "nn/model.h"
@@ -52,6 +53,30 @@ PointsNll points_nll(const FieldModel& model, const ProbPath& path, Dataset& dat
   PointsNll r{mean_stderr(run.logp), run.mean_nfe, std::nullopt};
   if (toy2d_has_log_density(data_spec)) r.entropy = toy2d_entropy(data_spec);
   return r;
+}
+
+PointsQuality points_quality(const FieldModel& model, const ProbPath& path, Dataset& data, uint64_t seed, int64_t n,
+                             const std::vector<int64_t>& euler_steps) {
+  Rng rng(derive_seed(seed, Stream::Quality));
+  Shape shape = data.sample_shape();
+  shape.insert(shape.begin(), n);
+  Tensor x0 = Tensor::empty(shape);
+  rng.normal(x0, 0.0f, float(path.prior_std()));
+  x0 = x0.to(model.device());
+  const Tensor fresh = data.batch(n, rng);
+  PointsQuality q;
+  FlowSolveOptions opt;  // no log p: nothing is drawn from rng below
+  for (int64_t k : euler_steps) {
+    opt.ode.method = Method::Euler;
+    opt.ode.steps = k;
+    const Tensor xs = sample_flow(field_of(model), x0, opt, rng, false).x.to(Device::CPU);
+    q.euler_steps.push_back(k);
+    q.sliced_w2.push_back(sliced_wasserstein(xs, fresh));
+    q.energy.push_back(energy_distance(xs, fresh));
+  }
+  opt.ode = OdeOptions{};  // dopri5 at 1e-5
+  q.dopri5_nfe = sample_flow(field_of(model), x0, opt, rng, false).stats.nfe;
+  return q;
 }
 
 }  // namespace fm

@@ -48,4 +48,17 @@ struct PointsNll {
 PointsNll points_nll(const FieldModel& model, const ProbPath& path, Dataset& data, const std::string& data_spec, uint64_t seed,
                      int64_t eval_n, int64_t eval_batch, const SolveProgress& progress = {});
 
+// How good a run's samples are with few solver steps (points): n samples from the Quality stream
+// of `seed`'s noise, solved by Euler with each of `euler_steps` steps, against n fresh data samples
+// (the same stream): the sliced Wasserstein-2 distance and the energy distance
+// (flow/sample_distance.h). And the NFE dopri5 at 1e-5 takes for that noise: a straighter field
+// (OT coupling) needs fewer of both.
+struct PointsQuality {
+  std::vector<int64_t> euler_steps;
+  std::vector<double> sliced_w2, energy;  // one per entry of euler_steps
+  int64_t dopri5_nfe = 0;
+};
+PointsQuality points_quality(const FieldModel& model, const ProbPath& path, Dataset& data, uint64_t seed, int64_t n = 2000,
+                             const std::vector<int64_t>& euler_steps = {1, 2, 4, 8});
+
 }  // namespace fm

@@ -199,7 +199,10 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
                                [&](int64_t done, const SolveRun& so_far, int64_t nfe) {
                                  if (root && hooks.on_eval_progress) hooks.on_eval_progress(done, opt.eval_n, so_far, nfe);
                                });
-    if (root) result.nll = nll;
+    if (root) {
+      result.nll = nll;
+      result.quality = points_quality(*model, *path, data, topt.seed);
+    }
   }
   return result;
 }

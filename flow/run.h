@@ -106,6 +106,7 @@ struct TrainRunResult {
   double last_loss = 0.0;        // the mean loss of loss.csv's last row
   std::string checkpoint;        // DIR/model.safetensors
   std::optional<PointsNll> nll;  // points with eval_n > 0: the final evaluation (on rank 0)
+  std::optional<PointsQuality> quality;  // and the few-step sample quality (flow/evaluation.h)
 };
 
 // Samples the run drew, for the observer to draw: a grid of images, or model samples of 2-D points

@@ -159,4 +159,23 @@ double sliced_wasserstein(const float* x, int64_t n, const float* y, int64_t m, 
   return std::sqrt(total / projections);
 }
 
+namespace {
+// Rows and the common row size of two sample tensors; throws when the rows differ in size.
+int64_t row_size(const Tensor& x, const Tensor& y) {
+  if (x.ndim() < 1 || y.ndim() < 1 || x.dim(0) < 1 || y.dim(0) < 1 || x.numel() / x.dim(0) != y.numel() / y.dim(0))
+    throw std::invalid_argument("sample distance: samples " + shape_str(x.shape()) + " and " + shape_str(y.shape()) + " do not match");
+  return x.numel() / x.dim(0);
+}
+}  // namespace
+
+double energy_distance(const Tensor& x, const Tensor& y) {
+  const int64_t d = row_size(x, y);
+  return energy_distance(x.data(), x.dim(0), y.data(), y.dim(0), d);
+}
+
+double sliced_wasserstein(const Tensor& x, const Tensor& y, int projections, uint64_t seed) {
+  const int64_t d = row_size(x, y);
+  return sliced_wasserstein(x.data(), x.dim(0), y.data(), y.dim(0), d, projections, seed);
+}
+
 }  // namespace fm

@@ -35,6 +35,8 @@
 #pragma once
 #include <cstdint>
 
+#include "tensor/tensor.h"
+
 namespace fm {
 
 // The U-statistic estimate of the energy distance above. O(n m d + n^2 d + m^2 d), one thread.
@@ -44,5 +46,9 @@ double energy_distance(const float* x, int64_t n, const float* y, int64_t m, int
 // same value. O(projections ((n + m) d + n log n + m log m)).
 double sliced_wasserstein(const float* x, int64_t n, const float* y, int64_t m, int64_t d, int projections = 256,
                           uint64_t seed = 0);
+
+// The same for two host tensors of samples [n, ...] and [m, ...] (each row flattened).
+double energy_distance(const Tensor& x, const Tensor& y);
+double sliced_wasserstein(const Tensor& x, const Tensor& y, int projections = 256, uint64_t seed = 0);
 
 }  // namespace fm

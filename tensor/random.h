@@ -80,6 +80,7 @@ enum class Stream : uint64_t {
   Nll = 5,       // fm nll: toy data, dequantisation and probes
   Grid = 6,      // the fixed noise of the sample grids drawn while training
   Picture = 8,   // fm train's 2-D picture: model samples' noise, then data samples
+  Quality = 9,   // fm train's few-step sample quality (points): noise, then fresh data
   Dropout = 77,  // dropout masks, a sub-stream of Init's seed
 };
 inline uint64_t derive_seed(uint64_t seed, Stream stream) { return derive_seed(seed, static_cast<uint64_t>(stream)); }
