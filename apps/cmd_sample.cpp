@@ -13,6 +13,8 @@
 #include "apps/pictures.h"
 #include "apps/progress.h"
 #include "dist/dist.h"
+#include "flow/class_means.h"
+#include "flow/dataset.h"
 #include "flow/path.h"
 #include "flow/schedule_transform.h"
 #include "nn/checkpoint.h"
@@ -121,6 +123,9 @@ void declare_sample_options(Args& args) {
                           "images, 1000 otherwise), class by class, a grid row per class")
       .opt("--guidance", "0", "with --class: classifier-free guidance weight w, v = (1 + w) v(x,t|class) - w v(x,t|no class); "
                               "0 is the plain conditional field (minRF's cfg scale is 1 + w)")
+      .flag("--class-accuracy", "with --class: the fraction of samples a nearest-class-mean classifier (fitted in pixel space "
+                                "on the labelled data, flow/class_means.h) recognises as their class")
+      .opt("--class-data", "", "with --class-accuracy: the labelled data to fit it on (default: the model's training data)")
       .opt("--divergence", "exact", "with --logp: exact or hutchinson")
       .opt("--probes", "1", "with --divergence hutchinson: probes per sample")
       .flag("--logp", "also integrate the divergence and write each sample's log-likelihood to <out>.logp.npy")
@@ -196,6 +201,16 @@ int cmd_sample(int argc, char** argv) {
     result.push_back({"logp_stderr", m.stderr_});
   }
   write_picture(args, run.x, sample_shape, images, classes.per_class);
+  if (args.on("--class-accuracy")) {
+    if (classes.cond.labels.empty()) throw UsageError("--class-accuracy needs --class");
+    const std::string spec = args.given("--class-data") ? args.str("--class-data") : lm.metadata["data"];
+    std::unique_ptr<Dataset> data = open_dataset(spec);
+    const double acc = intended_class_accuracy(data->head(data->size()), data->labels(), lm.model->num_classes(), run.x,
+                                               classes.cond.labels);
+    std::fprintf(stderr, "nearest-class-mean accuracy (fitted on %s): %.4f of %lld samples show their class\n",
+                 data->name().c_str(), acc, (long long)n);
+    result.push_back({"class_accuracy", acc});
+  }
   if (args.on("--json")) std::printf("%s\n", json_line(result).c_str());
   return 0;
 }

@@ -33,6 +33,7 @@ namespace fm {
 #ifdef FM_ASSIGNMENT_STATS
 int64_t g_stat_bids = 0, g_stat_refresh = 0, g_stat_free_jv = 0, g_stat_steps = 0, g_stat_dense = 0, g_stat_phases = 0;
 uint64_t g_phase_t0 = 0;
+int64_t g_stat_pushes = 0;
 int64_t g_stat_min_n = 2048, g_cyc_refresh = 0, g_m_sum = 0, g_m_big = 0, g_m_over = 0;
 #define STAT(x) (n >= g_stat_min_n ? (void)(x) : (void)0)
 #else
@@ -50,6 +51,21 @@ int64_t g_stat_min_n = 2048, g_cyc_refresh = 0, g_m_sum = 0, g_m_big = 0, g_m_ov
 #ifndef FM_THETA
 #define FM_THETA 8.0
 #endif
+#ifndef FM_COARSE_EXACT
+#define FM_COARSE_EXACT false
+#endif
+#ifndef FM_EPSF_COARSE
+#define FM_EPSF_COARSE 1e-5
+#endif
+#ifndef FM_UNDERBID
+#define FM_UNDERBID 1
+#endif
+#ifndef FM_STRIDE
+#define FM_STRIDE 4
+#endif
+#ifndef FM_COARSE
+#define FM_COARSE 128
+#endif
 #ifndef FM_LISTMIN
 #define FM_LISTMIN 16
 #endif
@@ -62,8 +78,8 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 constexpr int64_t kList = FM_LIST;   // room for candidate columns per row
 constexpr int64_t kListMin = FM_LISTMIN;     // a refresh keeps at least this many (n permitting)
-constexpr int64_t kCoarse = 128;    // from this size on, a problem starts from its coarse level's duals
-constexpr int64_t kStride = 4;      // the coarse level: every kStride-th row and column
+constexpr int64_t kCoarse = FM_COARSE;    // from this size on, a problem starts from its coarse level's duals
+constexpr int64_t kStride = FM_STRIDE;      // the coarse level: every kStride-th row and column
 constexpr int64_t kPointDim = 4;    // ot_pairing computes costs on the fly up to this dimension
 
 // ---- Costs: a dense matrix, or squared distances computed when needed ----
@@ -73,6 +89,9 @@ struct MatrixCost {
   int64_t n;
   const float* row(int64_t i, float*) const { return c + i * n; }
   float at(int64_t i, int64_t j) const { return c[i * n + j]; }
+#if FM_ASSIGNMENT_AVX512
+  __m256 at8(int64_t i, int64_t j) const { return _mm256_loadu_ps(c + i * n + j); }  // columns j .. j + 7
+#endif
 };
 
 inline float madd(float a, float b, float c) {
@@ -83,30 +102,36 @@ inline float madd(float a, float b, float c) {
 #endif
 }
 
-// ||x1_i - x0_j||^2 for small d (x0t: x0 transposed to [d, n]); row() and at() add the same
-// terms in the same order with the same fused multiply-adds, so they agree to the bit.
+// ||x1_i - x0_j||^2 for small d (x0t: x0 transposed to [d, n]); D > 0 fixes d at compile time.
+// row(), at() and at8() add the same terms in the same order with the same fused multiply-adds,
+// so they agree to the bit.
+template <int D>
 struct PointCost {
   const float *x1, *x0t;
-  int64_t n, d;
+  int64_t n, d_;
+  int64_t d() const { return D > 0 ? D : d_; }
   float at(int64_t i, int64_t j) const {
     float s = 0.0f;
-    for (int64_t k = 0; k < d; ++k) {
-      const float t = x1[i * d + k] - x0t[k * n + j];
+    for (int64_t k = 0; k < d(); ++k) {
+      const float t = x1[i * d() + k] - x0t[k * n + j];
       s = madd(t, t, s);
     }
     return s;
   }
+#if FM_ASSIGNMENT_AVX512
+  __m256 at8(int64_t i, int64_t j) const {
+    __m256 s = _mm256_setzero_ps();
+    for (int64_t k = 0; k < d(); ++k) {
+      const __m256 t = _mm256_sub_ps(_mm256_set1_ps(x1[i * d() + k]), _mm256_loadu_ps(x0t + k * n + j));
+      s = _mm256_fmadd_ps(t, t, s);
+    }
+    return s;
+  }
+#endif
   const float* row(int64_t i, float* out) const {
     int64_t j = 0;
 #if FM_ASSIGNMENT_AVX512
-    for (; j + 16 <= n; j += 16) {
-      __m512 s = _mm512_setzero_ps();
-      for (int64_t k = 0; k < d; ++k) {
-        const __m512 t = _mm512_sub_ps(_mm512_set1_ps(x1[i * d + k]), _mm512_loadu_ps(x0t + k * n + j));
-        s = _mm512_fmadd_ps(t, t, s);
-      }
-      _mm512_storeu_ps(out + j, s);
-    }
+    for (; j + 8 <= n; j += 8) _mm256_storeu_ps(out + j, at8(i, j));
 #endif
     for (; j < n; ++j) out[j] = at(i, j);
     return out;
@@ -115,43 +140,45 @@ struct PointCost {
 
 // ---- Candidate lists ----
 
-// bmin[b] = the least row[j] - v[j] over block b (columns b bs .. b bs + bs - 1).
-void block_minima(const float* row, const double* v, int64_t n, int64_t bs, double* bmin) {
+// bmin[b] = the least c_ij - v_j over block b (columns b bs .. b bs + bs - 1).
+template <class Cost>
+void block_minima(const Cost& c, int64_t i, const double* v, int64_t n, int64_t bs, double* bmin) {
   for (int64_t j0 = 0, b = 0; j0 < n; j0 += bs, ++b) {
     const int64_t e = std::min(n, j0 + bs);
     int64_t j = j0;
     double mb = kInf;
 #if FM_ASSIGNMENT_AVX512
     __m512d m = _mm512_set1_pd(kInf);
-    for (; j + 8 <= e; j += 8)
-      m = _mm512_min_pd(m, _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(row + j)), _mm512_loadu_pd(v + j)));
+    for (; j + 8 <= e; j += 8) m = _mm512_min_pd(m, _mm512_sub_pd(_mm512_cvtps_pd(c.at8(i, j)), _mm512_loadu_pd(v + j)));
     mb = _mm512_reduce_min_pd(m);
 #endif
-    for (; j < e; ++j) mb = std::min(mb, double(row[j]) - v[j]);
+    for (; j < e; ++j) mb = std::min(mb, double(c.at(i, j)) - v[j]);
     bmin[b] = mb;
   }
 }
 
-// Appends the j in [j0, j1) with row[j] - v[j] <= t to (cv, ci) from position m; returns the new
+// Appends the j in [j0, j1) with c_ij - v_j <= t to (cv, ci) from position m; returns the new
 // count. Few pass: the vector path marks them in a bitmap per 64 columns, then visits its set bits.
-int64_t collect(const float* row, const double* v, int64_t j0, int64_t j1, double t, double* cv, int32_t* ci, int64_t m) {
+template <class Cost>
+int64_t collect(const Cost& c, int64_t i, const double* v, int64_t j0, int64_t j1, double t, double* cv, int32_t* ci,
+                int64_t m) {
   int64_t j = j0;
 #if FM_ASSIGNMENT_AVX512
   const __m512d vt = _mm512_set1_pd(t);
   for (; j + 64 <= j1; j += 64) {
     uint64_t bits = 0;
     for (int q = 0; q < 8; ++q) {
-      const __m512d r = _mm512_sub_pd(_mm512_cvtps_pd(_mm256_loadu_ps(row + j + 8 * q)), _mm512_loadu_pd(v + j + 8 * q));
+      const __m512d r = _mm512_sub_pd(_mm512_cvtps_pd(c.at8(i, j + 8 * q)), _mm512_loadu_pd(v + j + 8 * q));
       bits |= uint64_t(_mm512_cmp_pd_mask(r, vt, _CMP_LE_OQ)) << (8 * q);
     }
     for (; bits; bits &= bits - 1) {
       const int64_t jk = j + __builtin_ctzll(bits);
-      cv[m] = double(row[jk]) - v[jk], ci[m++] = int32_t(jk);
+      cv[m] = double(c.at(i, jk)) - v[jk], ci[m++] = int32_t(jk);
     }
   }
 #endif
   for (; j < j1; ++j)
-    if (const double r = double(row[j]) - v[j]; r <= t) cv[m] = r, ci[m++] = int32_t(j);
+    if (const double r = double(c.at(i, j)) - v[j]; r <= t) cv[m] = r, ci[m++] = int32_t(j);
   return m;
 }
 
@@ -194,19 +221,18 @@ void refresh(const Cost& c, int64_t n, int64_t i, AssignmentWorkspace& ws) {
 #ifdef FM_ASSIGNMENT_STATS
   struct Cyc { int64_t n; uint64_t t0 = __rdtsc(); ~Cyc() { if (n >= g_stat_min_n) g_cyc_refresh += __rdtsc() - t0; } } cyc{n};
 #endif
-  const float* row = c.row(i, ws.rowbuf.data());
   // The kListMin-th least of nb block minima, t, has at least kListMin values <= it: collect
   // those (from the blocks whose least is <= t), typically a little over kListMin.
   constexpr int64_t nb = std::max<int64_t>(32, 2 * kListMin);
   double bmin[nb];
   const int64_t bs = std::max<int64_t>(8, ((n + nb - 1) / nb + 7) / 8 * 8), used = (n + bs - 1) / bs;
-  block_minima(row, ws.v.data(), n, bs, bmin);
+  block_minima(c, i, ws.v.data(), n, bs, bmin);
   const double t = used > kListMin ? kth_least(bmin, used, kListMin - 1, ws.scratch.data()) : kInf;
   double* cv = ws.scratch.data() + n;
   int32_t* ci = ws.idx.data();
   int64_t m = 0;
   for (int64_t b = 0; b < used; ++b)
-    if (bmin[b] <= t) m = collect(row, ws.v.data(), b * bs, std::min(n, b * bs + bs), t, cv, ci, m);
+    if (bmin[b] <= t) m = collect(c, i, ws.v.data(), b * bs, std::min(n, b * bs + bs), t, cv, ci, m);
 #ifdef FM_ASSIGNMENT_STATS
   if (n >= g_stat_min_n) { g_m_sum += m; g_m_big += m > 64; g_m_over += m > kList; }
 #endif
@@ -216,9 +242,9 @@ void refresh(const Cost& c, int64_t n, int64_t i, AssignmentWorkspace& ws) {
   float* lc = &ws.list_cost[i * kList];
   int64_t k = 0;
   for (int64_t e = 0; e < m && k < kList; ++e)
-    if (cv[e] < bound || m <= kList) col[k] = ci[e], lc[k++] = row[ci[e]];
+    if (cv[e] < bound || m <= kList) col[k] = ci[e], lc[k++] = c.at(i, ci[e]);
   for (int64_t e = 0; e < m && k < kList; ++e)
-    if (cv[e] == bound && m > kList) col[k] = ci[e], lc[k++] = row[ci[e]];
+    if (cv[e] == bound && m > kList) col[k] = ci[e], lc[k++] = c.at(i, ci[e]);
   ws.list_len[i] = int32_t(k);
   ws.bound[i] = bound;
 }
@@ -267,7 +293,11 @@ void best_two(const Cost& c, int64_t n, int64_t i, AssignmentWorkspace& ws, doub
       }
     }
 #endif
+#if FM_UNDERBID
+    if (w1 <= ws.bound[i] + slack) { w2 = std::min(w2, ws.bound[i]); return; }
+#else
     if (w2 <= ws.bound[i] + slack) return;
+#endif
     refresh(c, n, i, ws);
   }
 }
@@ -345,7 +375,7 @@ void augment(const Cost& c, int64_t n, int32_t s, AssignmentWorkspace& ws) {
   auto relax_one = [&](int32_t i, double h, int32_t j, float cij) {
     if (seen[j] == -stamp) return;
     const double nd = double(cij) - v[j] - h;
-    if (seen[j] != stamp || nd < d[j]) seen[j] = stamp, d[j] = nd, pred[j] = i, push(cols, nd, j);
+    if (seen[j] != stamp || nd < d[j]) { seen[j] = stamp, d[j] = nd, pred[j] = i, push(cols, nd, j); STAT(++g_stat_pushes); }
   };
   auto relax = [&](int32_t i, double h, bool dense) {
     if (dense) {
@@ -413,8 +443,9 @@ MatrixCost coarse_of(const MatrixCost& c, int64_t m, AssignmentWorkspace& cw) {
   return {cw.cost.data(), m};
 }
 
-PointCost coarse_of(const PointCost& c, int64_t m, AssignmentWorkspace& cw) {
-  const int64_t d = c.d;
+template <int D>
+PointCost<D> coarse_of(const PointCost<D>& c, int64_t m, AssignmentWorkspace& cw) {
+  const int64_t d = c.d();
   cw.points.resize(size_t(2 * m * d));
   float *x1 = cw.points.data(), *x0t = x1 + m * d;
   for (int64_t a = 0; a < m; ++a)
@@ -425,7 +456,7 @@ PointCost coarse_of(const PointCost& c, int64_t m, AssignmentWorkspace& cw) {
 // Solves the level: on return ws.x is an optimal assignment and (ws.u, ws.v) its certificate.
 // `range` bounds the spread of the costs and sets the auction's eps.
 template <class Cost>
-void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws) {
+void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws, bool exact = true) {
   resize(ws, n);
   if (n == 1) {
     ws.x[0] = ws.y[0] = 0, ws.v[0] = 0.0, ws.u[0] = c.at(0, 0);
@@ -441,7 +472,7 @@ void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws
     const int64_t m = n / kStride;
     if (ws.coarse.empty()) ws.coarse.resize(1);
     AssignmentWorkspace& cw = ws.coarse[0];
-    solve_level(coarse_of(c, m, cw), m, range, cw);
+    solve_level(coarse_of(c, m, cw), m, range, cw, FM_COARSE_EXACT);
 #ifdef FM_ASSIGNMENT_STATS
     T1 = __rdtsc();
 #endif
@@ -453,13 +484,25 @@ void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws
     eps0 = range * FM_EPS0C;
   }
 #ifdef FM_ASSIGNMENT_STATS
+  std::vector<double> vinit(ws.v.begin(), ws.v.begin() + n);
+#endif
+#ifdef FM_ASSIGNMENT_STATS
   T2 = __rdtsc();
 #endif
   for (int64_t i = 0; i < n; ++i) refresh(c, n, i, ws);
 #ifdef FM_ASSIGNMENT_STATS
   T3 = __rdtsc();
 #endif
-  auction(c, n, eps0, range * FM_EPSF, ws);
+  auction(c, n, eps0, range * (exact ? FM_EPSF : FM_EPSF_COARSE), ws);
+  if (!exact) {  // a coarse level: its row duals, for the c-transform, are all the finer level needs
+    for (int64_t i = 0; i < n; ++i) {
+      double w1, w2;
+      int32_t j1;
+      best_two(c, n, i, ws, w1, j1, w2);
+      ws.u[i] = w1;
+    }
+    return;
+  }
 #ifdef FM_ASSIGNMENT_STATS
   T4 = __rdtsc();
 #endif
@@ -483,6 +526,15 @@ void solve_level(const Cost& c, int64_t n, double range, AssignmentWorkspace& ws
   if (getenv("LEVELS")) fprintf(stderr, "n=%5ld coarse %.2f ctransform %.2f refresh %.2f auction %.2f exactcheck %.2f jv %.2f (Mcyc)\n", long(n), (T1-T0)/1e6, (T2-T1)/1e6, (T3-T2)/1e6, (T4-T3)/1e6, (T5-T4)/1e6, (__rdtsc()-T5)/1e6);
 #endif
   for (int64_t i = 0; i < n; ++i) ws.u[i] = double(c.at(i, ws.x[i])) - ws.v[ws.x[i]];
+#ifdef FM_ASSIGNMENT_STATS
+  if (n >= 512 && getenv("DUALS")) {
+    double mean = 0, sq = 0, mx = 0;
+    for (int64_t j = 0; j < n; ++j) mean += ws.v[j] - vinit[j];
+    mean /= n;
+    for (int64_t j = 0; j < n; ++j) { double e = ws.v[j] - vinit[j] - mean; sq += e * e; mx = std::max(mx, std::fabs(e)); }
+    fprintf(stderr, "n=%ld dual error vs warm start: shift %.4f rms %.4f max %.4f\n", long(n), mean, std::sqrt(sq / n), mx);
+  }
+#endif
 }
 
 }  // namespace
@@ -573,7 +625,8 @@ void ot_pairing(const float* x0, const float* x1, int64_t n, int64_t d, int32_t*
     float* x0t = ws.points.data();
     for (int64_t j = 0; j < n; ++j)
       for (int64_t k = 0; k < d; ++k) x0t[k * n + j] = x0[j * d + k];
-    solve_level(PointCost{x1, x0t, n, d}, n, range, ws);
+    if (d == 2) solve_level(PointCost<2>{x1, x0t, n, d}, n, range, ws);  // the 2-D toys, unrolled
+    else solve_level(PointCost<0>{x1, x0t, n, d}, n, range, ws);
   } else {  // each cost once, into a matrix
     ws.cost.resize(size_t(n * n));
     for (int64_t i = 0; i < n; ++i)

@@ -103,4 +103,15 @@ double accuracy(const ClassMeans& m, const float* x, const int64_t* labels, int6
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
+double intended_class_accuracy(const Tensor& train, const std::vector<int64_t>& train_labels, int64_t classes,
+                               const Tensor& samples, const std::vector<int64_t>& labels) {
+  const int64_t n_train = train.ndim() ? train.dim(0) : 0, n = samples.ndim() ? samples.dim(0) : 0;
+  if (n_train < 1 || n < 1 || int64_t(train_labels.size()) != n_train || int64_t(labels.size()) != n ||
+      train.numel() / n_train != samples.numel() / n)
+    throw std::invalid_argument("intended_class_accuracy: need labelled training samples and samples of the same size, one label each");
+  const int64_t dim = train.numel() / n_train;
+  const ClassMeans m = fit_class_means(train.data(), train_labels.data(), n_train, dim, classes);
+  return accuracy(m, samples.data(), labels.data(), n);
+}
+
 }  // namespace fm

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "tensor/tensor.h"
+
 namespace fm {
 
 struct ClassMeans {
@@ -36,5 +38,10 @@ std::vector<int64_t> predict_classes(const ClassMeans& m, const float* x, int64_
 
 // The fraction of rows of x [n, m.dim] predicted as their label (labels in 0 .. m.classes-1).
 double accuracy(const ClassMeans& m, const float* x, const int64_t* labels, int64_t n);
+
+// Host tensors: fits the means on `train` [N, ...] with `train_labels` (classes 0..K-1) and
+// returns the fraction of `samples` [n, ...] predicted as their intended class `labels`.
+double intended_class_accuracy(const Tensor& train, const std::vector<int64_t>& train_labels, int64_t classes,
+                               const Tensor& samples, const std::vector<int64_t>& labels);
 
 }  // namespace fm
