@@ -89,7 +89,7 @@ void Trainer::draw_batch() {
   if (ot) {
     x0 = Tensor::empty(x1.shape());
     noise_rng_.normal(x0);
-    x0 = take_rows(x0, ot_noise_order(x0, x1, K > 0 ? labels_ : std::vector<int64_t>{}, ot_ws_));
+    x0 = take_rows(x0, ot_noise_order(x0, x1, K > 0 ? labels_ : std::vector<int64_t>{}, opt_.ot_block, ot_ws_));
     data_rng_.set_share(share);
     noise_rng_.set_share(share);
     if (share.active() && share.count != n) {  // this rank's rows of the paired global batch

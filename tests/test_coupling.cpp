@@ -12,6 +12,7 @@
 #include "flow/path.h"
 #include "flow/trainer.h"
 #include "nn/mlp.h"
+#include "tensor/ops.h"
 #include "tests/test_util.h"
 
 using namespace fm;
@@ -54,7 +55,7 @@ TEST_CASE("the OT noise order is an optimal permutation, within each group when 
     std::vector<int64_t> groups;
     for (int64_t i = 0; i < n; ++i) groups.push_back((i * 7 + int64_t(seed)) % 3);
     for (const std::vector<int64_t>& g : {std::vector<int64_t>{}, groups}) {
-      const std::vector<int64_t> order = ot_noise_order(x0, x1, g, ws);
+      const std::vector<int64_t> order = ot_noise_order(x0, x1, g, 0, ws);
       std::vector<int64_t> sorted = order;
       std::sort(sorted.begin(), sorted.end());
       std::vector<int64_t> all(static_cast<size_t>(n));
@@ -67,11 +68,44 @@ TEST_CASE("the OT noise order is an optimal permutation, within each group when 
   }
   // Image-shaped rows are flattened: [n, C, H, W] pairs like [n, C H W].
   const Tensor a = randu({5, 1, 2, 3}, 7), b = randu({5, 1, 2, 3}, 8);
-  CHECK(ot_noise_order(a, b, {}, ws) == ot_noise_order(a.reshape({5, 6}), b.reshape({5, 6}), {}, ws));
-  CHECK_THROWS(ot_noise_order(a, randu({4, 1, 2, 3}, 9), {}, ws));
+  CHECK(ot_noise_order(a, b, {}, 0, ws) == ot_noise_order(a.reshape({5, 6}), b.reshape({5, 6}), {}, 0, ws));
+  CHECK_THROWS(ot_noise_order(a, randu({4, 1, 2, 3}, 9), {}, 0, ws));
+  CHECK_THROWS(ot_noise_order(a, b, {}, -1, ws));
   CHECK(parse_coupling("ot") == Coupling::Ot);
   CHECK(parse_coupling("independent") == Coupling::Independent);
   CHECK_THROWS_AS(parse_coupling("sinkhorn"), std::invalid_argument);
+}
+
+TEST_CASE("--ot-block: each group is cut in row order into blocks, each solved exactly") {
+  AssignmentWorkspace ws;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    const int64_t n = 11, block = 3;
+    const Tensor x0 = randu({n, 2}, seed), x1 = randu({n, 2}, seed + 50, -2.0f, 2.0f);
+    std::vector<int64_t> groups;  // group 0: rows 0, 2, 4, ..., 10 (blocks {0,2,4} {6,8,10}); 1: odd rows
+    for (int64_t i = 0; i < n; ++i) groups.push_back(i % 2);
+    const std::vector<int64_t> order = ot_noise_order(x0, x1, groups, block, ws);
+    // Block of row i: its rank within its group, divided by the block size.
+    const auto block_of = [&](int64_t i) { return std::pair<int64_t, int64_t>{i % 2, (i / 2) / block}; };
+    double cost = 0, best = 0;
+    for (int64_t i = 0; i < n; ++i) CHECK(block_of(order[size_t(i)]) == block_of(i));
+    for (int64_t g = 0; g < 2; ++g)
+      for (int64_t k = 0; k * block * 2 + g < n; ++k) {
+        std::vector<int64_t> rows;
+        for (int64_t i = g; i < n; i += 2)
+          if ((i / 2) / block == k) rows.push_back(i);
+        const int64_t m = int64_t(rows.size());
+        std::vector<int64_t> local(static_cast<size_t>(m));
+        for (int64_t r = 0; r < m; ++r)
+          local[size_t(r)] = std::find(rows.begin(), rows.end(), order[size_t(rows[size_t(r)])]) - rows.begin();
+        const Tensor a = take_rows(x0, rows), b = take_rows(x1, rows);
+        cost += pairing_cost(a, b, local);
+        best += brute_force_cost(a, b, {});
+      }
+    CAPTURE(seed);
+    CHECK(cost == doctest::Approx(best).epsilon(1e-5));
+    // Block 0 and a block at least the group's size are the same: one exact solve per group.
+    CHECK(ot_noise_order(x0, x1, groups, 0, ws) == ot_noise_order(x0, x1, groups, 6, ws));
+  }
 }
 
 TEST_CASE("a training step with OT coupling pairs its noise with the data more closely than independent coupling") {
