@@ -33,12 +33,24 @@ enum class Coupling { Independent, Ot };
 Coupling parse_coupling(const std::string& name);
 std::string coupling_name(Coupling c);
 
+// Scratch of ot_noise_order, one slot per block, reused between calls (a training step allocates
+// nothing once it has run at its batch size).
+struct CouplingWorkspace {
+  struct Block {
+    std::vector<int64_t> rows;  // the batch rows of this block
+    std::vector<float> noise, data;
+    std::vector<int32_t> perm;
+    AssignmentWorkspace solver;
+  };
+  std::vector<Block> blocks;
+};
+
 // The order of the noise rows for the data rows: row order[i] of x0 (host, [B, ...]) is paired with
 // row i of x1 (host, same shape). `groups` (empty, or one integer per row) restricts the pairing to
 // rows of equal group. Each group is cut, in row order, into blocks of at most `block` rows (0: no
-// limit) and each block is solved exactly (flow/assignment.h). `ws` is reused between calls (a
-// training step allocates nothing once it has run).
+// limit) and each block is solved exactly (flow/assignment.h); the blocks run in parallel, and the
+// result does not depend on the number of threads.
 std::vector<int64_t> ot_noise_order(const Tensor& x0, const Tensor& x1, const std::vector<int64_t>& groups,
-                                    int64_t block, AssignmentWorkspace& ws);
+                                    int64_t block, CouplingWorkspace& ws);
 
 }  // namespace fm

@@ -95,7 +95,7 @@ class Trainer {
   Rng data_rng_, noise_rng_, dropout_rng_;
   FlowBatch batch_;
   std::vector<int64_t> labels_;  // conditional models: this step's labels
-  AssignmentWorkspace ot_ws_;    // --coupling ot
+  CouplingWorkspace ot_ws_;      // --coupling ot
   // Draws this step's x1 (with its labels), x0 and t into batch_.
   void draw_batch();
   dist::GradSync sync_;

@@ -48,7 +48,7 @@ double brute_force_cost(const Tensor& x0, const Tensor& x1, const std::vector<in
 }  // namespace
 
 TEST_CASE("the OT noise order is an optimal permutation, within each group when given") {
-  AssignmentWorkspace ws;
+  CouplingWorkspace ws;
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     const int64_t n = 2 + int64_t(seed % 6), d = 1 + int64_t(seed % 3);
     const Tensor x0 = randu({n, d}, seed), x1 = randu({n, d}, seed + 100, -2.0f, 2.0f);
@@ -77,7 +77,7 @@ TEST_CASE("the OT noise order is an optimal permutation, within each group when 
 }
 
 TEST_CASE("--ot-block: each group is cut in row order into blocks, each solved exactly") {
-  AssignmentWorkspace ws;
+  CouplingWorkspace ws;
   for (uint64_t seed = 1; seed <= 10; ++seed) {
     const int64_t n = 11, block = 3;
     const Tensor x0 = randu({n, 2}, seed), x1 = randu({n, 2}, seed + 50, -2.0f, 2.0f);
