@@ -5,7 +5,7 @@
 #include <map>
 #include <stdexcept>
 
-#include "tensor/cpu/thread_pool.h"
+#include "tensor/host_tasks.h"
 
 namespace fm {
 
@@ -38,7 +38,7 @@ std::vector<int64_t> ot_noise_order(const Tensor& x0, const Tensor& x1, const st
   }
   // Each block gathered contiguously and solved alone, in parallel; then scattered back.
   const float *noise = x0.data(), *data = x1.data();
-  run_tasks(int64_t(count), [&](int64_t k) {
+  host_tasks(int64_t(count), [&](int64_t k) {
     CouplingWorkspace::Block& b = ws.blocks[size_t(k)];
     const int64_t m = int64_t(b.rows.size());
     b.noise.resize(size_t(m * d)), b.data.resize(size_t(m * d)), b.perm.resize(size_t(m));
