@@ -43,7 +43,7 @@ struct TrainOptions {
   double ema = 0.999;               // EMA decay; 0 = off
   TimeDist times;                   // how t is drawn (uniform on [0, t_max] by default)
   Coupling coupling = Coupling::Independent;  // how noise is paired with data (flow/coupling.h)
-  int64_t ot_block = 256;           // OT coupling: rows per exact assignment (0: the whole batch)
+  int64_t ot_block = 64;            // OT coupling: rows per exact assignment (0: the whole batch)
   double cond_drop = 0.1;           // conditional models: P(a label is replaced by "no class")
   AdamOptions adam;                 // lr inside is ignored (the schedule sets it)
   uint64_t seed = 0;

@@ -63,6 +63,19 @@ int count(const std::string& text, const std::string& what) {
 void check_same_losses(const fs::path& a, const fs::path& b) { fm::testing::check_same_losses(a, b, 1e-5); }
 void check_same_state(const fs::path& a, const fs::path& b) { fm::testing::check_same_state(a, b, 1e-5); }
 
+// Trains `args` in one process (into dir/<name>1) and on two ranks (dir/<name>2): the same run.
+void check_two_ranks_equal_one(const fs::path& dir, const std::string& args, const std::string& name) {
+  const fs::path one = dir / (name + "1"), two = dir / (name + "2");
+  Run a = fm_run(dir, args + " --out '" + one.string() + "'");
+  INFO("one process: ", a.err);
+  REQUIRE(a.rc == 0);
+  Run b = fm_run(dir, args + " --out '" + two.string() + "'", 2);
+  INFO("two ranks: ", b.err);
+  REQUIRE(b.rc == 0);
+  check_same_losses(one / "loss.csv", two / "loss.csv");
+  check_same_state(one, two);
+}
+
 const std::string kMlpFlags = "train --data 8gaussians --width 32 --depth 3 --eval-n 0 --log-every 1";
 const std::string kMlp = kMlpFlags + " --batch 256 --ckpt-every 50";
 
@@ -118,39 +131,18 @@ TEST_CASE("two ranks train the MLP run of one process; rank 0 alone writes") {
 
 TEST_CASE("two ranks train the U-Net run of one process (dropout, flips, images from a file)") {
   fm::testing::TempDir tmp("fm_test_mpi");
-  const fs::path images = write_images(tmp.dir), one = tmp.dir / "one", two = tmp.dir / "two";
-  Run a = fm_run(tmp.dir, unet_args(images) + " --out '" + one.string() + "'");
-  INFO("one process: ", a.err);
-  REQUIRE(a.rc == 0);
-  Run b = fm_run(tmp.dir, unet_args(images) + " --out '" + two.string() + "'", 2);
-  INFO("two ranks: ", b.err);
-  REQUIRE(b.rc == 0);
-  check_same_losses(one / "loss.csv", two / "loss.csv");
-  check_same_state(one, two);
+  check_two_ranks_equal_one(tmp.dir, unet_args(write_images(tmp.dir)), "unet");
 }
 
 TEST_CASE("OT coupling: two ranks pair the global batch as one process does (points; images within each class)") {
   fm::testing::TempDir tmp("fm_test_mpi");
-  const fs::path one = tmp.dir / "one", two = tmp.dir / "two";
-  REQUIRE(fm_run(tmp.dir, kMlp + " --coupling ot --steps 30 --out '" + one.string() + "'").rc == 0);
-  Run b = fm_run(tmp.dir, kMlp + " --coupling ot --steps 30 --out '" + two.string() + "'", 2);
-  INFO("two ranks: ", b.err);
-  REQUIRE(b.rc == 0);
-  check_same_losses(one / "loss.csv", two / "loss.csv");
-  check_same_state(one, two);
-
+  check_two_ranks_equal_one(tmp.dir, kMlp + " --coupling ot --steps 30", "points");
   const fs::path images = write_images(tmp.dir), labels = tmp.dir / "labels.npy";
   std::vector<int64_t> y;
   for (int i = 0; i < 40; ++i) y.push_back(i % 3);
   save_npy_int64(labels.string(), y);
-  const std::string cond = unet_args(images) + " --conditional --labels '" + labels.string() + "' --coupling ot";
-  const fs::path c1 = tmp.dir / "c1", c2 = tmp.dir / "c2";
-  REQUIRE(fm_run(tmp.dir, cond + " --out '" + c1.string() + "'").rc == 0);
-  Run c = fm_run(tmp.dir, cond + " --out '" + c2.string() + "'", 2);
-  INFO("two ranks, conditional: ", c.err);
-  REQUIRE(c.rc == 0);
-  check_same_losses(c1 / "loss.csv", c2 / "loss.csv");
-  check_same_state(c1, c2);
+  check_two_ranks_equal_one(tmp.dir, unet_args(images) + " --conditional --labels '" + labels.string() + "' --coupling ot",
+                            "conditional");
 }
 
 TEST_CASE("a run started on two ranks and resumed on one continues the same trajectory, and back") {
