@@ -67,8 +67,8 @@ const std::vector<RunOption> kOptions = {
      },
      [](const S& s) { return meta_number(s.train.cond_drop); }},
     {"--coupling",
-     "how noise is paired with data in a batch: independent, or ot (an exact optimal assignment per batch, within "
-     "each class for conditional models)",
+     "how noise is paired with data in a batch: independent, or ot (an exact optimal assignment in each block of "
+     "--ot-block rows, within each class for conditional models)",
      "independent", nullptr, "coupling", OnResume::Refused, true, false, true,
      [](S& s, T v) { s.train.coupling = parse_coupling(v); },
      [](const S& s) { return s.train.coupling == Coupling::Ot ? coupling_name(s.train.coupling) : std::string(); }},  // independent: not stored
