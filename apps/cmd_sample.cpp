@@ -166,7 +166,6 @@ int cmd_sample(int argc, char** argv) {
   std::unique_ptr<ProbPath> new_path;
   std::unique_ptr<ScheduleTransformedField> moved;
   if (args.given("--path")) {
-    if (args.given("--class")) throw UsageError("--path does not combine with --class yet");
     try {
       new_path = make_path(args.str("--path"));
     } catch (const std::runtime_error& e) {

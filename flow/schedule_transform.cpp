@@ -71,7 +71,8 @@ ScheduleTransformedField::TimeMap ScheduleTransformedField::map(double t) const 
 // v_bar(x, t) = (s'/s) x + s r' v(x / s, r), per sample: the coefficients are [B, 1, ...] tensors
 // that broadcast over each sample's dimensions. Inside an ODE solve every sample has the same t,
 // so the time map is computed once per distinct time.
-Var ScheduleTransformedField::forward(const Var& x, const Tensor& t, Rng* dropout) const {
+template <class Field>
+Var ScheduleTransformedField::moved(const Var& x, const Tensor& t, const Field& field) const {
   const std::vector<float> ts = t.to_vector();
   const int64_t B = int64_t(ts.size());
   std::vector<float> inv_s(ts.size()), rs(ts.size()), drift(ts.size()), gain(ts.size());
@@ -86,8 +87,16 @@ Var ScheduleTransformedField::forward(const Var& x, const Tensor& t, Rng* dropou
   per_sample[0] = B;
   const Device dev = x.value().device();
   auto column = [&](const std::vector<float>& v) { return Var(Tensor::from(v, per_sample, dev)); };
-  const Var v = trained_.forward(mul(x, column(inv_s)), Tensor::from(rs, {B}, dev), dropout);
+  const Var v = field(mul(x, column(inv_s)), Tensor::from(rs, {B}, dev));
   return add(mul(x, column(drift)), mul(v, column(gain)));
+}
+
+Var ScheduleTransformedField::forward(const Var& x, const Tensor& t, Rng* dropout) const {
+  return moved(x, t, [&](const Var& xs, const Tensor& r) { return trained_.forward(xs, r, dropout); });
+}
+
+Var ScheduleTransformedField::forward_class(const Var& x, const Tensor& t, const Tensor& onehot, Rng* dropout) const {
+  return moved(x, t, [&](const Var& xs, const Tensor& r) { return trained_.forward_class(xs, r, onehot, dropout); });
 }
 
 }  // namespace fm

@@ -32,6 +32,10 @@ class ScheduleTransformedField : public FieldModel {
   ScheduleTransformedField(const FieldModel& trained, const ProbPath& trained_path, const ProbPath& path);
 
   Var forward(const Var& x, const Tensor& t, Rng* dropout = nullptr) const override;
+  // A class-conditional model's field moves the same way, class by class; and so does a guided
+  // field, (1 + w) v(.|y) - w v(.|none), since the change is affine in v with weights summing to 1.
+  int64_t num_classes() const override { return trained_.num_classes(); }
+  Var forward_class(const Var& x, const Tensor& t, const Tensor& onehot, Rng* dropout = nullptr) const override;
   Json config() const override { return trained_.config(); }
   void collect(const std::string& prefix, std::vector<Param>& out) const override { trained_.collect(prefix, out); }
 
@@ -42,6 +46,10 @@ class ScheduleTransformedField : public FieldModel {
   TimeMap map(double t) const;
 
  private:
+  // v_bar(x, t) = (s'/s) x + s r' v(x / s, r), with v(x', r) given by `field`.
+  template <class Field>
+  Var moved(const Var& x, const Tensor& t, const Field& field) const;
+
   const FieldModel& trained_;
   const ProbPath& from_;
   const ProbPath& to_;
