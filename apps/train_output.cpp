@@ -48,6 +48,13 @@ void print_header(const RunContext& c, bool images) {
                  c.data.name().c_str(), (long long)shape[0], (long long)r.model.find("width")->as_number(),
                  (long long)r.model.find("depth")->as_number(), (long long)c.model.num_parameters(), c.path.name().c_str(),
                  (long long)t.batch, (long long)t.steps, c.options.out_dir.c_str());
+  if (const int64_t K = c.model.num_classes(); K > 0)
+    std::fprintf(stderr, "class-conditional: %lld classes, each label dropped to \"no class\" with probability %g\n",
+                 (long long)K, t.cond_drop);
+  if (t.coupling == Coupling::Ot)
+    std::fprintf(stderr, "coupling: minibatch OT, exact assignments in blocks of %s%s\n",
+                 t.ot_block > 0 ? (std::to_string(t.ot_block) + " rows").c_str() : "the whole batch",
+                 c.model.num_classes() > 0 ? ", within each class" : "");
   if (dist::size() > 1)
     std::fprintf(stderr, "data parallel: %d processes, %lld samples each per step, %d thread%s each (rank 0)\n",
                  dist::size(), (long long)(t.batch / dist::size()), num_threads(), num_threads() == 1 ? "" : "s");
