@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh: build (installing what is missing), run every test suite with `meson test`, then
 # the CUDA backend on the emulated GPU under AddressSanitizer and UBSan (build-emu-asan: the gpu
-# suites), then scripts/gpu_check.sh --dry-run (the GPU check as the bare GPU machine would run it);
+# suites), then scripts/gpu_check.sh --dry-run (the GPU check as the bare GPU machine would run it),
+# then each fuzz target for 15 s (scripts/fuzz.sh);
 # end with one summary line "N passed, N failed, N skipped" counting the doctest test cases of both
 # builds (and, as skipped, the suites that exit 77). Arguments go to the first `meson test`.
 set -uo pipefail
@@ -21,6 +22,9 @@ ninja -C $emu apps/fm tests/test_backend_ops tests/test_emulation tests/test_gpu
 meson test -C $emu --suite gpu --no-rebuild --num-processes 2 --print-errorlogs || status=1
 
 ./scripts/gpu_check.sh --dry-run build/gpu-check-dry || status=1
+
+# The fuzz targets (tests/fuzz/) with clang, ASan and UBSan, 15 s each (scripts/fuzz.sh: the campaign).
+./scripts/fuzz.sh 15 || status=1
 
 # Each suite's doctest footer reads "[doctest] test cases: T | P passed | F failed | S skipped".
 logs=(build/meson-logs/testlog.txt $emu/meson-logs/testlog.txt)
