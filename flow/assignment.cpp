@@ -104,11 +104,8 @@ void check_finite(const float* values, int64_t count, const char* what) {
       throw std::invalid_argument(std::string(what) + " element " + std::to_string(k) + " is not finite");
 }
 
-}  // namespace
-
-void solve_assignment(const float* cost, int64_t n, int32_t* col_of_row, AssignmentWorkspace& ws) {
-  if (n < 0) throw std::invalid_argument("solve_assignment: n = " + std::to_string(n) + " < 0");
-  check_finite(cost, n * n, "solve_assignment: cost");
+// The solve itself, on costs already checked.
+void solve_checked(const float* cost, int64_t n, int32_t* col_of_row, AssignmentWorkspace& ws) {
   if (n == 0) return;
   const size_t m = size_t(n);
   ws.u.resize(m), ws.v.resize(m), ws.dist.resize(m);
@@ -122,6 +119,14 @@ void solve_assignment(const float* cost, int64_t n, int32_t* col_of_row, Assignm
     ws.u[size_t(i)] = double(cost[i * n + j]) - ws.v[size_t(j)];
     col_of_row[i] = j;
   }
+}
+
+}  // namespace
+
+void solve_assignment(const float* cost, int64_t n, int32_t* col_of_row, AssignmentWorkspace& ws) {
+  if (n < 0) throw std::invalid_argument("solve_assignment: n = " + std::to_string(n) + " < 0");
+  check_finite(cost, n * n, "solve_assignment: cost");
+  solve_checked(cost, n, col_of_row, ws);
 }
 
 std::vector<int32_t> solve_assignment(const float* cost, int64_t n) {
@@ -151,7 +156,7 @@ void ot_pairing(const float* x0, const float* x1, int64_t n, int64_t d, int32_t*
   }
   for (float s : ws.cost)
     if (!std::isfinite(s)) throw std::invalid_argument("ot_pairing: squared distances overflow float");
-  solve_assignment(ws.cost.data(), n, perm, ws);
+  solve_checked(ws.cost.data(), n, perm, ws);  // each cost checked just above
 }
 
 std::vector<int32_t> ot_pairing(const float* x0, const float* x1, int64_t n, int64_t d) {

@@ -35,8 +35,8 @@ enum class Coupling { Independent, Ot };
 Coupling parse_coupling(const std::string& name);
 std::string coupling_name(Coupling c);
 
-// Scratch of ot_noise_order, one slot per block, reused between calls (a training step allocates
-// nothing once it has run at its batch size).
+// Scratch of ot_noise_order, one slot per block, reused between calls: the blocks' buffers and
+// cost matrices are allocated once at a batch size (the row lists and the returned order are small).
 struct CouplingWorkspace {
   struct Block {
     std::vector<int64_t> rows;  // the batch rows of this block
