@@ -8,6 +8,8 @@
 #include <fstream>
 #include <stdexcept>
 
+#include "tensor/io/crash_point.h"
+
 namespace fm {
 
 namespace {
@@ -44,8 +46,15 @@ void LossLog::add(int64_t step, const StepStats& s, bool last, double session_se
   ++count_;
   if (step % every_ != 0 && !last) return;
   last_loss_ = loss_ / double(count_);
-  const int put = std::fprintf(f_, "%lld,%.6f,%.6g,%.4f,%.3f\n", (long long)step, last_loss_, s.lr, norm_ / double(count_),
-                               seconds_before_ + session_seconds);
+  char row[160];
+  const int len = std::snprintf(row, sizeof row, "%lld,%.6f,%.6g,%.4f,%.3f\n", (long long)step, last_loss_, s.lr,
+                                norm_ / double(count_), seconds_before_ + session_seconds);
+  if (crash_due("loss.csv")) {  // the test hook (tensor/io/crash_point.h): a torn row, then SIGKILL
+    std::fwrite(row, 1, size_t(len) / 2, f_);
+    std::fflush(f_);
+    crash_now();
+  }
+  const int put = len > 0 && std::fputs(row, f_) >= 0 ? len : -1;
   // Flushed per row, so a run that dies keeps its curve; a row that could not be written (a full
   // disk) stops the run: a resume drops a torn last row (keep_loss_rows_until parses every row).
   if (put < 0 || std::fflush(f_) != 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));

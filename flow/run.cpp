@@ -12,6 +12,7 @@
 #include "nn/checkpoint.h"
 #include "nn/mlp.h"
 #include "nn/model.h"
+#include "tensor/io/crash_point.h"
 
 namespace fm {
 
@@ -139,6 +140,7 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   try {
     for (int64_t step = start; step < steps; ++step) {
       StepStats st = trainer.step();  // throws on a non-finite loss or gradient, before any update
+      crash_point("step");            // the kill tests' hook (tensor/io/crash_point.h); inert unless armed
       const bool last = step + 1 == steps;
       stop_signal = last ? 0 : interrupt_signal_of_all_ranks();
       if (root) {

@@ -9,9 +9,12 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <stdexcept>
 #include <string_view>
 #include <vector>
+
+#include "tensor/io/crash_point.h"
 
 namespace fm {
 
@@ -77,6 +80,7 @@ AtomicFileWriter::AtomicFileWriter(const std::string& path) : path_(path), tmp_(
   }
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd_ < 0) throw_file_error(path, "cannot create " + tmp_ + ": " + std::strerror(errno));
+  crash_pending_ = crash_due(std::filesystem::path(path).filename().string());
 }
 
 AtomicFileWriter::~AtomicFileWriter() {
@@ -86,6 +90,11 @@ AtomicFileWriter::~AtomicFileWriter() {
 
 void AtomicFileWriter::write(const void* data, size_t n) {
   const char* p = static_cast<const char*>(data);
+  if (crash_pending_) {  // the test hook: the temporary file half written, then SIGKILL
+    crash_pending_ = false;
+    write(p, n / 2);
+    crash_now();
+  }
   while (n > 0) {
     ssize_t put = ::write(fd_, p, std::min(n, size_t(1) << 30));
     if (put < 0 && errno == EINTR) continue;

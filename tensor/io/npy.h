@@ -90,6 +90,7 @@ class AtomicFileWriter {
   std::string path_, tmp_;  // tmp_ empty: writing PATH itself
   int fd_ = -1;
   bool committed_ = false;
+  bool crash_pending_ = false;  // FM_CRASH_AT names this file (crash_point.h): die in the first write
 };
 
 }  // namespace fm
