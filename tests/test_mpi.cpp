@@ -6,7 +6,8 @@
 // batch that does not divide is refused in one line before anything is written; a diverged run
 // stops every rank at the same step with one error line; rank 0 alone writes; fm nll (points and
 // bits/dim of images) and fm sample give the one-process numbers bit for bit; and a rank that dies ends
-// the run (with an error, within a bounded time) and leaves the last checkpoint intact.
+// the run (with an error, within a bounded time) and leaves the last checkpoint intact; and a rank
+// killed at its worst moment (a file half written, between steps) resumes to the uninterrupted end.
 //
 // The suite exits 77 (skipped) where fm was built without MPI or mpirun is not installed.
 #define DOCTEST_CONFIG_IMPLEMENT
@@ -232,6 +233,39 @@ TEST_CASE("bits/dim of images on two ranks is the one-process result bit for bit
   const std::string a = file_bytes(tmp.dir / "one.npy"), b = file_bytes(tmp.dir / "two.npy");
   CHECK(!a.empty());
   CHECK(a == b);
+}
+
+TEST_CASE("a rank killed at its worst moment ends the run; --resume on two ranks ends as one process never interrupted") {
+  // The kill comes from the rank itself (FM_CRASH_AT and FM_CRASH_RANK, tensor/io/crash_point.h;
+  // the single-process cases are tests/test_kill.cpp): rank 0 with the train state half written or
+  // a loss.csv row torn, rank 1 between two steps (rank 0 then waits in the all-reduce).
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const std::string args = kMlpFlags + " --batch 256 --ckpt-every 10 --steps 40";
+  const fs::path ref = tmp.dir / "ref";
+  REQUIRE(fm_run(tmp.dir, args + " --out '" + ref.string() + "'").rc == 0);
+  struct Case {
+    const char* point;
+    int rank;
+    long long resume_at;
+  };
+  for (const Case& c : {Case{"train_state.safetensors:2", 0, 10}, Case{"loss.csv:25", 0, 20}, Case{"step:17", 1, 10}}) {
+    CAPTURE(c.point);
+    CAPTURE(c.rank);
+    const fs::path run = tmp.dir / ("run_" + std::to_string(c.rank) + "_" + std::string(c.point).substr(0, 4));
+    const std::string env = std::string("FM_CRASH_AT=") + c.point + " FM_CRASH_RANK=" + std::to_string(c.rank) + " timeout 120 ";
+    Run killed = fm::testing::run_shell(tmp.dir, env + mpirun(2) + "-x FM_CRASH_AT -x FM_CRASH_RANK " + std::getenv("FM_BIN") + " " +
+                                                     args + " --out '" + run.string() + "'");
+    INFO("killed run's stderr: ", killed.err);
+    CHECK(killed.rc != 0);
+    CHECK(killed.rc != 124);  // mpirun ended the run itself, not the timeout
+    CHECK_NOTHROW(load_checkpoint((run / "model.safetensors").string()));
+    Run resumed = fm_run(tmp.dir, "train --resume '" + run.string() + "'", 2);
+    INFO("resume's stderr: ", resumed.err);
+    REQUIRE(resumed.rc == 0);
+    CHECK(resumed.err.find("resuming at step " + std::to_string(c.resume_at) + "\n") != std::string::npos);
+    check_same_losses(ref / "loss.csv", run / "loss.csv");
+    check_same_state(ref, run);
+  }
 }
 
 TEST_CASE("a rank that dies ends the run with an error within a bounded time; the checkpoint is intact") {
