@@ -12,6 +12,7 @@
 #include "nn/checkpoint.h"
 #include "nn/mlp.h"
 #include "nn/model.h"
+#include "tensor/allocator.h"
 #include "tensor/io/crash_point.h"
 
 namespace fm {
@@ -62,6 +63,14 @@ ResumedRun load_resume(const ResumeRequest& req) {
   return r;
 }
 
+std::unique_ptr<FieldModel> make_run_model(const RunSpec& spec, const SafetensorsFile* state, Rng& rng) {
+  if (!state) return make_model(spec.model, rng);
+  size_t bytes = size_t(1) << 20;
+  for (const NamedTensor& t : state->tensors) bytes += size_t(t.tensor.numel()) * sizeof(float);
+  const AllocationBudget budget(bytes, "train_state.safetensors: the model its options describe");
+  return make_model(spec.model, rng);
+}
+
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -94,7 +103,7 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
 
   std::unique_ptr<ProbPath> path = make_path(spec.path, spec.sigma_min);
   Rng init_rng(derive_seed(topt.seed, Stream::Init));
-  std::unique_ptr<FieldModel> model = make_model(spec.model, init_rng);
+  std::unique_ptr<FieldModel> model = make_run_model(spec, opt.resume_state ? &*opt.resume_state : nullptr, init_rng);
   model->to(opt.device);  // before the trainer: Adam's moments and the EMA live beside the weights
   Trainer trainer(*model, *path, data, topt);
   if (opt.resume_state) {

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -72,6 +73,12 @@ struct ResumedRun {
 // --steps or a run already trained to its steps, and std::runtime_error for a missing or
 // malformed file.
 ResumedRun load_resume(const ResumeRequest& req);
+
+// The model a run trains, built from spec.model. Resuming (state given), the spec came from the
+// train state's metadata, so the model is built under an allocation budget of the tensors the state
+// holds (weights, Adam's moments, the EMA: more than the model's size) plus 1 MiB: a hostile train
+// state cannot make fm allocate gigabytes before load_state finds its tensors missing.
+std::unique_ptr<FieldModel> make_run_model(const RunSpec& spec, const SafetensorsFile* state, Rng& rng);
 
 // ---- training ------------------------------------------------------------------------------------
 

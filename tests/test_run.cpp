@@ -253,6 +253,37 @@ TEST_CASE("a refused resume names the option and leaves the run directory as it 
   CHECK(error_of([&] { load_resume(missing); }).find("train_state.safetensors not found") != std::string::npos);
 }
 
+TEST_CASE("a train state whose options describe a huge model is refused before the model is allocated") {
+  TempDir tmp("fm_test_run");
+  const std::string dir = tmp.path("run");
+  train(tiny_run(dir, 4));
+  const std::string state = dir + "/train_state.safetensors";
+  SafetensorsFile f = load_safetensors(state);
+  // The state holds the 8-wide MLP's tensors (a few KiB); its config now asks for 30,000 x 30,000
+  // weights (3.6 GB each layer).
+  f.metadata["config"] = to_json(mlp_config(2, 30000, 3));
+  save_safetensors(state, f.tensors, f.metadata);
+  ResumeRequest req;
+  req.dir = dir;
+  req.steps = 8;
+  ResumedRun r = load_resume(req);
+  Rng rng(0);
+  const std::string e = error_of([&] { make_run_model(r.spec, &r.state, rng); });
+  CHECK(e.find("train_state.safetensors: the model its options describe: asks for a tensor of 3600000000 bytes") == 0);
+  TrainRunOptions o = tiny_run(dir, 8);
+  o.spec = r.spec;
+  o.resume_state = r.state;
+  CHECK(error_of([&] { train(o); }).find("asks for a tensor of 3600000000 bytes") != std::string::npos);
+  // The untampered state builds its model under the same budget.
+  TempDir tmp2("fm_test_run");
+  train(tiny_run(tmp2.path("run"), 4));
+  ResumeRequest ok;
+  ok.dir = tmp2.path("run");
+  ok.steps = 8;
+  ResumedRun good = load_resume(ok);
+  CHECK(make_run_model(good.spec, &good.state, rng) != nullptr);
+}
+
 TEST_CASE("a run whose loss is not finite stops before writing any checkpoint") {
   TempDir tmp("fm_test_run");
   Tensor bad = Tensor::full({8, 2}, std::numeric_limits<float>::quiet_NaN());
