@@ -11,6 +11,7 @@
 #include "autodiff/ops_image.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/cpu/conv_direct.h"
+#include "tensor/cpu/conv_winograd.h"
 #include "tensor/cpu/gemm_kernels.h"
 #include "tensor/random.h"
 #include "tests/test_util.h"
@@ -108,8 +109,10 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
       cpu::gemm_detail::force_kernels(nullptr);
       cpu::gemm_detail::force_tile(-1);
       cpu::DirectConv::force(-1);
+      cpu::WinogradConv::force(-1);
     }
   } restore;
+  cpu::WinogradConv::force(0);  // these shapes test the direct kernels and the implicit GEMM
   for (const char* set : {"portable", "avx2", "avx512"}) {
     if (!cpu::gemm_detail::force_kernels(set)) continue;
     const cpu::gemm_detail::KernelSet& ks = cpu::gemm_detail::active_kernels();
@@ -143,6 +146,74 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
       }
     }
   }
+}
+
+TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is bitwise thread-independent") {
+  // Forward (with the bias, per-sample bias and residual fused in) and dx, forced on for every
+  // 3x3 "same" shape: images of odd sizes (the last tile row or column half outside), 1 x 1 and
+  // wider than 32 columns (two vectors of tiles per band), C and O of 1 and not multiples of 8 or
+  // 16, batches of 1 and enough bands for several blocks.
+  //
+  // Tolerance: the transforms combine up to 4 (inputs) and 9 (outputs) terms around the
+  // products, and G halves, so each output carries a few more roundings than the direct sum,
+  // each of at most one ulp of a partial sum bounded by sum_{c, taps} |w x| <= 9 C (entries in
+  // [-1, 1]); relative to the largest output (about 3 sqrt(C) here) the measured error is below
+  // 1e-6 (it is printed), and 1e-5 leaves room while catching any wrong tap, which costs O(1).
+  cpu::WinogradConv::force(1);
+  const int saved = fm::num_threads();
+  struct Restore {
+    int threads;
+    ~Restore() {
+      cpu::WinogradConv::force(-1);
+      fm::set_num_threads(threads);
+    }
+  } restore{saved};
+  if (!cpu::WinogradConv::suits(conv2d_shape({1, 1, 4, 4}, {1, 1, 3, 3}, Tensor(), 1, 1))) {
+    MESSAGE("no AVX-512 here: the Winograd convolution is not used");
+    return;
+  }
+  struct Case { int64_t B, C, H, W, O; };
+  double worst_y = 0.0, worst_dx = 0.0;
+  for (Case c : {Case{1, 1, 1, 1, 1}, Case{2, 3, 7, 7, 5}, Case{1, 16, 5, 3, 17}, Case{3, 20, 28, 28, 9},
+                 Case{2, 33, 14, 14, 40}, Case{1, 5, 2, 9, 3}, Case{2, 7, 3, 41, 6}, Case{4, 64, 7, 7, 64},
+                 Case{40, 8, 9, 9, 8}, Case{2, 96, 14, 14, 32}}) {
+    INFO("B " << c.B << " C " << c.C << " " << c.H << "x" << c.W << " O " << c.O);
+    Tensor x = randu({c.B, c.C, c.H, c.W}, 81), w = randu({c.O, c.C, 3, 3}, 82), b = randu({c.O}, 83);
+    Tensor e = randu({c.B, c.O}, 84), r = randu({c.B, c.O, c.H, c.W}, 85), dy = randu({c.B, c.O, c.H, c.W}, 86);
+    Tensor yr = cpu::conv2d_reference(x, w, b, 1, 1);
+    Tensor dxr = Tensor::empty(x.shape());
+    cpu::conv2d_backward_reference(x, w, dy, 1, 1, &dxr, nullptr, nullptr);
+    Tensor fused_r = Tensor::empty(yr.shape());
+    for (int64_t i = 0; i < yr.numel(); ++i)
+      fused_r.data()[i] = yr.data()[i] + e.data()[i / (c.H * c.W)] + r.data()[i];
+    std::vector<Tensor> out[3];
+    for (int t : {1, 2, 3}) {
+      fm::set_num_threads(t);
+      Tensor y = conv2d_forward(x, w, b, 1, 1), fused = conv2d_forward(x, w, b, 1, 1, {e, r});
+      Tensor dx = Tensor::full(x.shape(), NAN), dx2 = Tensor::full(x.shape(), 1.0f);
+      conv2d_backward(x, w, dy, 1, 1, &dx, 0.0f, nullptr, 0.0f, nullptr, 0.0f);  // beta 0 never reads dx
+      conv2d_backward(x, w, dy, 1, 1, &dx2, 1.0f, nullptr, 0.0f, nullptr, 0.0f);  // 1 + dx
+      out[t - 1] = {y, fused, dx, dx2};
+      if (t > 1) {
+        for (size_t i = 0; i < out[0].size(); ++i) CHECK(bit_equal(out[0][i], out[t - 1][i]));
+        continue;
+      }
+      worst_y = std::max({worst_y, rel_err(y, yr), rel_err(fused, fused_r)});
+      worst_dx = std::max(worst_dx, rel_err(dx, dxr));
+      CHECK(rel_err(y, yr) < 1e-5);
+      CHECK(rel_err(fused, fused_r) < 1e-5);
+      CHECK(rel_err(dx, dxr) < 1e-5);
+      Tensor one = Tensor::full(x.shape(), 1.0f);
+      for (int64_t i = 0; i < one.numel(); ++i) one.data()[i] += dxr.data()[i];
+      CHECK(rel_err(dx2, one) < 1e-5);
+    }
+  }
+  MESSAGE("Winograd max relative error against the direct loops: forward " << worst_y << ", dx " << worst_dx);
+  // The gradients through the autodiff graph still check against finite differences.
+  GradCheckOptions opt;
+  opt.eps = 3e-3;
+  expect_grads_ok([](const std::vector<Var>& v) { return conv2d(v[0], v[1], v[2], 1, 1); },
+                  {randu({2, 3, 5, 4}, 87), randu({4, 3, 3, 3}, 88), randu({4}, 89)}, opt);
 }
 
 TEST_CASE("conv2d is bitwise identical with 1 and 2 threads, forward and backward") {

@@ -1,0 +1,70 @@
+// tensor/cpu/conv_winograd.h: 3x3 "same" convolutions (stride 1, pad 1) by Winograd's minimal
+// filtering F(2x2, 3x3) (Lavin & Gray 2016), for the CPU backend (internal to tensor/; see conv.cpp).
+//
+// In one dimension, two outputs of a 3-tap correlation, y_i = sum_k d_{i+k} g_k (i = 0, 1), come
+// from four inputs d_0..d_3 with four multiplications instead of six:
+//
+//   y = A^T [ (G g) * (B^T d) ]          (* elementwise)
+//
+//         | 1  0 -1  0 |         | 1    0    0  |
+//   B^T = | 0  1  1  0 |     G = | 1/2  1/2  1/2 |     A^T = | 1  1  1  0 |
+//         | 0 -1  1  0 |         | 1/2 -1/2  1/2 |           | 0  1 -1 -1 |
+//         | 0  1  0 -1 |         | 0    0    1  |
+//
+// Nested for two dimensions, a 2 x 2 output tile reads a 4 x 4 input tile d (the tiles overlap: they
+// start every 2 pixels, one pixel up and left of their outputs, and read zeros outside the image):
+//
+//   U[o, c]    = G g[o, c] G^T           (4 x 4, once per call: the weights are shared by all tiles)
+//   V[c, t]    = B^T d[c, t] B           (4 x 4 per input channel c and tile t)
+//   M[xi]      = U[xi] @ V[xi]           for each of the 16 positions xi of the 4 x 4 transforms:
+//                                        16 matrix products [O, C] @ [C, T]
+//   y[o, t]    = A^T M[o, t] A           (2 x 2 outputs per output channel and tile)
+//
+// Why it is faster: a tile's 4 outputs cost 16 O C multiply-adds in the products, against
+// 36 O C for the direct convolution, 2.25x fewer. The transforms are additions only: B^T d B is
+// 32 adds per (c, tile) and A^T M A 24 per (o, tile), so against the 16 O (resp. 16 C) FMAs of the
+// products each input (output) element meets, they cost about 2 / O (1.5 / C) of the work: small
+// for the U-Net's 32 to 192 channels, but not for the 1-channel stem or output convolution, which
+// keep the direct kernels (WinogradConv::suits). The price is accuracy: the transforms mix
+// inputs before the multiplications (G has 1/2s, B^T and A^T sums of up to 3 terms), so rounding
+// errors grow by a small constant factor over the direct sum (measured in tests/test_image_ops.cpp).
+//
+// The loops. The B H W tiles are cut into "bands" (one sample's row of tiles, th fixed) and the bands
+// into blocks of a fixed count, each block one task: its V [16][C][Tb] and M [16][O][Tb] (Tb tiles)
+// are sized to stay in the L2 cache. Per block: the input transform (16 tiles of a band at a time,
+// one tile per vector lane), the 16 products (register tiles of 8 output channels by 16 NV
+// tiles, summing over c in order), then the output transform, which adds the bias, residual or
+// earlier contents of y. Every output is one fixed sequence of operations whatever the block or
+// thread that computes it: the same bits for any thread count. AVX-512 only (the vector code is in
+// conv_winograd_x86.cpp); elsewhere conv.cpp keeps its other paths.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "tensor/cpu/kernels.h"
+
+namespace fm::cpu {
+
+class WinogradConv {
+ public:
+  // Whether to use it for the convolution s: a 3x3 "same" one (stride 1, pad 1), AVX-512 and
+  // the sgemm kernels not forced to another set, and (unless forced) channel counts where it
+  // measured faster than the direct kernels (see conv_winograd.cpp).
+  static bool suits(const Conv2dShape& s);
+  // Test and benchmark hook: 0 never, 1 always (any such convolution on AVX-512), -1 the rule.
+  static void force(int mode);
+
+  // For the convolution s with weights w [O, C, 3, 3]; transforms and packs them.
+  WinogradConv(const Conv2dShape& s, const float* w);
+  // y [B, O, H, W] = conv(x [B, C, H, W]) + the addends: bias [O], sample_bias [B, O], residual
+  // [B, O, H, W] (each may be null), plus what y held when accumulate. Runs in parallel over blocks.
+  void run(const float* x, float* y, const float* bias, const float* sample_bias, const float* residual,
+           bool accumulate) const;
+
+ private:
+  int64_t B_, C_, O_, H_, W_, TH_, TW_;  // TH x TW tiles per image
+  int64_t bands_per_block_;
+  std::vector<float> u_;  // [16][ceil(O / 8)][C][8]: U[xi] packed for the register tiles
+};
+
+}  // namespace fm::cpu

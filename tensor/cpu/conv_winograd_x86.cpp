@@ -1,0 +1,171 @@
+// tensor/cpu/conv_winograd_x86.cpp: the AVX-512 pieces of the Winograd F(2x2, 3x3) convolution
+// (conv_winograd.h has the math): the input transform, the register tiles of the 16 products and
+// the output transform. x86 only: compiled only when FM_HAVE_X86_KERNELS (tensor/meson.build),
+// reached through x86_kernels.h from conv_winograd.cpp, which uses them only when cpu_features()
+// reports AVX-512.
+//
+// Both transforms put one tile per vector lane: 16 neighbouring tiles of a band (one row of tiles)
+// are 16 lanes. Tile tw reads image columns 2 tw - 1 .. 2 tw + 2: from the 32 columns read from
+// 2 tw0, the even ones are its column 1 and the odd ones its column 2 (a two-source permute each),
+// and shifted by a lane they give columns 0 and 3.
+#if !defined(__x86_64__) && !defined(__i386__)
+#error "conv_winograd_x86.cpp is x86-only; tensor/meson.build should leave it out on this host"
+#endif
+
+#include <algorithm>
+#include <cstdint>
+
+#include "tensor/cpu/avx512.h"
+#include "tensor/cpu/x86_kernels.h"
+
+namespace fm::cpu::x86 {
+
+namespace {
+
+// The products' register tile: m[i, 16 v + l] = sum_c u[c MR + i] v[c ldv + 16 v + l] for the first
+// `rows` rows and n columns (lanes past n read as zero and are not stored).
+template <int MR, int NV>
+FM_AVX512 void product_tile(int64_t C, const float* u, const float* v, int64_t ldv, float* m, int64_t ldm, int rows,
+                            int64_t n) {
+  __m512 acc[MR][NV];
+  zero_tile<MR, NV>(acc);
+  __mmask16 mk[NV];
+#pragma GCC unroll 4
+  for (int j = 0; j < NV; ++j) mk[j] = first_lanes(n - 16 * j);
+  for (int64_t c = 0; c < C; ++c, u += MR, v += ldv) {
+    __m512 b[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) b[j] = _mm512_maskz_loadu_ps(mk[j], v + 16 * j);
+    rank1_update<MR, NV>(acc, u, b);
+  }
+  // Compile-time bounds keep acc in registers.
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= rows) break;
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) _mm512_mask_storeu_ps(m + i * ldm + 16 * j, mk[j], acc[i][j]);
+  }
+}
+
+}  // namespace
+
+// V[xi][c][t + l] = (B^T d B)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of
+// one sample x [C, H, W], for every channel c, with t = (th - th0) ldb: v points at V[0][0][0] of
+// the first band, rows c ldv apart, positions xi ldxi apart. All 16 lanes are stored (those past
+// the band's last tile hold junk that the next chunk overwrites or that nothing reads).
+//
+// Per channel, image rows are read once: band th uses rows 2 th - 1 .. 2 th + 2, and its last two
+// are the next band's first two, so their row transforms d B carry over in registers.
+FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
+                                     int64_t tw0, float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const int64_t s = 2 * tw0;  // the vectors read columns s .. s + 31, and s - 1 and s + 32
+  const __mmask16 m0 = first_lanes(W - s), m1 = first_lanes(W - s - 16);
+  const bool left = s > 0, right = s + 32 < W;  // columns s - 1 and s + 32 inside the image
+  const __m512 zero = _mm512_setzero_ps();
+  // r[j] = (d B)[j] of image row ih: lane l holds tile tw0 + l, whose column j is image column
+  // s + 2 l + j - 1: the even columns (j = 1), the odd ones (j = 2), the odd ones a lane up with
+  // column s - 1 in lane 0 (j = 0), the even ones a lane down with column s + 32 in lane 15 (j = 3).
+  auto row_transform = [&](const float* xc, int64_t ih, __m512 r[4]) FM_AVX512 {
+    if (ih < 0 || ih >= H) {
+      r[0] = r[1] = r[2] = r[3] = zero;
+      return;
+    }
+    const float* row = xc + ih * W + s;
+    const __m512 a = _mm512_maskz_loadu_ps(m0, row), b = _mm512_maskz_loadu_ps(m1, row + 16);
+    const __m512 before = left ? _mm512_set1_ps(row[-1]) : zero, after = right ? _mm512_set1_ps(row[32]) : zero;
+    const __m512 ev = _mm512_permutex2var_ps(a, even, b), od = _mm512_permutex2var_ps(a, odd, b);
+    const __m512 d0 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(od), _mm512_castps_si512(before), 15));
+    const __m512 d3 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(after), _mm512_castps_si512(ev), 1));
+    const __m512 d1 = ev, d2 = od;
+    r[0] = _mm512_sub_ps(d0, d2);
+    r[1] = _mm512_add_ps(d1, d2);
+    r[2] = _mm512_sub_ps(d2, d1);
+    r[3] = _mm512_sub_ps(d1, d3);
+  };
+  for (int64_t c = 0; c < C; ++c, x += H * W, v += ldv) {
+    __m512 r[4][4];  // rows 2 th - 1 .. 2 th + 2 of the band, after the row transform
+    row_transform(x, 2 * th0 - 1, r[0]);
+    row_transform(x, 2 * th0, r[1]);
+    for (int64_t th = th0; th < th1; ++th) {
+      row_transform(x, 2 * th + 1, r[2]);
+      row_transform(x, 2 * th + 2, r[3]);
+      float* vb = v + (th - th0) * ldb;
+      for (int j = 0; j < 4; ++j) {  // the column transform B^T (d B), stored as V[4 i + j]
+        _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_sub_ps(r[0][j], r[2][j]));
+        _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(r[1][j], r[2][j]));
+        _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(r[2][j], r[1][j]));
+        _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_sub_ps(r[1][j], r[3][j]));
+      }
+      for (int j = 0; j < 4; ++j) r[0][j] = r[2][j], r[1][j] = r[3][j];
+    }
+  }
+}
+
+// m [O, n] (rows ldm apart) = u [ceil(O / 8)][C][8] @ v [C, n] (rows ldv apart): 8 x 48 tiles, then
+// 8 x 32 or 8 x 16 for the last columns.
+FM_AVX512 void winograd_product_avx512(int64_t O, int64_t C, const float* u, const float* v, int64_t ldv, int64_t n,
+                                       float* m, int64_t ldm) {
+  for (int64_t t0 = 0; t0 < n; t0 += 48) {
+    const int64_t left = n - t0;
+    for (int64_t o0 = 0; o0 < O; o0 += 8) {
+      const float* ut = u + o0 * C;
+      float* mt = m + o0 * ldm + t0;
+      const int rows = int(std::min<int64_t>(8, O - o0));
+      if (left > 32)
+        product_tile<8, 3>(C, ut, v + t0, ldv, mt, ldm, rows, left);
+      else if (left > 16)
+        product_tile<8, 2>(C, ut, v + t0, ldv, mt, ldm, rows, left);
+      else
+        product_tile<8, 1>(C, ut, v + t0, ldv, mt, ldm, rows, left);
+    }
+  }
+}
+
+// y[o, 2 th + a, 2 (tw0 + l) + b] = (A^T M A)[a][b] of the n <= 16 tiles (th, tw0 + l) of output
+// channel o, plus bias[o] + sample_bias[o] + residual[o, ...] (each when not null) and y's old value
+// when accumulate; rows and columns past H, W are not written. m points at M[0][0][first tile],
+// rows o ldm apart, positions xi ldxi apart; y and residual at the sample's [O, H, W].
+FM_AVX512 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+                                      int64_t th, int64_t tw0, int n, const float* bias, const float* sample_bias,
+                                      const float* residual, float* y, bool accumulate) {
+  // Interleave the two output columns of each tile: lanes 0..7 of (b = 0, b = 1), then 8..15.
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __mmask16 in = first_lanes(n);
+  const int64_t s = 2 * tw0, end = std::min<int64_t>(W, 2 * (tw0 + n));
+  const __mmask16 c0 = first_lanes(end - s), c1 = first_lanes(end - s - 16);
+  const int rows = int(std::min<int64_t>(2, H - 2 * th));
+  for (int64_t o = 0; o < O; ++o, m += ldm) {
+    __m512 t[4][2];  // t[i][b]: row i of M A, output column b
+    for (int i = 0; i < 4; ++i) {
+      const __m512 q0 = _mm512_maskz_loadu_ps(in, m + (4 * i + 0) * ldxi);
+      const __m512 q1 = _mm512_maskz_loadu_ps(in, m + (4 * i + 1) * ldxi);
+      const __m512 q2 = _mm512_maskz_loadu_ps(in, m + (4 * i + 2) * ldxi);
+      const __m512 q3 = _mm512_maskz_loadu_ps(in, m + (4 * i + 3) * ldxi);
+      t[i][0] = _mm512_add_ps(_mm512_add_ps(q0, q1), q2);
+      t[i][1] = _mm512_sub_ps(_mm512_sub_ps(q1, q2), q3);
+    }
+    const float add = (bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f);
+    const __m512 addv = _mm512_set1_ps(add);
+    for (int a = 0; a < rows; ++a) {
+      __m512 yb[2];  // output row 2 th + a, columns b = 0, 1 of each tile
+      for (int b = 0; b < 2; ++b)
+        yb[b] = a == 0 ? _mm512_add_ps(_mm512_add_ps(t[0][b], t[1][b]), t[2][b])
+                       : _mm512_sub_ps(_mm512_sub_ps(t[1][b], t[2][b]), t[3][b]);
+      const int64_t off = (o * H + 2 * th + a) * W + s;
+      __m512 out[2] = {_mm512_permutex2var_ps(yb[0], lo, yb[1]), _mm512_permutex2var_ps(yb[0], hi, yb[1])};
+      const __mmask16 cm[2] = {c0, c1};
+      for (int h = 0; h < 2; ++h) {
+        if (!cm[h]) continue;
+        if (bias || sample_bias) out[h] = _mm512_add_ps(out[h], addv);
+        if (residual) out[h] = _mm512_add_ps(out[h], _mm512_maskz_loadu_ps(cm[h], residual + off + 16 * h));
+        if (accumulate) out[h] = _mm512_add_ps(out[h], _mm512_maskz_loadu_ps(cm[h], y + off + 16 * h));
+        _mm512_mask_storeu_ps(y + off + 16 * h, cm[h], out[h]);
+      }
+    }
+  }
+}
+
+}  // namespace fm::cpu::x86
