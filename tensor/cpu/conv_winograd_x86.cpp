@@ -22,6 +22,10 @@ namespace fm::cpu::x86 {
 
 namespace {
 
+// Prefetch distance of the transforms, in image planes (channels): one, measured twice as fast as
+// none on a batch (64 x 32 x 28 x 28) that did not fit the cache, and faster than 2 or 4.
+constexpr int64_t kPrefetchPlanes = 1;
+
 // The products' register tile: m[i, 16 v + l] = sum_c u[c MR + i] v[c ldv + 16 v + l] for the first
 // `rows` rows and n columns (lanes past n read as zero and are not stored).
 template <int MR, int NV>
@@ -67,12 +71,19 @@ FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64
   // r[j] = (d B)[j] of image row ih: lane l holds tile tw0 + l, whose column j is image column
   // s + 2 l + j - 1: the even columns (j = 1), the odd ones (j = 2), the odd ones a lane up with
   // column s - 1 in lane 0 (j = 0), the even ones a lane down with column s + 32 in lane 15 (j = 3).
+  const int64_t ahead = kPrefetchPlanes * H * W;
+  bool prefetch = true;
   auto row_transform = [&](const float* xc, int64_t ih, __m512 r[4]) FM_AVX512 {
     if (ih < 0 || ih >= H) {
       r[0] = r[1] = r[2] = r[3] = zero;
       return;
     }
     const float* row = xc + ih * W + s;
+    if (prefetch) {  // the same row of a later channel: these loads wait on memory otherwise
+      _mm_prefetch(reinterpret_cast<const char*>(row + ahead), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(row + ahead + 16), _MM_HINT_T0);
+      _mm_prefetch(reinterpret_cast<const char*>(row + ahead + 31), _MM_HINT_T0);
+    }
     const __m512 a = _mm512_maskz_loadu_ps(m0, row), b = _mm512_maskz_loadu_ps(m1, row + 16);
     const __m512 before = left ? _mm512_set1_ps(row[-1]) : zero, after = right ? _mm512_set1_ps(row[32]) : zero;
     const __m512 ev = _mm512_permutex2var_ps(a, even, b), od = _mm512_permutex2var_ps(a, odd, b);
@@ -85,6 +96,7 @@ FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64
     r[3] = _mm512_sub_ps(d1, d3);
   };
   for (int64_t c = 0; c < C; ++c, x += H * W, v += ldv) {
+    prefetch = c + kPrefetchPlanes < C;
     __m512 r[4][4];  // rows 2 th - 1 .. 2 th + 2 of the band, after the row transform
     row_transform(x, 2 * th0 - 1, r[0]);
     row_transform(x, 2 * th0, r[1]);
