@@ -149,7 +149,7 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
 }
 
 TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is bitwise thread-independent") {
-  // Forward (with the bias, per-sample bias and residual fused in) and dx, forced on for every
+  // Forward (with the bias, per-sample bias and residual fused in), dx and dW, forced on for every
   // 3x3 "same" shape: images of odd sizes (the last tile row or column half outside), 1 x 1 and
   // wider than 32 columns (two vectors of tiles per band), C and O of 1 and not multiples of 8 or
   // 16, batches of 1 and enough bands for several blocks.
@@ -173,7 +173,7 @@ TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is 
     return;
   }
   struct Case { int64_t B, C, H, W, O; };
-  double worst_y = 0.0, worst_dx = 0.0;
+  double worst_y = 0.0, worst_dx = 0.0, worst_dw = 0.0;
   for (Case c : {Case{1, 1, 1, 1, 1}, Case{2, 3, 7, 7, 5}, Case{1, 16, 5, 3, 17}, Case{3, 20, 28, 28, 9},
                  Case{2, 33, 14, 14, 40}, Case{1, 5, 2, 9, 3}, Case{2, 7, 3, 41, 6}, Case{4, 64, 7, 7, 64},
                  Case{40, 8, 9, 9, 8}, Case{2, 96, 14, 14, 32}}) {
@@ -181,8 +181,8 @@ TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is 
     Tensor x = randu({c.B, c.C, c.H, c.W}, 81), w = randu({c.O, c.C, 3, 3}, 82), b = randu({c.O}, 83);
     Tensor e = randu({c.B, c.O}, 84), r = randu({c.B, c.O, c.H, c.W}, 85), dy = randu({c.B, c.O, c.H, c.W}, 86);
     Tensor yr = cpu::conv2d_reference(x, w, b, 1, 1);
-    Tensor dxr = Tensor::empty(x.shape());
-    cpu::conv2d_backward_reference(x, w, dy, 1, 1, &dxr, nullptr, nullptr);
+    Tensor dxr = Tensor::empty(x.shape()), dwr = Tensor::empty(w.shape()), dbr = Tensor::empty(b.shape());
+    cpu::conv2d_backward_reference(x, w, dy, 1, 1, &dxr, &dwr, &dbr);
     Tensor fused_r = Tensor::empty(yr.shape());
     for (int64_t i = 0; i < yr.numel(); ++i)
       fused_r.data()[i] = yr.data()[i] + e.data()[i / (c.H * c.W)] + r.data()[i];
@@ -190,25 +190,35 @@ TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is 
     for (int t : {1, 2, 3}) {
       fm::set_num_threads(t);
       Tensor y = conv2d_forward(x, w, b, 1, 1), fused = conv2d_forward(x, w, b, 1, 1, {e, r});
-      Tensor dx = Tensor::full(x.shape(), NAN), dx2 = Tensor::full(x.shape(), 1.0f);
-      conv2d_backward(x, w, dy, 1, 1, &dx, 0.0f, nullptr, 0.0f, nullptr, 0.0f);  // beta 0 never reads dx
+      Tensor dx = Tensor::full(x.shape(), NAN), dw = Tensor::full(w.shape(), NAN), db = Tensor::full(b.shape(), NAN);
+      Tensor dx2 = Tensor::full(x.shape(), 1.0f), dw2 = Tensor::full(w.shape(), 1.0f);
+      conv2d_backward(x, w, dy, 1, 1, &dx, 0.0f, &dw, 0.0f, &db, 0.0f);  // beta 0 never reads
       conv2d_backward(x, w, dy, 1, 1, &dx2, 1.0f, nullptr, 0.0f, nullptr, 0.0f);  // 1 + dx
-      out[t - 1] = {y, fused, dx, dx2};
+      conv2d_backward(x, w, dy, 1, 1, nullptr, 0.0f, &dw2, 1.0f, nullptr, 0.0f);  // 1 + dw
+      out[t - 1] = {y, fused, dx, dx2, dw, dw2, db};
       if (t > 1) {
         for (size_t i = 0; i < out[0].size(); ++i) CHECK(bit_equal(out[0][i], out[t - 1][i]));
         continue;
       }
       worst_y = std::max({worst_y, rel_err(y, yr), rel_err(fused, fused_r)});
       worst_dx = std::max(worst_dx, rel_err(dx, dxr));
+      worst_dw = std::max(worst_dw, rel_err(dw, dwr));
       CHECK(rel_err(y, yr) < 1e-5);
       CHECK(rel_err(fused, fused_r) < 1e-5);
       CHECK(rel_err(dx, dxr) < 1e-5);
-      Tensor one = Tensor::full(x.shape(), 1.0f);
-      for (int64_t i = 0; i < one.numel(); ++i) one.data()[i] += dxr.data()[i];
-      CHECK(rel_err(dx2, one) < 1e-5);
+      CHECK(rel_err(dw, dwr) < 1e-5);
+      CHECK(rel_err(db, dbr) < 1e-5);
+      auto plus_one = [](const Tensor& a) {
+        Tensor r = Tensor::full(a.shape(), 1.0f);
+        for (int64_t i = 0; i < r.numel(); ++i) r.data()[i] += a.data()[i];
+        return r;
+      };
+      CHECK(rel_err(dx2, plus_one(dxr)) < 1e-5);
+      CHECK(rel_err(dw2, plus_one(dwr)) < 1e-5);
     }
   }
-  MESSAGE("Winograd max relative error against the direct loops: forward " << worst_y << ", dx " << worst_dx);
+  MESSAGE("Winograd max relative error against the direct loops: forward " << worst_y << ", dx " << worst_dx << ", dW "
+          << worst_dw);
   // The gradients through the autodiff graph still check against finite differences.
   GradCheckOptions opt;
   opt.eps = 3e-3;

@@ -18,8 +18,8 @@
 // Three ways to compute it, fastest first, each checked against the direct loops at the end of
 // this file (conv2d_reference):
 //   - 3x3 "same" convolutions (stride 1, pad 1) with enough channels, with AVX-512: Winograd's
-//     F(2x2, 3x3) (conv_winograd.h), 2.25x fewer multiply-adds, for the forward pass and for dx
-//     (a convolution of the same kind, below), over the whole batch at once.
+//     F(2x2, 3x3) (conv_winograd.h), 2.25x fewer multiply-adds, for the forward pass, dx (a
+//     convolution of the same kind, below) and dW, each over the whole batch at once.
 //   - "Same" convolutions (stride 1, output size = input size, odd k), where row r is the whole
 //     channel shifted by one offset with out-of-image taps masked: with AVX-512, the direct
 //     kernels of conv_direct.h read those rows themselves (forward, and dx, which is the same
@@ -365,6 +365,12 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
     if (dw && beta_w == 0.0f) dw->fill(0.0f);
     if (db && beta_b == 0.0f) db->fill(0.0f);
     return;
+  }
+  // dW by Winograd (conv_winograd.h) goes over the whole batch on its own; the rest leaves dw alone.
+  if (dw && is_same(s) && WinogradWeightGrad::suits(s)) {
+    WinogradWeightGrad(s).run(px, pg, dw->data(), beta_w);
+    dw = nullptr;
+    if (!dx && !db) return;
   }
 
   // Groups: a function of the shape only (at most 16, and at most ~16 MiB of dW partials).

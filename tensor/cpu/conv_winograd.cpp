@@ -45,6 +45,39 @@ void output_transform(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int6
     throw std::logic_error("WinogradConv: this build has no AVX-512 kernels");
 }
 
+void output_adjoint(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0, int64_t th1, int64_t tw0, float* m,
+                    int64_t ldb, int64_t ldm, int64_t ldxi) {
+  if constexpr (kHaveX86Kernels)
+    x86::winograd_output_adjoint_avx512(dy, O, H, W, th0, th1, tw0, m, ldb, ldm, ldxi);
+  else
+    throw std::logic_error("WinogradWeightGrad: this build has no AVX-512 kernels");
+}
+void transpose(const float* v, int64_t C, int64_t ldv, int64_t n, float* vt, int64_t ldt) {
+  if constexpr (kHaveX86Kernels)
+    x86::winograd_transpose_avx512(v, C, ldv, n, vt, ldt);
+  else
+    throw std::logic_error("WinogradWeightGrad: this build has no AVX-512 kernels");
+}
+void grad_product(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt,
+                  float* out, int64_t ldo, bool first) {
+  if constexpr (kHaveX86Kernels)
+    x86::winograd_grad_product_avx512(O, Cp, n, dm, ldm, vt, ldt, out, ldo, first);
+  else
+    throw std::logic_error("WinogradWeightGrad: this build has no AVX-512 kernels");
+}
+
+// The bands [band0, band1) of a batch with TH bands per sample, cut at sample boundaries:
+// f(b, th0, th1, offset) for each run of one sample's bands th0 .. th1, offset = its first band
+// minus band0.
+template <class F>
+void for_each_run(int64_t band0, int64_t band1, int64_t TH, const F& f) {
+  for (int64_t band = band0; band < band1;) {
+    const int64_t b = band / TH, th0 = band % TH, th1 = std::min(TH, th0 + band1 - band);
+    f(b, th0, th1, band - band0);
+    band += th1 - th0;
+  }
+}
+
 }  // namespace
 
 void WinogradConv::force(int mode) { g_forced.store(mode); }
@@ -107,12 +140,10 @@ void WinogradConv::run(const float* x, float* y, const float* bias, const float*
     float* m = v + 16 * vxi;                      // M [16][O][ld]
     // The input transform, one sample's bands at a time; the last chunk of 16 tiles first, as its
     // stores run past the band into the first chunk of the next one.
-    for (int64_t band = band0; band < band1;) {
-      const int64_t b = band / TH_, th0 = band % TH_, th1 = std::min(TH_, th0 + band1 - band);
+    for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
       for (int64_t tw0 = (TW_ - 1) / 16 * 16; tw0 >= 0; tw0 -= 16)
-        input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, tw0, v + (band - band0) * TW_ + tw0, TW_, ld, vxi);
-      band += th1 - th0;
-    }
+        input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, tw0, v + first * TW_ + tw0, TW_, ld, vxi);
+    });
     for (int xi = 0; xi < 16; ++xi) product(O_, C_, u_.data() + xi * per_xi, v + xi * vxi, ld, tiles, m + xi * mxi, ld);
     for (int64_t band = band0; band < band1; ++band) {  // the output transform, 16 tiles at a time
       const int64_t b = band / TH_, th = band % TH_;
@@ -121,6 +152,80 @@ void WinogradConv::run(const float* x, float* y, const float* bias, const float*
                          bias, sample_bias ? sample_bias + b * O_ : nullptr, residual ? residual + b * O_ * HW : nullptr,
                          y + b * O_ * HW, accumulate);
     }
+  });
+}
+
+// Measured at 2 threads, B = 64 (direct / Winograd time): 1.1-1.9 at 28 x 28 and 14 x 14 for C, O
+// = 16 to 128, 1.05-1.15 at 7 x 7 for C, O >= 64; but 0.7-1.0 with O = 1 (the output convolution)
+// and C = 1 (the stem), where a transform is most of the work. So the forward pass's rule, and
+// O >= 16.
+bool WinogradWeightGrad::suits(const Conv2dShape& s) {
+  return WinogradConv::suits(s) && (s.O >= 16 || g_forced.load() == 1);
+}
+
+WinogradWeightGrad::WinogradWeightGrad(const Conv2dShape& s)
+    : B_(s.B), C_(s.C), O_(s.O), H_(s.H), W_(s.W), TH_((s.H + 1) / 2), TW_((s.W + 1) / 2), Cp_((s.C + 15) / 16 * 16) {
+  // V, its transpose and dM of a block together within kBlockFloats, as in the forward pass.
+  bands_per_block_ = std::max<int64_t>(1, kBlockFloats / (16 * (C_ + Cp_ + O_) * TW_));
+  blocks_ = (B_ * TH_ + bands_per_block_ - 1) / bands_per_block_;
+  // Groups: at most 8, and at most 4 Mi floats of partials.
+  groups_ = std::clamp<int64_t>((int64_t(4) << 20) / (16 * O_ * Cp_), 1, std::min<int64_t>(blocks_, 8));
+}
+
+void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float beta) const {
+  const int64_t HW = H_ * W_, part_size = 16 * O_ * Cp_;  // a partial: dU [16][O][Cp]
+  if (blocks_ == 0) {  // no samples: the gradient of a sum over nothing
+    if (beta == 0.0f) std::fill(dw, dw + O_ * C_ * 9, 0.0f);
+    return;
+  }
+  thread_local std::vector<float> parts;  // [groups][16][O][Cp], grow-only
+  if (int64_t(parts.size()) < groups_ * part_size) parts.resize(groups_ * part_size);
+  float* part = parts.data();
+  run_tasks(groups_, [&](int64_t g) {
+    for (int64_t blk = blocks_ * g / groups_; blk < blocks_ * (g + 1) / groups_; ++blk) {
+      const int64_t band0 = blk * bands_per_block_, band1 = std::min(B_ * TH_, band0 + bands_per_block_);
+      const int64_t tiles = (band1 - band0) * TW_, ld = (tiles + 30) / 16 * 16;  // as in the forward pass
+      const int64_t vxi = C_ * ld + 16, mxi = O_ * ld + 16, txi = tiles * Cp_ + 16;
+      float* v = thread_scratch(16 * (vxi + mxi + txi));  // V [16][C][ld]
+      float* m = v + 16 * vxi;                            // dM [16][O][ld]
+      float* vt = m + 16 * mxi;                           // V^T [16][tiles][Cp]
+      for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
+        for (int64_t tw0 = (TW_ - 1) / 16 * 16; tw0 >= 0; tw0 -= 16) {
+          input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, tw0, v + first * TW_ + tw0, TW_, ld, vxi);
+          output_adjoint(dy + b * O_ * HW, O_, H_, W_, th0, th1, tw0, m + first * TW_ + tw0, TW_, ld, mxi);
+        }
+      });
+      const bool first = blk == blocks_ * g / groups_;
+      for (int xi = 0; xi < 16; ++xi) {
+        transpose(v + xi * vxi, C_, ld, tiles, vt + xi * txi, Cp_);
+        grad_product(O_, Cp_, tiles, m + xi * mxi, ld, vt + xi * txi, Cp_, part + g * part_size + xi * O_ * Cp_, Cp_, first);
+      }
+    }
+  });
+  // dU = the partials in group order, then dw = G^T dU G per (o, c).
+  parallel_for(O_, grain_for(C_ * (16 * groups_ + 64)), [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o)
+      for (int64_t c = 0; c < C_; ++c) {
+        float du[4][4];
+        for (int xi = 0; xi < 16; ++xi) {
+          float acc = 0.0f;
+          for (int64_t g = 0; g < groups_; ++g) acc += part[g * part_size + (xi * O_ + o) * Cp_ + c];
+          du[xi / 4][xi % 4] = acc;
+        }
+        // G^T maps a 4-vector u to (u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3).
+        float rows[3][4];  // G^T dU
+        for (int j = 0; j < 4; ++j) {
+          rows[0][j] = du[0][j] + 0.5f * (du[1][j] + du[2][j]);
+          rows[1][j] = 0.5f * (du[1][j] - du[2][j]);
+          rows[2][j] = 0.5f * (du[1][j] + du[2][j]) + du[3][j];
+        }
+        float* out = dw + (o * C_ + c) * 9;
+        for (int i = 0; i < 3; ++i) {  // (G^T dU) G, row i
+          const float r[3] = {rows[i][0] + 0.5f * (rows[i][1] + rows[i][2]), 0.5f * (rows[i][1] - rows[i][2]),
+                              0.5f * (rows[i][1] + rows[i][2]) + rows[i][3]};
+          for (int j = 0; j < 3; ++j) out[3 * i + j] = beta == 0.0f ? r[j] : out[3 * i + j] + r[j];
+        }
+      }
   });
 }
 

@@ -67,4 +67,29 @@ class WinogradConv {
   std::vector<float> u_;  // [16][ceil(O / 8)][C][8]: U[xi] packed for the register tiles
 };
 
+// The weight gradient by the same transforms. M = U V per position xi, so
+//
+//   dU[xi][o, c] = sum_t dM[xi][o, t] V[xi][c, t]     with dM = A dY A^T per (o, tile), 4 x 4 from
+//                                                     the tile's 2 x 2 output gradients dY,
+//   dw[o, c]     = G^T dU[o, c] G                     (3 x 3 from 4 x 4),
+//
+// 16 products [O, T] @ [T, C] summed over all B H W / 4 tiles. The blocks are those of the forward
+// pass; a fixed number of groups of consecutive blocks (a function of the shape) each sum their
+// blocks in order into a partial dU, and the partials are added in group order: the same bits for
+// any thread count. Per block, V is transposed to [T][C] so that the products keep input channels
+// in vector lanes and sum over tiles in registers (as DirectWeightGrad does over pixels).
+class WinogradWeightGrad {
+ public:
+  // As WinogradConv::suits (and its force hook), with the rule measured for this pass.
+  static bool suits(const Conv2dShape& s);
+  explicit WinogradWeightGrad(const Conv2dShape& s);
+  // dw [O, C, 3, 3] = (beta 0) or += (beta 1) the weight gradient of y = conv(x, w) for x [B, C, H, W]
+  // and dy [B, O, H, W].
+  void run(const float* x, const float* dy, float* dw, float beta) const;
+
+ private:
+  int64_t B_, C_, O_, H_, W_, TH_, TW_, Cp_;  // Cp: C rounded up to 16
+  int64_t bands_per_block_, blocks_, groups_;
+};
+
 }  // namespace fm::cpu

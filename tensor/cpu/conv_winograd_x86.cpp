@@ -51,6 +51,36 @@ FM_AVX512 void product_tile(int64_t C, const float* u, const float* v, int64_t l
   }
 }
 
+// The weight gradient's register tile: out[i, 16 v + l] (+)= sum_{t < n} dm[i ldm + t] vt[t ldt + 16 v + l]
+// for the first `rows` rows (overwritten when first): output channels broadcast, input channels in
+// lanes, summed over the tiles t in order.
+template <int MR, int NV>
+FM_AVX512 void grad_tile(int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt, float* out,
+                         int64_t ldo, int rows, bool first) {
+  __m512 acc[MR][NV];
+  zero_tile<MR, NV>(acc);
+  for (int64_t t = 0; t < n; ++t, vt += ldt) {
+    __m512 b[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) b[j] = _mm512_loadu_ps(vt + 16 * j);
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const __m512 a = _mm512_set1_ps(dm[i * ldm + t]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= rows) break;
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      float* dst = out + i * ldo + 16 * j;
+      _mm512_storeu_ps(dst, first ? acc[i][j] : _mm512_add_ps(acc[i][j], _mm512_loadu_ps(dst)));
+    }
+  }
+}
+
 }  // namespace
 
 // V[xi][c][t + l] = (B^T d B)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of
@@ -176,6 +206,89 @@ FM_AVX512 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi,
         if (accumulate) out[h] = _mm512_add_ps(out[h], _mm512_maskz_loadu_ps(cm[h], y + off + 16 * h));
         _mm512_mask_storeu_ps(y + off + 16 * h, cm[h], out[h]);
       }
+    }
+  }
+}
+
+// The adjoint of the output transform, for the weight gradient: dM[xi][o][t + l] = (A dY A^T)[xi]
+// of the 2 x 2 gradients dY of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of one
+// sample dy [O, H, W] (zero past H x W), for every channel o; the layout and the 16-lane stores
+// are the input transform's (m: dM[0][0][0] of the first band).
+FM_AVX512 void winograd_output_adjoint_avx512(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0,
+                                              int64_t th1, int64_t tw0, float* m, int64_t ldb, int64_t ldm,
+                                              int64_t ldxi) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const int64_t s = 2 * tw0, ahead = kPrefetchPlanes * H * W;
+  const __mmask16 m0 = first_lanes(W - s), m1 = first_lanes(W - s - 16);
+  for (int64_t o = 0; o < O; ++o, dy += H * W, m += ldm) {
+    const bool prefetch = o + kPrefetchPlanes < O;
+    for (int64_t th = th0; th < th1; ++th) {
+      __m512 g[2][2];  // g[a][b]: dY of output row 2 th + a, column b of each tile
+      for (int a = 0; a < 2; ++a) {
+        if (2 * th + a >= H) {
+          g[a][0] = g[a][1] = _mm512_setzero_ps();
+          continue;
+        }
+        const float* row = dy + (2 * th + a) * W + s;
+        if (prefetch) {
+          _mm_prefetch(reinterpret_cast<const char*>(row + ahead), _MM_HINT_T0);
+          _mm_prefetch(reinterpret_cast<const char*>(row + ahead + 31), _MM_HINT_T0);
+        }
+        const __m512 lo = _mm512_maskz_loadu_ps(m0, row), hi = _mm512_maskz_loadu_ps(m1, row + 16);
+        g[a][0] = _mm512_permutex2var_ps(lo, even, hi);
+        g[a][1] = _mm512_permutex2var_ps(lo, odd, hi);
+      }
+      // e[i][b] = (A dY)[i][b]; A has rows (1, 0), (1, 1), (1, -1), (0, -1).
+      __m512 e[4][2];
+      for (int b = 0; b < 2; ++b) {
+        e[0][b] = g[0][b];
+        e[1][b] = _mm512_add_ps(g[0][b], g[1][b]);
+        e[2][b] = _mm512_sub_ps(g[0][b], g[1][b]);
+        e[3][b] = _mm512_sub_ps(_mm512_setzero_ps(), g[1][b]);
+      }
+      float* mb = m + (th - th0) * ldb;
+      for (int i = 0; i < 4; ++i) {  // (A dY) A^T, row i
+        _mm512_storeu_ps(mb + (4 * i + 0) * ldxi, e[i][0]);
+        _mm512_storeu_ps(mb + (4 * i + 1) * ldxi, _mm512_add_ps(e[i][0], e[i][1]));
+        _mm512_storeu_ps(mb + (4 * i + 2) * ldxi, _mm512_sub_ps(e[i][0], e[i][1]));
+        _mm512_storeu_ps(mb + (4 * i + 3) * ldxi, _mm512_sub_ps(_mm512_setzero_ps(), e[i][1]));
+      }
+    }
+  }
+}
+
+// vt [n][ldt] = v [C][n] transposed (rows ldv apart), the channels past C up to a multiple of 16
+// as zeros: 16 x 16 blocks through registers.
+FM_AVX512 void winograd_transpose_avx512(const float* v, int64_t C, int64_t ldv, int64_t n, float* vt, int64_t ldt) {
+  for (int64_t t0 = 0; t0 < n; t0 += 16)
+    for (int64_t c0 = 0; c0 < C; c0 += 16) {
+      const __mmask16 tm = first_lanes(n - t0);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = c0 + i < C ? _mm512_maskz_loadu_ps(tm, v + (c0 + i) * ldv + t0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int64_t j = 0; j < std::min<int64_t>(16, n - t0); ++j) _mm512_storeu_ps(vt + (t0 + j) * ldt + c0, r[j]);
+    }
+}
+
+// out [O][ldo] (+)= dm [O][n] (rows ldm apart) @ vt [n][Cp] (rows ldt apart), Cp a multiple of 16
+// (overwritten when first): tiles of 8 output channels by 48 or 32 input channels (whichever
+// divides Cp), or 16 by 16.
+FM_AVX512 void winograd_grad_product_avx512(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm,
+                                            const float* vt, int64_t ldt, float* out, int64_t ldo, bool first) {
+  const int64_t groups = Cp / 16, nv = groups % 3 == 0 ? 3 : groups % 2 == 0 ? 2 : 1, mr = nv == 1 ? 16 : 8;
+  for (int64_t o0 = 0; o0 < O; o0 += mr) {
+    const int rows = int(std::min<int64_t>(mr, O - o0));
+    for (int64_t c0 = 0; c0 < Cp; c0 += 16 * nv) {
+      const float *a = dm + o0 * ldm, *b = vt + c0;
+      float* dst = out + o0 * ldo + c0;
+      if (nv == 3)
+        grad_tile<8, 3>(n, a, ldm, b, ldt, dst, ldo, rows, first);
+      else if (nv == 2)
+        grad_tile<8, 2>(n, a, ldm, b, ldt, dst, ldo, rows, first);
+      else
+        grad_tile<16, 1>(n, a, ldm, b, ldt, dst, ldo, rows, first);
     }
   }
 }
