@@ -202,16 +202,20 @@ void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float b
       }
     }
   });
-  // dU = the partials in group order, then dw = G^T dU G per (o, c).
-  parallel_for(O_, grain_for(C_ * (16 * groups_ + 64)), [&](int64_t lo, int64_t hi) {
-    for (int64_t o = lo; o < hi; ++o)
+  // dU = the partials in group order (into the first one, a row [Cp] at a time), then dw = G^T dU G
+  // per (o, c).
+  parallel_for(O_, grain_for(16 * Cp_ * groups_ + 64 * C_), [&](int64_t lo, int64_t hi) {
+    for (int64_t o = lo; o < hi; ++o) {
+      for (int xi = 0; xi < 16; ++xi) {
+        float* sum = part + (xi * O_ + o) * Cp_;
+        for (int64_t g = 1; g < groups_; ++g) {
+          const float* add = sum + g * part_size;
+          for (int64_t c = 0; c < Cp_; ++c) sum[c] += add[c];
+        }
+      }
       for (int64_t c = 0; c < C_; ++c) {
         float du[4][4];
-        for (int xi = 0; xi < 16; ++xi) {
-          float acc = 0.0f;
-          for (int64_t g = 0; g < groups_; ++g) acc += part[g * part_size + (xi * O_ + o) * Cp_ + c];
-          du[xi / 4][xi % 4] = acc;
-        }
+        for (int xi = 0; xi < 16; ++xi) du[xi / 4][xi % 4] = part[(xi * O_ + o) * Cp_ + c];
         // G^T maps a 4-vector u to (u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3).
         float rows[3][4];  // G^T dU
         for (int j = 0; j < 4; ++j) {
@@ -226,6 +230,7 @@ void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float b
           for (int j = 0; j < 3; ++j) out[3 * i + j] = beta == 0.0f ? r[j] : out[3 * i + j] + r[j];
         }
       }
+    }
   });
 }
 

@@ -1,6 +1,7 @@
 // tensor/cpu/conv_winograd_x86.cpp: the AVX-512 pieces of the Winograd F(2x2, 3x3) convolution
 // (conv_winograd.h has the math): the input transform, the register tiles of the 16 products and
-// the output transform. x86 only: compiled only when FM_HAVE_X86_KERNELS (tensor/meson.build),
+// the output transform; for the weight gradient, the output transform's adjoint, a transpose and
+// the products' tiles. x86 only: compiled only when FM_HAVE_X86_KERNELS (tensor/meson.build),
 // reached through x86_kernels.h from conv_winograd.cpp, which uses them only when cpu_features()
 // reports AVX-512.
 //
@@ -22,8 +23,9 @@ namespace fm::cpu::x86 {
 
 namespace {
 
-// Prefetch distance of the transforms, in image planes (channels): one, measured twice as fast as
-// none on a batch (64 x 32 x 28 x 28) that did not fit the cache, and faster than 2 or 4.
+// Prefetch distance of the transforms that read images, in planes (channels): one made the input
+// transform twice as fast as none on a batch (64 x 32 x 28 x 28) that did not fit the cache, and
+// was faster than 2 or 4.
 constexpr int64_t kPrefetchPlanes = 1;
 
 // The products' register tile: m[i, 16 v + l] = sum_c u[c MR + i] v[c ldv + 16 v + l] for the first
