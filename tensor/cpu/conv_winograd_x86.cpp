@@ -147,23 +147,25 @@ FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64
   }
 }
 
-// m [O, n] (rows ldm apart) = u [ceil(O / 8)][C][8] @ v [C, n] (rows ldv apart): 8 x 48 tiles, then
-// 8 x 32 or 8 x 16 for the last columns.
+// m [O, n] (rows ldm apart) = u [ceil(O / 8)][C][8] @ v [C, n] (rows ldv apart): 8 x 48 tiles, or
+// 8 x 32 and 8 x 16 for the last columns. (Per channel, a tile loads NV vectors and 8 weights for
+// 8 NV FMAs: 8 x 16 is load-bound at about half the FMA rate, so 49..64 columns go as 32 + 32.)
 FM_AVX512 void winograd_product_avx512(int64_t O, int64_t C, const float* u, const float* v, int64_t ldv, int64_t n,
                                        float* m, int64_t ldm) {
-  for (int64_t t0 = 0; t0 < n; t0 += 48) {
-    const int64_t left = n - t0;
+  for (int64_t t0 = 0; t0 < n;) {
+    const int64_t left = n - t0, nv = left > 64 || (left > 32 && left <= 48) ? 3 : left > 16 ? 2 : 1;
     for (int64_t o0 = 0; o0 < O; o0 += 8) {
       const float* ut = u + o0 * C;
       float* mt = m + o0 * ldm + t0;
       const int rows = int(std::min<int64_t>(8, O - o0));
-      if (left > 32)
+      if (nv == 3)
         product_tile<8, 3>(C, ut, v + t0, ldv, mt, ldm, rows, left);
-      else if (left > 16)
+      else if (nv == 2)
         product_tile<8, 2>(C, ut, v + t0, ldv, mt, ldm, rows, left);
       else
         product_tile<8, 1>(C, ut, v + t0, ldv, mt, ldm, rows, left);
     }
+    t0 += 16 * nv;
   }
 }
 
