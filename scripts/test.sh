@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/test.sh: build (installing what is missing), run every test suite with `meson test`, then
 # the CUDA backend on the emulated GPU under AddressSanitizer and UBSan (build-emu-asan: the gpu
-# suites), then scripts/gpu_check.sh --dry-run (the GPU check as the bare GPU machine would run it),
-# then each fuzz target for 15 s (scripts/fuzz.sh);
+# suites, then the CPU unit suites in the same build), then scripts/gpu_check.sh --dry-run (the GPU
+# check as the bare GPU machine would run it), then each fuzz target for 15 s (scripts/fuzz.sh);
 # end with one summary line "N passed, N failed, N skipped" counting the doctest test cases of both
 # builds (and, as skipped, the suites that exit 77). Arguments go to the first `meson test`.
 set -uo pipefail
@@ -21,13 +21,21 @@ fi
 ninja -C $emu apps/fm tests/test_backend_ops tests/test_emulation tests/test_gpu_runs tests/test_gpu_cli || exit 1
 meson test -C $emu --suite gpu --no-rebuild --num-processes 2 --print-errorlogs || status=1
 
+# The CPU suites under the same sanitizers, in the same build (its libraries are compiled already):
+# every suite of cpu_suites in tests/meson.build, so a new one joins by itself. The end-to-end suites
+# (cli, train_cli, kill, install, mpi) run in the release build only: they drive the same code through
+# the fm binary, and under ASan they would add minutes. Its own log, beside the gpu suites' one.
+cpu=$(sed -n '/^cpu_suites = \[/,/\]/p' tests/meson.build | grep -o "'[a-z_0-9]*'" | tr -d "'")
+ninja -C $emu $(for s in $cpu; do echo tests/test_$s; done) || exit 1
+meson test -C $emu --no-rebuild --num-processes 2 --print-errorlogs --logbase asan-cpu $cpu || status=1
+
 ./scripts/gpu_check.sh --dry-run build/gpu-check-dry || status=1
 
 # The fuzz targets (tests/fuzz/) with clang, ASan and UBSan, 15 s each (scripts/fuzz.sh: the campaign).
 ./scripts/fuzz.sh 15 || status=1
 
 # Each suite's doctest footer reads "[doctest] test cases: T | P passed | F failed | S skipped".
-logs=(build/meson-logs/testlog.txt $emu/meson-logs/testlog.txt)
+logs=(build/meson-logs/testlog.txt $emu/meson-logs/testlog.txt $emu/meson-logs/asan-cpu.txt)
 read -r passed failed < <(cat "${logs[@]}" | grep -h '^\[doctest\] test cases:' |
   awk -F'|' '{ split($2, p, " "); split($3, f, " "); P += p[1]; F += f[1] } END { print P + 0, F + 0 }')
 # A suite that crashed prints no footer: count it as a failure so the line never hides it.
