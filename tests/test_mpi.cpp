@@ -268,40 +268,60 @@ TEST_CASE("a rank killed at its worst moment ends the run; --resume on two ranks
   }
 }
 
-TEST_CASE("a rank that dies ends the run with an error within a bounded time; the checkpoint is intact") {
-  fm::testing::TempDir tmp("fm_test_mpi");
-  const fs::path run = tmp.dir / "run", rc_file = tmp.dir / "rc.txt";
-  const std::string tag = "fm_test_mpi_" + std::to_string(::getpid());
-  // In the background, with a hard limit: a hang shows up as timeout's 124.
-  const std::string cmd = "(FM_TEST_TAG=" + tag + " timeout 120 " + mpirun(2) + "-x FM_TEST_TAG " + std::getenv("FM_BIN") + " " + kMlpFlags +
-                          " --batch 256 --steps 1000000 --ckpt-every 20 --out '" + run.string() + "' >'" + (tmp.dir / "out.txt").string() +
-                          "' 2>'" + (tmp.dir / "err.txt").string() + "'; echo $? >'" + rc_file.string() + "') &";
-  REQUIRE(std::system(cmd.c_str()) == 0);
+// An `mpirun -np 2 fm <args>` in the background, with a hard limit (a hang shows up as timeout's
+// 124); its ranks are found by a tag in their environment.
+struct BackgroundRun {
   using Clock = std::chrono::steady_clock;
-  const auto wait_for = [](const std::function<bool()>& done, double seconds) {
+  fs::path dir, rc_file;
+  std::string tag;
+
+  BackgroundRun(const fs::path& d, const std::string& args) : dir(d), rc_file(d / "rc.txt") {
+    tag = "fm_test_mpi_" + std::to_string(::getpid()) + "_" + d.filename().string();
+    const std::string cmd = "(FM_TEST_TAG=" + tag + " timeout 120 " + mpirun(2) + "-x FM_TEST_TAG " + std::getenv("FM_BIN") + " " + args +
+                            " >'" + (dir / "out.txt").string() + "' 2>'" + (dir / "err.txt").string() + "'; echo $? >'" +
+                            rc_file.string() + "') &";
+    REQUIRE(std::system(cmd.c_str()) == 0);
+  }
+  static bool wait_for(const std::function<bool()>& done, double seconds) {
     const auto t0 = Clock::now();
     while (!done()) {
       if (std::chrono::duration<double>(Clock::now() - t0).count() > seconds) return false;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return true;
-  };
-  REQUIRE(wait_for([&] { return fs::exists(run / "model.safetensors"); }, 60));
-  // Rank 1: the process whose environment holds our tag and OMPI_COMM_WORLD_RANK=1.
-  pid_t victim = 0;
-  for (const auto& e : fs::directory_iterator("/proc")) {
-    const std::string env = file_bytes(e.path() / "environ");
-    if (env.find("FM_TEST_TAG=" + tag) != std::string::npos && env.find(std::string("OMPI_COMM_WORLD_RANK=1") + '\0') != std::string::npos &&
-        file_bytes(e.path() / "cmdline").find("train") != std::string::npos)
-      victim = pid_t(std::stol(e.path().filename().string()));
   }
+  // The training process of rank r: its environment holds our tag and OMPI_COMM_WORLD_RANK=r.
+  pid_t rank_pid(int r) const {
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      const std::string env = file_bytes(e.path() / "environ");
+      if (env.find("FM_TEST_TAG=" + tag) != std::string::npos &&
+          env.find("OMPI_COMM_WORLD_RANK=" + std::to_string(r) + '\0') != std::string::npos &&
+          file_bytes(e.path() / "cmdline").find("train") != std::string::npos)
+        return pid_t(std::stol(e.path().filename().string()));
+    }
+    return 0;
+  }
+  // mpirun's exit status once it has ended (within `seconds`), else -1.
+  int exit_code(double seconds) const {
+    if (!wait_for([&] { return fs::exists(rc_file) && !file_bytes(rc_file).empty(); }, seconds)) return -1;
+    return std::stoi(file_bytes(rc_file));
+  }
+  std::string err() const { return file_bytes(dir / "err.txt"); }
+};
+
+TEST_CASE("a rank that dies ends the run with an error within a bounded time; the checkpoint is intact") {
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const fs::path run = tmp.dir / "run";
+  BackgroundRun bg(tmp.dir, kMlpFlags + " --batch 256 --steps 1000000 --ckpt-every 20 --out '" + run.string() + "'");
+  REQUIRE(BackgroundRun::wait_for([&] { return fs::exists(run / "model.safetensors"); }, 60));
+  const pid_t victim = bg.rank_pid(1);
   REQUIRE(victim > 0);
-  const auto killed = Clock::now();
+  const auto killed = BackgroundRun::Clock::now();
   REQUIRE(::kill(victim, SIGKILL) == 0);
-  REQUIRE(wait_for([&] { return fs::exists(rc_file) && !file_bytes(rc_file).empty(); }, 110));
-  const double seconds = std::chrono::duration<double>(Clock::now() - killed).count();
-  const int rc = std::stoi(file_bytes(rc_file));
-  INFO("mpirun's stderr: ", file_bytes(tmp.dir / "err.txt"));
+  const int rc = bg.exit_code(110);
+  const double seconds = std::chrono::duration<double>(BackgroundRun::Clock::now() - killed).count();
+  INFO("mpirun's stderr: ", bg.err());
+  CHECK(rc != -1);
   CHECK(rc != 0);
   CHECK(rc != 124);  // not the timeout: mpirun ended the run itself
   CHECK(seconds < 60);
@@ -310,6 +330,38 @@ TEST_CASE("a rank that dies ends the run with an error within a bounded time; th
   CHECK(m.step % 20 == 0);
   CHECK(m.step >= 20);
   CHECK(load_safetensors((run / "train_state.safetensors").string()).metadata.count("rng.data") == 1);
+}
+
+TEST_CASE("SIGTERM to one rank stops every rank at one step with a checkpoint; a two-rank --resume ends as one process") {
+  // The ranks agree on the stop through a 1-float all-reduce per step (flow/run.cpp), so the rank
+  // that was not signalled stops at the same step, and rank 0 writes the checkpoint there.
+  fm::testing::TempDir tmp("fm_test_mpi");
+  const std::string args = kMlpFlags + " --batch 256 --steps 20000 --ckpt-every 0";
+  const fs::path run = tmp.dir / "run", ref = tmp.dir / "ref";
+  BackgroundRun bg(tmp.dir, args + " --out '" + run.string() + "'");
+  REQUIRE(BackgroundRun::wait_for([&] { return fm::testing::loss_rows(run / "loss.csv").size() >= 50; }, 60));
+  const pid_t rank1 = bg.rank_pid(1);
+  REQUIRE(rank1 > 0);
+  REQUIRE(::kill(rank1, SIGTERM) == 0);
+  const int rc = bg.exit_code(110);
+  const std::string err = bg.err();
+  INFO("mpirun's stderr: ", err);
+  CHECK(rc != 0);
+  CHECK(rc != 124);
+  const size_t at = err.find("fm train: interrupted by SIGTERM at step ");
+  REQUIRE(at != std::string::npos);
+  CHECK(count(err, "interrupted by SIGTERM") == 1);  // said once, by rank 0
+  const long long step = std::atoll(err.c_str() + at + 41);
+  CHECK(step >= 50);
+  CHECK(step < 20000);
+  CHECK(load_checkpoint((run / "model.safetensors").string()).step == step);
+  Run resumed = fm_run(tmp.dir, "train --resume '" + run.string() + "'", 2);
+  INFO("resume's stderr: ", resumed.err);
+  REQUIRE(resumed.rc == 0);
+  CHECK(resumed.err.find("resuming at step " + std::to_string(step) + "\n") != std::string::npos);
+  REQUIRE(fm_run(tmp.dir, args + " --out '" + ref.string() + "'").rc == 0);
+  check_same_losses(ref / "loss.csv", run / "loss.csv");
+  check_same_state(ref, run);
 }
 
 int main(int argc, char** argv) {
