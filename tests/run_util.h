@@ -24,6 +24,13 @@ inline std::string file_bytes(const std::filesystem::path& p) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+// Whether meson passed the binary (FM_BIN); without it a case that runs fm says so and does nothing.
+inline bool have_fm() {
+  if (std::getenv("FM_BIN")) return true;
+  MESSAGE("FM_BIN is not set (run through meson test); skipping");
+  return false;
+}
+
 struct Run {
   int rc = -1;
   std::string out, err;
@@ -39,6 +46,14 @@ inline Run run_shell(const std::filesystem::path& dir, const std::string& cmd) {
 // `<prefix>fm <args>` (prefix: e.g. "mpirun -np 2 ").
 inline Run fm_run(const std::filesystem::path& dir, const std::string& args, const std::string& prefix = "") {
   return run_shell(dir, prefix + std::getenv("FM_BIN") + " " + args);
+}
+
+// loss.csv's lines without their last column (the wall-clock seconds), header included.
+inline std::vector<std::string> rows_without_seconds(const std::filesystem::path& path) {
+  std::vector<std::string> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
+  return rows;
 }
 
 // loss.csv as numbers (step, loss, lr, grad_norm; the wall-clock column dropped).

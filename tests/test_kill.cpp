@@ -25,23 +25,11 @@
 
 using namespace fm;
 using fm::testing::file_bytes;
+using fm::testing::have_fm;
+using fm::testing::rows_without_seconds;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool have_fm() {
-  if (std::getenv("FM_BIN")) return true;
-  MESSAGE("FM_BIN is not set (run through meson test); skipping");
-  return false;
-}
-
-// loss.csv's lines without the last column (the wall-clock seconds).
-std::vector<std::string> rows_without_seconds(const fs::path& path) {
-  std::vector<std::string> rows;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
-  return rows;
-}
 
 // `env fm <args>` with its output in dir; true when it died of SIGKILL (directly, or as the
 // shell's 128 + 9 when the shell did not exec it).

@@ -6,8 +6,9 @@
 // batch that does not divide is refused in one line before anything is written; a diverged run
 // stops every rank at the same step with one error line; rank 0 alone writes; fm nll (points and
 // bits/dim of images) and fm sample give the one-process numbers bit for bit; and a rank that dies ends
-// the run (with an error, within a bounded time) and leaves the last checkpoint intact; and a rank
-// killed at its worst moment (a file half written, between steps) resumes to the uninterrupted end.
+// the run (with an error, within a bounded time) and leaves the last checkpoint intact; a rank
+// killed at its worst moment (a file half written, between steps) resumes to the uninterrupted end;
+// and SIGTERM to one rank stops both at one step with a checkpoint, from which they resume.
 //
 // The suite exits 77 (skipped) where fm was built without MPI or mpirun is not installed.
 #define DOCTEST_CONFIG_IMPLEMENT

@@ -18,8 +18,10 @@
 #include "flow/loss_log.h"
 #include "flow/run.h"
 #include "nn/mlp.h"
+#include "tests/run_util.h"
 
 using namespace fm;
+using fm::testing::rows_without_seconds;
 using fm::testing::error_of;
 using fm::testing::TempDir;
 namespace fs = std::filesystem;
@@ -36,14 +38,6 @@ std::map<std::string, std::string> dir_bytes(const std::string& dir) {
   std::map<std::string, std::string> out;
   for (const fs::directory_entry& e : fs::directory_iterator(dir)) out[e.path().filename().string()] = file_bytes(e.path().string());
   return out;
-}
-
-// loss.csv without its last column (the wall-clock seconds).
-std::vector<std::string> rows_without_seconds(const std::string& path) {
-  std::vector<std::string> rows;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
-  return rows;
 }
 
 // A tiny MLP run on the checkerboard: 6 steps of batch 16, a loss.csv row every 2 steps.

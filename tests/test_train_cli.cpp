@@ -24,35 +24,22 @@
 #include "tensor/io/json.h"
 #include "tensor/io/npy.h"
 #include "tensor/io/safetensors.h"
+#include "tests/run_util.h"
 
 using namespace fm;
+using fm::testing::file_bytes;
+using fm::testing::fm_run;
+using fm::testing::have_fm;
+using fm::testing::rows_without_seconds;
+using fm::testing::Run;
 namespace fs = std::filesystem;
 
 namespace {
-
-bool have_fm() {
-  if (std::getenv("FM_BIN")) return true;
-  MESSAGE("FM_BIN is not set (run through meson test); skipping");
-  return false;
-}
-
-std::string file_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
 
 std::map<std::string, std::string> dir_bytes(const fs::path& dir) {
   std::map<std::string, std::string> out;
   for (const fs::directory_entry& e : fs::directory_iterator(dir)) out[e.path().filename().string()] = file_bytes(e.path());
   return out;
-}
-
-// loss.csv's lines without the last column (the wall-clock seconds).
-std::vector<std::string> rows_without_seconds(const fs::path& path) {
-  std::vector<std::string> rows;
-  std::ifstream in(path);
-  for (std::string line; std::getline(in, line);) rows.push_back(line.substr(0, line.rfind(',')));
-  return rows;
 }
 
 // The number of points of loss.svg's loss curve (the polyline with id "loss").
@@ -61,19 +48,6 @@ int loss_points(const std::string& svg) {
   if (at == std::string::npos) return -1;
   const size_t b = svg.find("points=\"", at) + 8, e = svg.find('"', b);
   return int(std::count(svg.begin() + b, svg.begin() + e, ',')); // one comma per "x,y" pair
-}
-
-struct Run {
-  int rc = -1;
-  std::string out, err;
-};
-
-// `fm <args>` with stdout and stderr captured in files under `dir` (outside any run directory).
-Run fm_run(const fs::path& dir, const std::string& args) {
-  fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  std::string cmd = std::string(std::getenv("FM_BIN")) + " " + args + " >'" + out.string() + "' 2>'" + err.string() + "'";
-  int status = std::system(cmd.c_str());
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, file_bytes(out), file_bytes(err)};
 }
 
 // The tiny run's flags (steps and directory apart).
