@@ -98,7 +98,11 @@ TrainRunResult train_run(const TrainRunOptions& opt, Dataset& data, const RunHoo
   // Under mpirun, rank 0 alone writes (the directory, loss.csv, checkpoints) and calls the
   // observers; every rank trains, and evaluates (the evaluation deals its solves among them).
   const bool root = dist::is_root();
-  if (root) std::filesystem::create_directories(opt.out_dir);
+  if (root) {
+    std::error_code ec;
+    std::filesystem::create_directories(opt.out_dir, ec);
+    if (ec) throw std::runtime_error(opt.out_dir + ": cannot create the run directory: " + ec.message());
+  }
   const std::string ckpt_path = opt.out_dir + "/model.safetensors", state_path = opt.out_dir + "/train_state.safetensors";
 
   std::unique_ptr<ProbPath> path = make_path(spec.path, spec.sigma_min);

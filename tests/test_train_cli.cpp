@@ -113,6 +113,27 @@ TEST_CASE("a file-size limit mid-run: one line naming the file, no temporary lef
   CHECK(fm_run(tmp.dir, "train --resume '" + run.string() + "' --steps 20").rc == 0);  // and it resumes
 }
 
+TEST_CASE("an output directory that cannot be made or written: one line naming it, nothing left behind") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  std::ofstream(tmp.dir / "file") << "not a directory";
+  Run r = fm_run(tmp.dir, train_to(tmp.dir / "file" / "run", 10));
+  CHECK(r.rc == 1);
+  CHECK(r.err == "fm train: error: " + (tmp.dir / "file" / "run").string() + ": cannot create the run directory: Not a directory\n");
+  CHECK(file_bytes(tmp.dir / "file") == "not a directory");
+  // A directory this user may not write to (root may write anywhere, so only as another user).
+  if (::geteuid() != 0) {
+    const fs::path ro = tmp.dir / "ro";
+    fs::create_directories(ro);
+    fs::permissions(ro, fs::perms::owner_read | fs::perms::owner_exec);
+    r = fm_run(tmp.dir, train_to(ro, 10));
+    fs::permissions(ro, fs::perms::owner_all);
+    CHECK(r.rc == 1);
+    CHECK(r.err.find(": cannot write: Permission denied") != std::string::npos);
+    CHECK(fs::is_empty(ro));
+  }
+}
+
 TEST_CASE("SIGINT checkpoints and exits 130; --resume then ends exactly as a run never interrupted") {
   if (!have_fm()) return;
   fm::testing::TempDir tmp("fm_test_train_cli");
