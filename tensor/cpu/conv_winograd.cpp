@@ -78,24 +78,29 @@ void for_each_run(int64_t band0, int64_t band1, int64_t TH, const F& f) {
   }
 }
 
+// Whether the kernels can run here (AVX-512, sgemm not forced to another set, not forced off) for
+// the convolution s (3x3, stride 1, pad 1, output the size of the input).
+bool possible(const Conv2dShape& s) {
+  if (!kHaveX86Kernels || !cpu_features().avx512f || g_forced.load() == 0 ||
+      std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0)
+    return false;
+  return s.k == 3 && s.stride == 1 && s.pad == 1 && s.Ho == s.H && s.Wo == s.W;
+}
+
 }  // namespace
 
 void WinogradConv::force(int mode) { g_forced.store(mode); }
 
 bool WinogradConv::suits(const Conv2dShape& s) {
-  const int forced = g_forced.load();
-  if (!kHaveX86Kernels || !cpu_features().avx512f || forced == 0 ||
-      std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0)
-    return false;
-  if (s.k != 3 || s.stride != 1 || s.pad != 1 || s.Ho != s.H || s.Wo != s.W) return false;
-  if (forced == 1) return true;
+  if (!possible(s)) return false;
+  if (g_forced.load() == 1) return true;
   // Measured at 2 threads against the direct kernels, forward and dx at B = 64 (time ratio
-  // direct / Winograd): 1.3-2.5 at 28 x 28 and 14 x 14 for C, O = 16 to 128, and for O = 1 with
-  // C = 16 or 32 (the U-Net's output convolution); 0.4-0.8 for C = 1 (the stem's forward pass, the
-  // output convolution's dx), where the input transform is all the work. At 7 x 7 the 4 x 4 tiles
-  // cover 64 pixels for 49 (and fill 4 of the 16 lanes of the transforms): 1.2 for C, O >= 64, but
-  // 0.8-0.95 for C, O = 32 to 64 with min 32. Hence: C >= 16, and tiles that waste under 15 % or
-  // channels >= 64 on both sides.
+  // direct / Winograd): 1.2-2.0 at 28 x 28 and 14 x 14 for C, O = 16 to 128, and 1.2-1.5 for O = 1
+  // with C = 16 or 32 (the U-Net's output convolution); 0.45-0.8 for C = 1 (the stem's forward
+  // pass, the output convolution's dx), where the input transform is all the work. At 7 x 7 the
+  // 4 x 4 tiles cover 64 pixels for 49 (and fill 4 of the 16 lanes of the transforms): 1.0-1.15 for
+  // C, O >= 64, but 0.85-0.95 for C, O = 32 to 64 with min 32. Hence: C >= 16, and tiles that waste
+  // under 15 % or channels >= 64 on both sides.
   const int64_t tiled = (s.H + 1) / 2 * 2 * ((s.W + 1) / 2 * 2);
   return s.C >= 16 && (tiled * 100 <= s.H * s.W * 115 || std::min(s.C, s.O) >= 64);
 }
@@ -155,12 +160,12 @@ void WinogradConv::run(const float* x, float* y, const float* bias, const float*
   });
 }
 
-// Measured at 2 threads, B = 64 (direct / Winograd time): 1.1-1.9 at 28 x 28 and 14 x 14 for C, O
-// = 16 to 128, 1.05-1.15 at 7 x 7 for C, O >= 64; but 0.7-1.0 with O = 1 (the output convolution)
-// and C = 1 (the stem), where a transform is most of the work. So the forward pass's rule, and
-// O >= 16.
+// Measured at 2 threads, B = 64 (direct / Winograd time): 1.15-1.9 for C, O = 16 to 128 at 28 x 28
+// and 14 x 14, and 1.5-1.8 at 7 x 7 too (unlike the forward pass: the direct weight gradient is
+// slow there); but 0.7-0.85 with O = 1 (the output convolution) or C = 1 (the stem), where a
+// transform is most of the work. Hence C, O >= 16.
 bool WinogradWeightGrad::suits(const Conv2dShape& s) {
-  return WinogradConv::suits(s) && (s.O >= 16 || g_forced.load() == 1);
+  return possible(s) && (g_forced.load() == 1 || (s.C >= 16 && s.O >= 16));
 }
 
 WinogradWeightGrad::WinogradWeightGrad(const Conv2dShape& s)

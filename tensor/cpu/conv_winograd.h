@@ -80,7 +80,8 @@ class WinogradConv {
 // in vector lanes and sum over tiles in registers (as DirectWeightGrad does over pixels).
 class WinogradWeightGrad {
  public:
-  // As WinogradConv::suits (and its force hook), with the rule measured for this pass.
+  // Whether to use it for s: WinogradConv::suits's conditions and force hook, with its own rule
+  // measured for this pass (conv_winograd.cpp).
   static bool suits(const Conv2dShape& s);
   explicit WinogradWeightGrad(const Conv2dShape& s);
   // dw [O, C, 3, 3] = (beta 0) or += (beta 1) the weight gradient of y = conv(x, w) for x [B, C, H, W]
