@@ -68,4 +68,20 @@ FM_AVX512 inline __attribute__((always_inline)) void rank1_update(__m512 (&acc)[
   }
 }
 
+// Stores the first `rows` rows of an MR x NV tile: out[i ldo + 16 v ..] = acc[i][v] when first,
+// else += (a partial sum added onto the earlier ones).
+template <int MR, int NV>
+FM_AVX512 inline __attribute__((always_inline)) void store_tile(const __m512 (&acc)[MR][NV], float* out, int64_t ldo,
+                                                                int rows, bool first) {
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    if (i >= rows) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      float* dst = out + i * ldo + 16 * v;
+      _mm512_storeu_ps(dst, first ? acc[i][v] : _mm512_add_ps(acc[i][v], _mm512_loadu_ps(dst)));
+    }
+  }
+}
+
 }  // namespace fm::cpu

@@ -71,15 +71,7 @@ FM_AVX512 void dw_tile(int64_t H, int64_t W, const float* xt, int64_t Wp, int64_
       rank1_update<MR, NV>(acc, grow + ow * Op, b);
     }
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i >= m) break;
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) {
-      float* dst = out + i * ldo + 16 * v;
-      _mm512_storeu_ps(dst, first ? acc[i][v] : _mm512_add_ps(acc[i][v], _mm512_loadu_ps(dst)));
-    }
-  }
+  store_tile<MR, NV>(acc, out, ldo, m, first);
 }
 
 }  // namespace

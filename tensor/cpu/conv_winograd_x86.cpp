@@ -72,15 +72,7 @@ FM_AVX512 void grad_tile(int64_t n, const float* dm, int64_t ldm, const float* v
       for (int j = 0; j < NV; ++j) acc[i][j] = _mm512_fmadd_ps(a, b[j], acc[i][j]);
     }
   }
-#pragma GCC unroll 16
-  for (int i = 0; i < MR; ++i) {
-    if (i >= rows) break;
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      float* dst = out + i * ldo + 16 * j;
-      _mm512_storeu_ps(dst, first ? acc[i][j] : _mm512_add_ps(acc[i][j], _mm512_loadu_ps(dst)));
-    }
-  }
+  store_tile<MR, NV>(acc, out, ldo, rows, first);
 }
 
 }  // namespace
