@@ -31,7 +31,9 @@ FM_AVX512 double fma_rounds_avx512(int64_t rounds) {
     for (int c = 0; c < kChains; ++c) acc[c] = _mm512_fmadd_ps(acc[c], a, b);
   __m512 sum = acc[0];
   for (int c = 1; c < kChains; ++c) sum = _mm512_add_ps(sum, acc[c]);
-  g_sink = _mm512_reduce_add_ps(sum);
+  alignas(64) float lanes[16];  // not _mm512_reduce_add_ps: GCC 12 warns inside it (bug 105593)
+  _mm512_store_ps(lanes, sum);
+  g_sink = lanes[0] + lanes[15];
   return 2.0 * 16 * kChains * double(rounds);
 }
 
