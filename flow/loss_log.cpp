@@ -1,6 +1,9 @@
 // flow/loss_log.cpp
 #include "flow/loss_log.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -21,6 +24,7 @@ LossLog::LossLog(const std::string& path, int64_t every, int64_t start, const st
   if (!saved) {
     f_ = std::fopen(path.c_str(), "w");
     if (!f_) throw std::runtime_error(path + ": cannot write: " + std::strerror(errno));
+    std::setvbuf(f_, nullptr, _IONBF, 0);  // a row is one write (see add)
     if (std::fputs(kHeader, f_) < 0 || std::fflush(f_) != 0) throw std::runtime_error(path + ": write failed: " + std::strerror(errno));
     return;
   }
@@ -31,6 +35,7 @@ LossLog::LossLog(const std::string& path, int64_t every, int64_t start, const st
   keep_loss_rows_until(path, start);
   f_ = std::fopen(path.c_str(), "a");
   if (!f_) throw std::runtime_error(path + ": cannot append: " + std::strerror(errno));
+  std::setvbuf(f_, nullptr, _IONBF, 0);
 }
 
 LossLog::~LossLog() { close(); }
@@ -51,13 +56,20 @@ void LossLog::add(int64_t step, const StepStats& s, bool last, double session_se
                                 norm_ / double(count_), seconds_before_ + session_seconds);
   if (crash_due("loss.csv")) {  // the test hook (tensor/io/crash_point.h): a torn row, then SIGKILL
     std::fwrite(row, 1, size_t(len) / 2, f_);
-    std::fflush(f_);
     crash_now();
   }
-  const int put = len > 0 && std::fputs(row, f_) >= 0 ? len : -1;
-  // Flushed per row, so a run that dies keeps its curve; a row that could not be written (a full
-  // disk) stops the run: a resume drops a torn last row (keep_loss_rows_until parses every row).
-  if (put < 0 || std::fflush(f_) != 0) throw std::runtime_error(path_ + ": write failed: " + std::strerror(errno));
+  // The stream is unbuffered, so each row goes to the file at once (a run that dies keeps its
+  // curve) in one write. A row that fails partway (a full disk) is cut off again and stops the run,
+  // so loss.csv never ends in a torn row while fm lives to clean up; after a SIGKILL mid-row, a
+  // resume drops the torn row (keep_loss_rows_until parses every row).
+  struct stat st;
+  const off_t before = ::fstat(::fileno(f_), &st) == 0 ? st.st_size : -1;
+  if (len <= 0 || std::fputs(row, f_) < 0) {
+    const int err = errno;
+    std::clearerr(f_);
+    const bool cut = before >= 0 && ::ftruncate(::fileno(f_), before) == 0;  // the torn row off again
+    throw std::runtime_error(path_ + ": write failed: " + std::strerror(err) + (cut ? "" : " (its last row may be torn)"));
+  }
   loss_ = norm_ = 0.0;
   count_ = 0;
 }

@@ -113,6 +113,29 @@ TEST_CASE("a file-size limit mid-run: one line naming the file, no temporary lef
   CHECK(fm_run(tmp.dir, "train --resume '" + run.string() + "' --steps 20").rc == 0);  // and it resumes
 }
 
+TEST_CASE("a file-size limit hit by a loss.csv row: one line naming loss.csv, and no torn row left") {
+  if (!have_fm()) return;
+  fm::testing::TempDir tmp("fm_test_train_cli");
+  const fs::path run = tmp.dir / "run";
+  // One block (512 bytes with this shell's ulimit, 1 KiB with some) holds the header and 15 to 30
+  // rows; no checkpoint comes before the end.
+  const std::string cmd = "ulimit -f 1; exec " + std::string(std::getenv("FM_BIN")) +
+                          " train --data checkerboard --batch 64 --width 16 --depth 2 --eval-n 0 --ckpt-every 0 --log-every 1 "
+                          "--steps 300 --out '" + run.string() + "' 2>'" + (tmp.dir / "err.txt").string() + "'";
+  const int status = std::system(("sh -c \"" + cmd + "\"").c_str());
+  CHECK((WIFEXITED(status) ? WEXITSTATUS(status) : -1) == 1);
+  const std::string err = file_bytes(tmp.dir / "err.txt");
+  INFO("stderr: ", err);
+  CHECK(err.find((run / "loss.csv").string() + ": write failed: File too large; training stopped.") != std::string::npos);
+  const std::string csv = file_bytes(run / "loss.csv");
+  CHECK(csv.size() <= 1024);
+  CHECK(csv.size() > 400);  // it stopped at the limit, not before
+  REQUIRE(!csv.empty());
+  CHECK(csv.back() == '\n');  // whole rows only
+  const std::vector<std::string> rows = rows_without_seconds(run / "loss.csv");
+  for (size_t i = 1; i < rows.size(); ++i) CHECK(rows[i].rfind(std::to_string(i) + ",", 0) == 0);  // rows 1, 2, ...
+}
+
 TEST_CASE("an output directory that cannot be made or written: one line naming it, nothing left behind") {
   if (!have_fm()) return;
   fm::testing::TempDir tmp("fm_test_train_cli");
