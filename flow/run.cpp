@@ -12,7 +12,6 @@
 #include "nn/checkpoint.h"
 #include "nn/mlp.h"
 #include "nn/model.h"
-#include "tensor/allocator.h"
 #include "tensor/io/crash_point.h"
 
 namespace fm {
@@ -65,10 +64,7 @@ ResumedRun load_resume(const ResumeRequest& req) {
 
 std::unique_ptr<FieldModel> make_run_model(const RunSpec& spec, const SafetensorsFile* state, Rng& rng) {
   if (!state) return make_model(spec.model, rng);
-  size_t bytes = size_t(1) << 20;
-  for (const NamedTensor& t : state->tensors) bytes += size_t(t.tensor.numel()) * sizeof(float);
-  const AllocationBudget budget(bytes, "train_state.safetensors: the model its options describe");
-  return make_model(spec.model, rng);
+  return make_model_within(spec.model, *state, "train_state.safetensors: the model its options describe", rng);
 }
 
 namespace {

@@ -32,6 +32,14 @@ void load_weights(const std::string& path, const SafetensorsFile& file, const st
     if (!expected.count(t.name)) throw std::runtime_error(path + ": unexpected tensor '" + t.name + "' for this model");
 }
 
+std::unique_ptr<FieldModel> make_model_within(const Json& config, const SafetensorsFile& file, const std::string& what,
+                                              Rng& rng) {
+  size_t bytes = size_t(1) << 20;
+  for (const NamedTensor& t : file.tensors) bytes += size_t(t.tensor.numel()) * sizeof(float);
+  const AllocationBudget budget(bytes, what.c_str());
+  return make_model(config, rng);
+}
+
 LoadedModel load_checkpoint(const std::string& path) {
   SafetensorsFile file = load_safetensors(path);
   auto it = file.metadata.find("config");
@@ -43,16 +51,7 @@ LoadedModel load_checkpoint(const std::string& path) {
     throw std::runtime_error(path + ": bad model config: " + e.what());
   }
   Rng rng(0);
-  {
-    // The config comes from the file: the model it builds may hold at most the weights the file
-    // holds (plus 1 MiB for what construction allocates besides), so a hostile config cannot make
-    // fm allocate gigabytes before load_weights would find the tensors missing.
-    size_t weights = 0;
-    for (const NamedTensor& t : file.tensors) weights += size_t(t.tensor.numel()) * sizeof(float);
-    const std::string what = path + ": the model config";
-    const AllocationBudget budget(weights + (size_t(1) << 20), what.c_str());
-    out.model = make_model(out.config, rng);
-  }
+  out.model = make_model_within(out.config, file, path + ": the model config", rng);  // the config came from the file
   load_weights(path, file, out.model->parameters());
   if (auto s = file.metadata.find("step"); s != file.metadata.end()) {
     try {

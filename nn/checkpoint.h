@@ -31,6 +31,13 @@ struct LoadedModel {
   std::map<std::string, std::string> metadata;
 };
 
+// The model `config` describes, built under an allocation budget of the tensors `file` holds
+// (plus 1 MiB for what construction allocates besides): a config that came from the file cannot
+// make fm allocate gigabytes before the weights are found missing. Over budget, it throws
+// std::runtime_error starting with `what`.
+std::unique_ptr<FieldModel> make_model_within(const Json& config, const SafetensorsFile& file, const std::string& what,
+                                              Rng& rng);
+
 // Rebuilds the model from the config stored in the file and loads its weights.
 LoadedModel load_checkpoint(const std::string& path);
 
