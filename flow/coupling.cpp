@@ -46,7 +46,8 @@ std::vector<int64_t> ot_noise_order(const Tensor& x0, const Tensor& x1, const st
       std::copy_n(noise + b.rows[size_t(r)] * d, d, b.noise.data() + r * d);
       std::copy_n(data + b.rows[size_t(r)] * d, d, b.data.data() + r * d);
     }
-    ot_pairing(b.noise.data(), b.data.data(), m, d, b.perm.data(), b.solver);
+    if (m <= kExactRows) ot_pairing(b.noise.data(), b.data.data(), m, d, b.perm.data(), b.solver);
+    else ot_pairing_auction(b.noise.data(), b.data.data(), m, d, kAuctionEps, b.perm.data(), b.auction);
   });
   std::vector<int64_t> order(static_cast<size_t>(n));
   for (size_t k = 0; k < count; ++k) {

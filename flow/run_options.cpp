@@ -73,8 +73,8 @@ const std::vector<RunOption> kOptions = {
      [](S& s, T v) { s.train.coupling = parse_coupling(v); },
      [](const S& s) { return s.train.coupling == Coupling::Ot ? coupling_name(s.train.coupling) : std::string(); }},  // independent: not stored
     {"--ot-block",
-     "OT coupling: rows per exact assignment; a larger batch is solved in blocks of this many rows (0: the whole "
-     "batch at once, O(B^3))", "64", nullptr, "ot_block", OnResume::Refused, true, false, true,
+     "OT coupling: a larger batch is solved in blocks of this many rows (0: the whole batch at once); blocks of up "
+     "to 256 rows exactly, larger ones by an auction within a factor 1.003 of the optimum", "64", nullptr, "ot_block", OnResume::Refused, true, false, true,
      [](S& s, T v) { s.train.ot_block = at_least(parse<int64_t>(v), 0, "must be 0 or positive"); },
      [](const S& s) { return s.train.coupling == Coupling::Ot ? std::to_string(s.train.ot_block) : std::string(); }},
     {"--hflip", "images: mirror each drawn image left-right with probability 1/2", "false", nullptr, "hflip",

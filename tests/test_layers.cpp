@@ -29,12 +29,12 @@ const std::vector<std::string> kLayers = {"tensor", "dist", "autodiff", "nn", "o
 const std::vector<std::string> kKernelCalls = {".data()", "device_data()", "sgemm(", "parallel_for(", "parallel_sum(", "thread_scratch(",
                                                "cpu::", "\"tensor/cpu/", "\"tensor/dispatch.h\""};
 // flow/'s data readers fill host tensors from files and generators, and its host algorithms work
-// on a batch while it is still on the host (the OT assignment and the coupling that hands it the
-// batch) or on arrays of their own (sample distances, the class-mean classifier): the one place
-// above the tensor layer where .data() is fine.
+// on a batch while it is still on the host (the OT assignments, exact and auction, and the
+// coupling that hands them the batch) or on arrays of their own (sample distances, the class-mean
+// classifier): the one place above the tensor layer where .data() is fine.
 const std::set<std::string> kFlowReaders = {"datafile.cpp",   "dataset.cpp",    "idx.h",        "idx.cpp",
                                             "toy2d.cpp",      "cifar10.cpp",    "npy_images.cpp", "png_folder.cpp",
-                                            "png_file.cpp",   "assignment.cpp", "coupling.cpp", "sample_distance.cpp",
+                                            "png_file.cpp",   "assignment.cpp", "auction.cpp",  "coupling.cpp", "sample_distance.cpp",
                                             "class_means.cpp"};
 
 int layer_index(const std::string& layer) {

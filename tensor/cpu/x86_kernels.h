@@ -85,5 +85,9 @@ void winograd_grad_product_avx512(int64_t O, int64_t Cp, int64_t n, const float*
 double fma_rounds_avx512(int64_t rounds);
 double fma_rounds_avx2(int64_t rounds);
 
+// best_two (tensor/best_two.h) over the n columns, with AVX-512 (best_two_x86.cpp).
+void best_two_avx512(const float* a, const float* x, int64_t ldx, const float* b, int64_t n, int64_t d,
+                     float* best, float* second, int64_t* index);
+
 }  // namespace x86
 }  // namespace fm::cpu
