@@ -22,19 +22,21 @@
 // rounding is a small part of eps and every bid moves a price by a visible step.
 //
 // eps-scaling. With a small eps from the start, prices climb in tiny steps (a bidding war over
-// near-equal objects). So the auction runs phases at eps0 = a quarter of the mean cost, then eps / 8
+// near-equal objects). So the auction runs phases at eps0 = a tenth of the mean cost, then eps / 6
 // each, keeping the prices; every phase starts with all persons unassigned. A phase that ends at
 // eps with cost C proves the optimum >= C - n eps; the phases stop as soon as n eps <= rel times
 // that lower bound, so the result costs at most (1 + rel) times the optimum. (Measured on Gaussian
-// noise against 2,048 checkerboard points: 0.85-2 s for the exact solver, 8 ms here at rel = 3e-3,
-// and a true gap of 3-4e-4.)
+// noise against 2,048 checkerboard points: 0.85-2 s for the exact solver; here, at rel = 1e-2, some
+// 29,000 bids, 6-10 ms on one core, and a true gap of about 1.2e-3.)
 //
-// Tried and left out, measured: Jacobi rounds (all unassigned persons bid at once, on the CPU
-// threads) made three times the bids, since neighbours bid for the same objects; keeping each
-// person's K best objects between scans saved a third of the scans but not their time; scanning
-// only the blocks of nearby objects (k-d leaves of 32) whose bound a.center + |a| radius + the
-// largest offset beats the second best found was 8 times slower: that bound is too loose to
-// prune (a tighter one needs |x1 - center|, a square root per block and bid).
+// Tried and left out, measured on those batches: Jacobi rounds (all unassigned persons bid at
+// once, on the CPU threads) made three times the bids, since neighbours bid for the same objects;
+// keeping each person's K best objects between scans saved a third of the scans but not their
+// time; cutting the objects into k-d blocks of 32 and scanning only the blocks whose upper bound
+// (a box around the block, its offsets fitted by a plane plus the largest residual) beats the
+// second best found still scanned 15 of 64 blocks a bid, 3 times slower than scanning all: near
+// the equilibrium prices a person's values are nearly flat over a wide region (that is what makes
+// the prices an equilibrium), so many blocks come within the second best.
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -63,7 +65,8 @@ struct AuctionStats {
 // Squared-Euclidean pairing of x0 [n, d] and x1 [n, d] (row-major float), as ot_pairing
 // (flow/assignment.h) but eps-optimal: perm[i] is the row of x0 paired with row i of x1, and
 //     sum_i ||x0[perm[i]] - x1[i]||^2 <= optimum + n * stats.eps <= (1 + relative_eps) * optimum,
-// the second inequality unless eps reached its floor (an optimum near 0, as for identical sets).
+// up to float rounding (a few ulps of the largest value per bid), the second inequality unless eps
+// reached its floor (an optimum near 0, as for identical sets).
 // Throws std::invalid_argument as ot_pairing does, and on a relative_eps that is not positive.
 AuctionStats ot_pairing_auction(const float* x0, const float* x1, int64_t n, int64_t d, double relative_eps,
                                 int32_t* perm, AuctionWorkspace& ws);

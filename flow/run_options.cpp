@@ -74,7 +74,7 @@ const std::vector<RunOption> kOptions = {
      [](const S& s) { return s.train.coupling == Coupling::Ot ? coupling_name(s.train.coupling) : std::string(); }},  // independent: not stored
     {"--ot-block",
      "OT coupling: a larger batch is solved in blocks of this many rows (0: the whole batch at once); blocks of up "
-     "to 256 rows exactly, larger ones by an auction within a factor 1.003 of the optimum", "64", nullptr, "ot_block", OnResume::Refused, true, false, true,
+     "to 256 rows exactly, larger ones by an auction within a factor 1.01 of the optimum", "64", nullptr, "ot_block", OnResume::Refused, true, false, true,
      [](S& s, T v) { s.train.ot_block = at_least(parse<int64_t>(v), 0, "must be 0 or positive"); },
      [](const S& s) { return s.train.coupling == Coupling::Ot ? std::to_string(s.train.ot_block) : std::string(); }},
     {"--hflip", "images: mirror each drawn image left-right with probability 1/2", "false", nullptr, "hflip",
