@@ -52,9 +52,10 @@ void print_header(const RunContext& c, bool images) {
     std::fprintf(stderr, "class-conditional: %lld classes, each label dropped to \"no class\" with probability %g\n",
                  (long long)K, t.cond_drop);
   if (t.coupling == Coupling::Ot)
-    std::fprintf(stderr, "coupling: minibatch OT, exact assignments in blocks of %s%s\n",
+    std::fprintf(stderr, "coupling: minibatch OT in blocks of %s%s (exact up to %lld rows, an auction within %g of the "
+                 "optimum above)\n",
                  t.ot_block > 0 ? (std::to_string(t.ot_block) + " rows").c_str() : "the whole batch",
-                 c.model.num_classes() > 0 ? ", within each class" : "");
+                 c.model.num_classes() > 0 ? ", within each class" : "", (long long)kExactRows, 1.0 + kAuctionEps);
   if (dist::size() > 1)
     std::fprintf(stderr, "data parallel: %d processes, %lld samples each per step, %d thread%s each (rank 0)\n",
                  dist::size(), (long long)(t.batch / dist::size()), num_threads(), num_threads() == 1 ? "" : "s");
