@@ -108,6 +108,36 @@ TEST_CASE("--ot-block: each group is cut in row order into blocks, each solved e
   }
 }
 
+TEST_CASE("a block over kExactRows rows goes to the auction: a permutation within 1 + kAuctionEps of the exact optimum") {
+  CouplingWorkspace ws;
+  const int64_t n = 2 * kExactRows + 100;
+  const Tensor x0 = randu({n, 2}, 3), x1 = randu({n, 2}, 4, -2.0f, 2.0f);
+  std::vector<int64_t> groups(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) groups[size_t(i)] = i % 2;  // two groups above kExactRows: two auctions
+  for (const std::vector<int64_t>& g : {std::vector<int64_t>{}, groups}) {
+    const std::vector<int64_t> order = ot_noise_order(x0, x1, g, 0, ws);
+    std::vector<int64_t> sorted = order;
+    std::sort(sorted.begin(), sorted.end());
+    std::vector<int64_t> all(static_cast<size_t>(n));
+    std::iota(all.begin(), all.end(), 0);
+    REQUIRE(sorted == all);
+    for (int64_t i = 0; i < n && !g.empty(); ++i) CHECK(g[size_t(order[size_t(i)])] == g[size_t(i)]);
+    // The exact optimum of each group, by the exact solver on the group's rows.
+    double best = 0.0;
+    for (int64_t group : (g.empty() ? std::vector<int64_t>{-1} : std::vector<int64_t>{0, 1})) {
+      std::vector<int64_t> rows;
+      for (int64_t i = 0; i < n; ++i)
+        if (group < 0 || g[size_t(i)] == group) rows.push_back(i);
+      const Tensor a = take_rows(x0, rows), b = take_rows(x1, rows);
+      const std::vector<int32_t> p = ot_pairing(a.to_vector().data(), b.to_vector().data(), int64_t(rows.size()), 2);
+      best += pairing_cost(a, b, std::vector<int64_t>(p.begin(), p.end()));
+    }
+    const double cost = pairing_cost(x0, x1, order);
+    CHECK(cost >= best * (1.0 - 1e-6));
+    CHECK(cost <= best * (1.0 + kAuctionEps) * (1.0 + 1e-6));
+  }
+}
+
 TEST_CASE("a training step with OT coupling pairs its noise with the data more closely than independent coupling") {
   // On the condot path the target is u = x1 - (1 - sigma_min) x0, so the mean |u|^2 of the batch
   // a step trained on is the mean squared distance of its pairs: E|x0|^2 + E|x1|^2 = 2 + 8/3 for
