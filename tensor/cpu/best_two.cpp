@@ -3,6 +3,7 @@
 #include "tensor/best_two.h"
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 
 #include "tensor/cpu/x86_kernels.h"
@@ -29,7 +30,7 @@ void best_two_force_portable(int mode) { g_force = mode; }
 
 BestTwo best_two(const float* a, const float* x, int64_t ldx, const float* b, int64_t n, int64_t d) {
   if constexpr (cpu::kHaveX86Kernels)
-    if (g_force != 1 && cpu::cpu_features().avx512f) {
+    if (g_force != 1 && cpu::cpu_features().avx512f && n <= INT32_MAX) {  // the kernel's columns are int32
       BestTwo r;
       cpu::x86::best_two_avx512(a, x, ldx, b, n, d, &r.best, &r.second, &r.index);
       return r;
