@@ -67,7 +67,7 @@ const std::vector<RunOption> kOptions = {
      },
      [](const S& s) { return meta_number(s.train.cond_drop); }},
     {"--coupling",
-     "how noise is paired with data in a batch: independent, or ot (an exact optimal assignment in each block of "
+     "how noise is paired with data in a batch: independent, or ot (an optimal assignment in each block of "
      "--ot-block rows, within each class for conditional models)",
      "independent", nullptr, "coupling", OnResume::Refused, true, false, true,
      [](S& s, T v) { s.train.coupling = parse_coupling(v); },
