@@ -32,6 +32,16 @@ double pairing_cost(const Tensor& x0, const Tensor& x1, const std::vector<int64_
   return c;
 }
 
+// The order is a permutation (no noise row used twice or dropped) that keeps each row in its group.
+void check_order(const std::vector<int64_t>& order, const std::vector<int64_t>& groups) {
+  const int64_t n = int64_t(order.size());
+  std::vector<int64_t> sorted = order, all(static_cast<size_t>(n));
+  std::sort(sorted.begin(), sorted.end());
+  std::iota(all.begin(), all.end(), 0);
+  REQUIRE(sorted == all);
+  for (int64_t i = 0; i < n && !groups.empty(); ++i) CHECK(groups[size_t(order[size_t(i)])] == groups[size_t(i)]);
+}
+
 // The cheapest pairing that keeps every row within its group, by trying every permutation.
 double brute_force_cost(const Tensor& x0, const Tensor& x1, const std::vector<int64_t>& groups) {
   const int64_t n = x0.dim(0);
@@ -56,12 +66,7 @@ TEST_CASE("the OT noise order is an optimal permutation, within each group when 
     for (int64_t i = 0; i < n; ++i) groups.push_back((i * 7 + int64_t(seed)) % 3);
     for (const std::vector<int64_t>& g : {std::vector<int64_t>{}, groups}) {
       const std::vector<int64_t> order = ot_noise_order(x0, x1, g, 0, ws);
-      std::vector<int64_t> sorted = order;
-      std::sort(sorted.begin(), sorted.end());
-      std::vector<int64_t> all(static_cast<size_t>(n));
-      std::iota(all.begin(), all.end(), 0);
-      CHECK(sorted == all);  // a permutation: no noise row used twice or dropped
-      for (int64_t i = 0; i < n && !g.empty(); ++i) CHECK(g[size_t(order[size_t(i)])] == g[size_t(i)]);
+      check_order(order, g);
       CAPTURE(seed);
       CHECK(pairing_cost(x0, x1, order) == doctest::Approx(brute_force_cost(x0, x1, g)).epsilon(1e-5));
     }
@@ -116,12 +121,7 @@ TEST_CASE("a block over kExactRows rows goes to the auction: a permutation withi
   for (int64_t i = 0; i < n; ++i) groups[size_t(i)] = i % 2;  // two groups above kExactRows: two auctions
   for (const std::vector<int64_t>& g : {std::vector<int64_t>{}, groups}) {
     const std::vector<int64_t> order = ot_noise_order(x0, x1, g, 0, ws);
-    std::vector<int64_t> sorted = order;
-    std::sort(sorted.begin(), sorted.end());
-    std::vector<int64_t> all(static_cast<size_t>(n));
-    std::iota(all.begin(), all.end(), 0);
-    REQUIRE(sorted == all);
-    for (int64_t i = 0; i < n && !g.empty(); ++i) CHECK(g[size_t(order[size_t(i)])] == g[size_t(i)]);
+    check_order(order, g);
     // The exact optimum of each group, by the exact solver on the group's rows.
     double best = 0.0;
     for (int64_t group : (g.empty() ? std::vector<int64_t>{-1} : std::vector<int64_t>{0, 1})) {
