@@ -98,12 +98,6 @@ void augment(const float* c, int64_t n, int32_t s, AssignmentWorkspace& ws) {
   }
 }
 
-void check_finite(const float* values, int64_t count, const char* what) {
-  for (int64_t k = 0; k < count; ++k)
-    if (!std::isfinite(values[k]))
-      throw std::invalid_argument(std::string(what) + " element " + std::to_string(k) + " is not finite");
-}
-
 // The solve itself, on costs already checked.
 void solve_checked(const float* cost, int64_t n, int32_t* col_of_row, AssignmentWorkspace& ws) {
   if (n == 0) return;
@@ -122,6 +116,12 @@ void solve_checked(const float* cost, int64_t n, int32_t* col_of_row, Assignment
 }
 
 }  // namespace
+
+void check_finite(const float* values, int64_t count, const char* what) {
+  for (int64_t k = 0; k < count; ++k)
+    if (!std::isfinite(values[k]))
+      throw std::invalid_argument(std::string(what) + " element " + std::to_string(k) + " is not finite");
+}
 
 void solve_assignment(const float* cost, int64_t n, int32_t* col_of_row, AssignmentWorkspace& ws) {
   if (n < 0) throw std::invalid_argument("solve_assignment: n = " + std::to_string(n) + " < 0");

@@ -55,4 +55,8 @@ void solve_assignment(const float* cost, int64_t n, int32_t* col_of_row, Assignm
 std::vector<int32_t> ot_pairing(const float* x0, const float* x1, int64_t n, int64_t d);
 void ot_pairing(const float* x0, const float* x1, int64_t n, int64_t d, int32_t* perm, AssignmentWorkspace& ws);
 
+// The argument check both OT solvers share (here and flow/auction.h): throws std::invalid_argument
+// "<what> element <k> is not finite" at the first of the count values that is NaN or infinite.
+void check_finite(const float* values, int64_t count, const char* what);
+
 }  // namespace fm

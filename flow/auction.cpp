@@ -12,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "flow/assignment.h"
 #include "tensor/best_two.h"
 
 namespace fm {
@@ -81,12 +82,6 @@ struct Auction {
     }
   }
 };
-
-void check_finite(const float* values, int64_t count, const char* what) {
-  for (int64_t k = 0; k < count; ++k)
-    if (!std::isfinite(values[k]))
-      throw std::invalid_argument(std::string(what) + " element " + std::to_string(k) + " is not finite");
-}
 
 }  // namespace
 
