@@ -10,19 +10,32 @@
 #include <cmath>
 #include <limits>
 #include <stdexcept>
+#include <memory>
 #include <string>
 
 #include "flow/assignment.h"
 #include "tensor/best_two.h"
+#include "tensor/host_tasks.h"
 
 namespace fm {
 namespace {
 
-// The eps schedule: eps0 = kFirstEps * the mean cost, then eps / kEpsFactor per phase (the pair that
-// made the fewest bids on 2-D batches of 2,048 at rel = 1e-2, of eps0 / mean in 0.05 .. 1 and
-// factors 4 .. 20).
+// The eps schedule: eps0 = kFirstEps * the mean cost from zero prices, kWarmEps * the mean cost
+// from the coarse problem's prices, then eps / kEpsFactor per phase (the values that made the
+// fewest bids on 2-D batches of 2,048 at rel = 1e-2: eps0 / mean in 0.05 .. 1 and factors 4 .. 20
+// from zero prices; 0.003 .. 0.05 from coarse prices, whose first phase is then cheap).
 constexpr double kFirstEps = 0.1;
+constexpr double kWarmEps = 0.02;
 constexpr double kEpsFactor = 6.0;
+
+// The coarse problem: the first quarter of the rows, from kCoarseRows rows up (itself warm-started
+// the same way when large enough). A quarter gave fewer bids in all than a half or an eighth.
+constexpr int64_t kCoarseDivisor = 4;
+constexpr int64_t kCoarseRows = 128;
+
+// The dual bound costs a scan per person, so it is computed only once the phase's own bound is
+// within this factor of the target (it was about half as far from it on the batches above).
+constexpr double kDualTry = 3.0;
 
 struct Bid {
   int32_t object;
@@ -63,6 +76,30 @@ struct Auction {
     return total;
   }
 
+  // A lower bound on the optimum from the prices alone (weak duality): for any prices p and any
+  // permutation sigma, sum_i a_i,sigma(i) <= sum_i max_j (a_ij - p_j) + sum_j p_j, and cost_ij =
+  // |x1_i|^2 - a_ij, so
+  //     optimum >= sum_i |x1_i|^2 + sum_j |x0_j|^2 + sum_j offset_j - sum_i max_j value_ij
+  // (`squares` is the first two sums), less an allowance for rounding: each value is an fma chain
+  // of d + 1 roundings, each at most 2^-24 of the magnitude of its terms (offsets and 2 x1.x0).
+  // The phase's own bound, cost - n eps, takes every person's eps-CS slack as used up; most are
+  // not, and the objects a person passed over have risen in price since it bid, so this bound is
+  // usually about twice as tight. One scan per person, on the CPU threads, in chunks of rows (each
+  // row's maximum stored, then summed in order: the same bits for any thread count).
+  double dual_lower(double squares, double largest_product) {
+    constexpr int64_t kChunk = 128;
+    host_tasks((n + kChunk - 1) / kChunk, [&](int64_t c) {
+      for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i)
+        ws.top[size_t(i)] = best_two(ws.twice.data() + i * d, ws.noise_t.data(), n, ws.offset.data(), n, d).best;
+    });
+    double bound = squares, largest_offset = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      bound += double(ws.offset[size_t(i)]) - double(ws.top[size_t(i)]);
+      largest_offset = std::max(largest_offset, std::fabs(double(ws.offset[size_t(i)])));
+    }
+    return bound - double(n) * double(d + 1) * std::ldexp(largest_offset + largest_product, -24);
+  }
+
   // One phase at eps: every person starts unassigned (the prices are kept), and the unassigned bid
   // one at a time (Gauss-Seidel) until each holds an object, from a queue: a ring of n slots, as a
   // person is in it at most once.
@@ -83,6 +120,47 @@ struct Auction {
   }
 };
 
+// Prices for all n objects from the coarse problem's equilibrium: solve the first m = n / 4 rows of
+// both sets (a fair sample where rows come in random order, as a training batch's do), read each
+// coarse person's profit pi_i = a_i,sigma(i) - p_sigma(i), and price every object j so that no
+// coarse person gains more from it than it has (the c-transform, the least such price):
+//     p_j = max_{i < m} (a_ij - pi_i),   offset_j = -|x0_j|^2 - p_j = -max_{i < m} (2 x0_j.x1_i - pi_i),
+// a scan over the coarse persons per object. The prices of the OT problem are its Kantorovich
+// potential, a function of the point that a sample of a quarter already traces; so the phases can
+// start at a small eps, where from zero prices the first phase is a bidding war (on moons, 18,000 of
+// 50,000 bids). Any prices are correct (eps-CS holds for whatever the phases assign); good ones
+// only save bids.
+void coarse_prices(const float* x0, const float* x1, int64_t n, int64_t d, double relative_eps, AuctionWorkspace& ws,
+                   AuctionStats& stats) {
+  const int64_t m = n / kCoarseDivisor;
+  if (!ws.coarse) ws.coarse = std::make_unique<AuctionWorkspace>();
+  AuctionWorkspace& c = *ws.coarse;
+  c.perm.resize(size_t(m));
+  const AuctionStats cs = ot_pairing_auction(x0, x1, m, d, relative_eps, c.perm.data(), c);
+  stats.bids += cs.bids, stats.phases += cs.phases, stats.duals += cs.duals;
+  // The coarse persons as columns: x1 transposed, and -pi_i as the scan's offsets.
+  c.persons_t.resize(size_t(m * d)), c.minus_profit.resize(size_t(m));
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t j = c.perm[size_t(i)];
+    double value = c.offset[size_t(j)];
+    for (int64_t k = 0; k < d; ++k) {
+      value += double(c.twice[size_t(i * d + k)]) * x0[j * d + k];
+      c.persons_t[size_t(k * m + i)] = x1[i * d + k];
+    }
+    c.minus_profit[size_t(i)] = -float(value);
+  }
+  constexpr int64_t kChunk = 256;
+  host_tasks((n + kChunk - 1) / kChunk, [&](int64_t chunk) {
+    float twice0[8];
+    std::vector<float> wide;
+    float* a = d <= 8 ? twice0 : (wide.resize(size_t(d)), wide.data());
+    for (int64_t j = chunk * kChunk; j < std::min(n, (chunk + 1) * kChunk); ++j) {
+      for (int64_t k = 0; k < d; ++k) a[k] = 2.0f * x0[j * d + k];
+      ws.offset[size_t(j)] = -best_two(a, c.persons_t.data(), m, c.minus_profit.data(), m, d).best;
+    }
+  });
+}
+
 }  // namespace
 
 AuctionStats ot_pairing_auction(const float* x0, const float* x1, int64_t n, int64_t d, double relative_eps,
@@ -97,11 +175,12 @@ AuctionStats ot_pairing_auction(const float* x0, const float* x1, int64_t n, int
   check_finite(x1, n * d, "ot_pairing_auction: x1");
   const size_t m = size_t(n);
   ws.noise_t.resize(m * size_t(d)), ws.twice.resize(m * size_t(d)), ws.offset.resize(m);
-  ws.owner.resize(m), ws.object.resize(m), ws.queue.resize(m);
+  ws.owner.resize(m), ws.object.resize(m), ws.queue.resize(m), ws.top.resize(m);
   // The scale: the mean cost of the pairs as given, for eps; and a bound on every squared distance,
   // (max |x0| + max |x1|)^2, which also bounds the values |2 x1.x0 - |x0|^2| and the price rises,
-  // for the check against float's range and the floor on eps.
-  double mean_cost = 0.0, norm0 = 0.0, norm1 = 0.0;
+  // for the check against float's range and the floor on eps. `squares` (sum |x0|^2 + |x1|^2)
+  // enters the dual bound.
+  double mean_cost = 0.0, norm0 = 0.0, norm1 = 0.0, squares = 0.0;
   for (int64_t j = 0; j < n; ++j) {
     double s0 = 0.0, s1 = 0.0, c = 0.0;
     for (int64_t k = 0; k < d; ++k) {
@@ -111,25 +190,30 @@ AuctionStats ot_pairing_auction(const float* x0, const float* x1, int64_t n, int
       s0 += a * a, s1 += b * b, c += (a - b) * (a - b);
     }
     ws.offset[size_t(j)] = -float(s0);
-    mean_cost += c / double(n), norm0 = std::max(norm0, s0), norm1 = std::max(norm1, s1);
+    squares += s0 + s1, mean_cost += c / double(n), norm0 = std::max(norm0, s0), norm1 = std::max(norm1, s1);
   }
   const double magnitude = std::pow(std::sqrt(norm0) + std::sqrt(norm1), 2.0);
   if (!(magnitude <= 1e37)) throw std::invalid_argument("ot_pairing_auction: squared distances overflow float");
-  // Phases until eps <= relative_eps * lower / n, where lower = cost - n eps (>= 0) is the lower
-  // bound on the optimum that the phase just ended proves; then cost <= optimum + n eps <=
-  // (1 + relative_eps) optimum. The floor on eps keeps every bid a visible step in float and ends
-  // the phases where the optimum is (near) 0.
+  const bool warm = n / kCoarseDivisor >= kCoarseRows;
+  if (warm) coarse_prices(x0, x1, n, d, relative_eps, ws, stats);
+  // Phases until cost <= (1 + relative_eps) * lower, where lower is the best lower bound on the
+  // optimum proven so far: cost - n eps (>= 0) of each phase, and the dual bound once that is
+  // near. The floor on eps keeps every bid a visible step in float and ends the phases where the
+  // optimum is (near) 0.
   const double floor = magnitude > 0.0 ? std::ldexp(magnitude, -20) : 1.0;
   Auction a{n, d, ws, stats};
   double lower = 0.0;
-  for (double eps = std::max(kFirstEps * mean_cost, floor);;) {
+  for (double eps = std::max((warm ? kWarmEps : kFirstEps) * mean_cost, floor);;) {
     a.phase(float(eps));
     const double cost = a.cost(x0, x1);
     lower = std::max(lower, cost - double(n) * eps);
+    if (cost > (1.0 + relative_eps) * lower && double(n) * eps <= kDualTry * relative_eps * lower) {
+      lower = std::max(lower, a.dual_lower(squares, 2.0 * std::sqrt(norm0 * norm1)));
+      ++stats.duals;
+    }
     stats.eps = eps, stats.cost = cost, stats.lower = lower;
-    const double enough = relative_eps * lower / double(n);
-    if (eps <= enough || eps <= floor) break;
-    eps = std::max({eps / kEpsFactor, enough, floor});  // the last phase at just the eps needed
+    if (cost <= (1.0 + relative_eps) * lower || eps <= floor) break;
+    eps = std::max({eps / kEpsFactor, relative_eps * lower / double(n), floor});  // the last phase at just the eps needed
   }
   std::copy_n(ws.object.data(), n, perm);
   return stats;
