@@ -42,15 +42,18 @@ struct Bid {
   float offset;  // the object's offset at the price offered
 };
 
+// Rows of the column arrays start on a cache line: their stride rounded up to 16 floats.
+int64_t line_stride(int64_t n) { return (n + 15) / 16 * 16; }
+
 struct Auction {
-  int64_t n, d;
+  int64_t n, d, ldx;  // ldx: the row stride of noise_t
   AuctionWorkspace& ws;
   AuctionStats& stats;
 
   // Person i's bid against the prices as they stand: its best object j1, at the price that leaves
   // j1 worth the second best value minus eps to it (raised by at least one float step).
   Bid bid_of(int32_t i, float eps) const {
-    const BestTwo b = best_two(ws.twice.data() + i * d, ws.noise_t.data(), n, ws.offset.data(), n, d);
+    const BestTwo b = best_two(ws.twice.data() + i * d, ws.noise_t.data(), ldx, ws.offset.data(), n, d);
     const int32_t j = int32_t(b.index);
     const float old = ws.offset[size_t(j)], w2 = n > 1 ? b.second : b.best;
     const float lowered = old - ((b.best - w2) + eps);
@@ -90,7 +93,7 @@ struct Auction {
     constexpr int64_t kChunk = 128;
     host_tasks((n + kChunk - 1) / kChunk, [&](int64_t c) {
       for (int64_t i = c * kChunk; i < std::min(n, (c + 1) * kChunk); ++i)
-        ws.top[size_t(i)] = best_two(ws.twice.data() + i * d, ws.noise_t.data(), n, ws.offset.data(), n, d).best;
+        ws.top[size_t(i)] = best_two(ws.twice.data() + i * d, ws.noise_t.data(), ldx, ws.offset.data(), n, d).best;
     });
     double bound = squares, largest_offset = 0.0;
     for (int64_t i = 0; i < n; ++i) {
@@ -139,13 +142,14 @@ void coarse_prices(const float* x0, const float* x1, int64_t n, int64_t d, doubl
   const AuctionStats cs = ot_pairing_auction(x0, x1, m, d, relative_eps, c.perm.data(), c);
   stats.bids += cs.bids, stats.phases += cs.phases, stats.duals += cs.duals;
   // The coarse persons as columns: x1 transposed, and -pi_i as the scan's offsets.
-  c.persons_t.resize(size_t(m * d)), c.minus_profit.resize(size_t(m));
+  const int64_t ldp = line_stride(m);
+  c.persons_t.resize(size_t(ldp * d)), c.minus_profit.resize(size_t(m));
   for (int64_t i = 0; i < m; ++i) {
     const int64_t j = c.perm[size_t(i)];
     double value = c.offset[size_t(j)];
     for (int64_t k = 0; k < d; ++k) {
       value += double(c.twice[size_t(i * d + k)]) * x0[j * d + k];
-      c.persons_t[size_t(k * m + i)] = x1[i * d + k];
+      c.persons_t[size_t(k * ldp + i)] = x1[i * d + k];
     }
     c.minus_profit[size_t(i)] = -float(value);
   }
@@ -156,7 +160,7 @@ void coarse_prices(const float* x0, const float* x1, int64_t n, int64_t d, doubl
     float* a = d <= 8 ? twice0 : (wide.resize(size_t(d)), wide.data());
     for (int64_t j = chunk * kChunk; j < std::min(n, (chunk + 1) * kChunk); ++j) {
       for (int64_t k = 0; k < d; ++k) a[k] = 2.0f * x0[j * d + k];
-      ws.offset[size_t(j)] = -best_two(a, c.persons_t.data(), m, c.minus_profit.data(), m, d).best;
+      ws.offset[size_t(j)] = -best_two(a, c.persons_t.data(), ldp, c.minus_profit.data(), m, d).best;
     }
   });
 }
@@ -174,7 +178,8 @@ AuctionStats ot_pairing_auction(const float* x0, const float* x1, int64_t n, int
   check_finite(x0, n * d, "ot_pairing_auction: x0");
   check_finite(x1, n * d, "ot_pairing_auction: x1");
   const size_t m = size_t(n);
-  ws.noise_t.resize(m * size_t(d)), ws.twice.resize(m * size_t(d)), ws.offset.resize(m);
+  const int64_t ldx = line_stride(n);
+  ws.noise_t.resize(size_t(ldx * d)), ws.twice.resize(m * size_t(d)), ws.offset.resize(m);
   ws.owner.resize(m), ws.object.resize(m), ws.queue.resize(m), ws.top.resize(m);
   // The scale: the mean cost of the pairs as given, for eps; and a bound on every squared distance,
   // (max |x0| + max |x1|)^2, which also bounds the values |2 x1.x0 - |x0|^2| and the price rises,
@@ -185,7 +190,7 @@ AuctionStats ot_pairing_auction(const float* x0, const float* x1, int64_t n, int
     double s0 = 0.0, s1 = 0.0, c = 0.0;
     for (int64_t k = 0; k < d; ++k) {
       const double a = x0[j * d + k], b = x1[j * d + k];
-      ws.noise_t[size_t(k * n + j)] = x0[j * d + k];
+      ws.noise_t[size_t(k * ldx + j)] = x0[j * d + k];
       ws.twice[size_t(j * d + k)] = 2.0f * x1[j * d + k];
       s0 += a * a, s1 += b * b, c += (a - b) * (a - b);
     }
@@ -201,7 +206,7 @@ AuctionStats ot_pairing_auction(const float* x0, const float* x1, int64_t n, int
   // near. The floor on eps keeps every bid a visible step in float and ends the phases where the
   // optimum is (near) 0.
   const double floor = magnitude > 0.0 ? std::ldexp(magnitude, -20) : 1.0;
-  Auction a{n, d, ws, stats};
+  Auction a{n, d, ldx, ws, stats};
   double lower = 0.0;
   for (double eps = std::max((warm ? kWarmEps : kFirstEps) * mean_cost, floor);;) {
     a.phase(float(eps));

@@ -53,14 +53,16 @@
 #include <memory>
 #include <vector>
 
+#include "tensor/aligned_vector.h"
+
 namespace fm {
 
 // Scratch of an auction, reused across calls so that a training step allocates nothing once it has
 // run at its batch size.
 struct AuctionWorkspace {
-  std::vector<float> noise_t;          // x0 transposed, [d][n]: a scan reads coordinate rows
+  AlignedVector<float> noise_t;        // x0 transposed, [d][n] (rows 16-float aligned): a scan reads coordinate rows
   std::vector<float> twice;            // 2 x1, [n][d]: the bidders' coefficients
-  std::vector<float> offset;           // -(|x0_j|^2 + p_j), p_j the price: value = 2 x1_i.x0_j + offset_j
+  AlignedVector<float> offset;         // -(|x0_j|^2 + p_j), p_j the price: value = 2 x1_i.x0_j + offset_j
   std::vector<int32_t> owner, object;  // the person holding each object, the object of each person (-1: none)
   std::vector<int32_t> queue;          // the unassigned persons
   std::vector<float> top;              // each person's best value, for the dual bound
@@ -68,7 +70,7 @@ struct AuctionWorkspace {
   // persons as columns (x1 transposed) and minus their profits, the scan that prices the objects.
   std::unique_ptr<AuctionWorkspace> coarse;
   std::vector<int32_t> perm;
-  std::vector<float> persons_t, minus_profit;
+  AlignedVector<float> persons_t, minus_profit;
 };
 
 // What an auction did: its final eps (the returned permutation costs at most n * eps more than the
