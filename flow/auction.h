@@ -34,11 +34,11 @@
 // rows (recursively, the same way), prices every object from that equilibrium (its c-transform),
 // and starts at a fiftieth of the mean cost.
 //
-// Measured on Gaussian noise against 2,048 points (one core, AMD EPYC, 2026-12-07, rel = 1e-2):
-// bids (each a scan of the n objects; a coarse bid scans fewer) on checkerboard / 8gaussians /
-// moons: 29,800 / 42,100 / 54,600 with zero prices and the phases' own bound; 29,800 / 34,600 /
-// 47,900 with the dual bound; about 25,000 / 27,000 / 37,000 coarse to fine as well. The exact
-// solver takes 0.85-2 s on such a batch; the true gap is about a tenth of rel.
+// Measured on Gaussian noise against 2,048 points (one core, AMD EPYC, 2026-12-07, rel = 1e-2),
+// in millions of columns scanned for checkerboard / 8gaussians / moons: 61 / 86 / 112 from zero
+// prices with the phases' own bound; 61 / 71 / 98 with the dual bound; 54 / 60 / 81 coarse to fine
+// as well, which took 7.1-7.9 / 8.5-9.5 / 12.5-14 ms against 9.4-10.5 / 12.8-14.3 / 17.3-19.7 ms
+// at first (30 batches each, alternating). The exact solver takes 0.85-2 s on such a batch.
 //
 // Tried and left out, measured on those batches: Jacobi rounds (all unassigned persons bid at
 // once, on the CPU threads) made three times the bids, since neighbours bid for the same objects;
