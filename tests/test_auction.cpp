@@ -16,6 +16,7 @@
 #include "flow/auction.h"
 #include "ot_fixtures.h"
 #include "tensor/best_two.h"
+#include "tensor/cpu/thread_pool.h"
 
 using namespace fm;
 using namespace fm::test;
@@ -221,6 +222,32 @@ TEST_CASE("auction: a reused workspace gives the same answers as a fresh one") {
     CAPTURE(n);
     CHECK(p == q);
   }
+}
+
+TEST_CASE("auction: the same pairing and bounds on 1, 2 and 3 threads") {
+  // The dual bound and the coarse prices are computed on the CPU threads: per row, then summed in
+  // row order, so the thread count must not change a bit.
+  std::mt19937_64 g(28);
+  const int64_t n = 2048;
+  const std::vector<float> x0 = gaussian(g, 2 * n), x1 = checkerboard(g, n);
+  Perm want(static_cast<size_t>(n));
+  AuctionStats first;
+  for (int threads : {1, 2, 3}) {
+    fm::set_num_threads(threads);
+    Perm p(static_cast<size_t>(n));
+    AuctionWorkspace ws;
+    const AuctionStats s = ot_pairing_auction(x0.data(), x1.data(), n, 2, 1e-2, p.data(), ws);
+    CAPTURE(threads);
+    CHECK(s.duals > 0);  // the threaded bound was used
+    if (threads == 1) {
+      want = p, first = s;
+      continue;
+    }
+    CHECK(p == want);
+    CHECK(s.lower == first.lower);
+    CHECK(s.bids == first.bids);
+  }
+  fm::set_num_threads(1);
 }
 
 TEST_CASE("auction: bad arguments throw") {
