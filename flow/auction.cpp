@@ -9,8 +9,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "flow/assignment.h"
@@ -83,8 +83,9 @@ struct Auction {
   // permutation sigma, sum_i a_i,sigma(i) <= sum_i max_j (a_ij - p_j) + sum_j p_j, and cost_ij =
   // |x1_i|^2 - a_ij, so
   //     optimum >= sum_i |x1_i|^2 + sum_j |x0_j|^2 + sum_j offset_j - sum_i max_j value_ij
-  // (`squares` is the first two sums), less an allowance for rounding: each value is an fma chain
-  // of d + 1 roundings, each at most 2^-24 of the magnitude of its terms (offsets and 2 x1.x0).
+    // (`squares` is the first two sums), less an allowance for rounding: each value is an fma chain
+  // of d roundings, each at most 2^-24 of the magnitude of its terms (offsets and 2 x1.x0); the
+  // allowance takes d + 1.
   // The phase's own bound, cost - n eps, takes every person's eps-CS slack as used up; most are
   // not, and the objects a person passed over have risen in price since it bid, so this bound is
   // usually about twice as tight. One scan per person, on the CPU threads, in chunks of rows (each
