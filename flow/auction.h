@@ -47,10 +47,10 @@
 // (a box around the block, its offsets fitted by a plane plus the largest residual) beats the
 // second best found still scanned 15 of 64 blocks a bid, 3 times slower than scanning all: near
 // the equilibrium prices a person's values are nearly flat over a wide region (that is what makes
-// the prices an equilibrium), so many blocks come within the second best. Later, beside the
-// coarse start: swapping the roles (noise rows bidding for data rows) made 1.6 times the bids on
-// checkerboard and 8 % fewer on moons; aiming the last phase's eps from the dual gap of the phase
-// before saved nothing beyond noise.
+// the prices an equilibrium), so many blocks come within the second best. With the dual bound,
+// swapping the roles (noise rows bidding for data rows) made 1.6 times the bids on checkerboard
+// and 8 % fewer on moons; with the coarse start, aiming the last phase's eps from the dual gap of
+// the phase before saved nothing beyond noise.
 #pragma once
 #include <cstdint>
 #include <memory>
