@@ -39,8 +39,10 @@
 #include "cuda/device.h"
 #include "dist/dist.h"
 #include "dist/grad_sync.h"
+#include "flow/coupling.h"
 #include "flow/loss.h"
 #include "flow/path.h"
+#include "flow/toy2d.h"
 #include "flow/trainer.h"
 #include "nn/mlp.h"
 #include "nn/model.h"
@@ -281,6 +283,21 @@ void bench_matmul(Bench& b, int64_t n) {
   b.row("matmul " + std::to_string(n), [&] { matmul_into(x, y, false, false, 0.0f, z); });
 }
 
+// The OT coupling of the main job's batch (--coupling ot): a fresh batch of each toy data set and
+// Gaussian noise per run, re-paired in blocks of 64 (the default) and as a whole (the auction),
+// as the trainer does before each step. Host work on the CPU threads, whatever the device.
+void bench_ot(Bench& b, int64_t n) {
+  CouplingWorkspace ws;
+  for (int64_t block : {int64_t(64), int64_t(0)})
+    for (const char* data : {"checkerboard", "8gaussians", "moons"}) {
+      b.row(std::string("ot ") + data + " B=" + std::to_string(n) + (block > 0 ? " by " + std::to_string(block) : " whole"), [&] {
+        Tensor x1 = sample_toy2d(data, n, b.rng), x0 = Tensor::empty({n, 2});
+        b.rng.normal(x0);
+        ot_noise_order(x0, x1, {}, block, ws);
+      }, "pairings");
+    }
+}
+
 // The MLP D -> W x (L - 2) -> D: training steps at each batch of `batches` (--profile: the first)
 // and one likelihood evaluation of `eval_batch` points.
 void bench_mlp(Bench& b, int64_t D, int64_t W, int64_t L, const std::vector<int64_t>& batches, int64_t eval_batch) {
@@ -394,11 +411,12 @@ void print_header(const Bench& b, const cpu::FmaPeak& peak, int busy) {
 }
 
 void declare_bench_options(Args& args) {
-  args.opt("--only", "", "one group: peak, matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field or allreduce "
+  args.opt("--only", "", "one group: peak, matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field, ot or allreduce "
                          "(under mpirun: allreduce only)")
       .opt("--channels", "", "U-Net base channels for the unet rows (default: both 32 and 16)")
       .opt("--batch", "", "MLP training batch (default: 4096 and 1024)")
       .opt("--eval-batch", "10000", "batch of the MLP likelihood evaluation")
+      .opt("--ot-batch", "2048", "points per pairing of the ot rows")
       .opt("--image-batch", "64", "U-Net batch")
       .opt("--dim", "2", "MLP data dimension D")
       .opt("--width", "512", "MLP width")
@@ -420,13 +438,15 @@ int cmd_bench(int argc, char** argv) {
   declare_bench_options(args);
   if (!args.parse(argc, argv, 2)) return 0;
   const std::string only = args.str("--only");
-  const std::vector<std::string> groups{"peak", "matmul", "mlp-train", "mlp-field", "unet-train", "unet-forward", "unet-field", "allreduce"};
+  const std::vector<std::string> groups{"peak",       "matmul",       "mlp-train",  "mlp-field", "unet-train",
+                                        "unet-forward", "unet-field", "ot", "allreduce"};
   if (!only.empty() && std::find(groups.begin(), groups.end(), only) == groups.end())
-    throw UsageError("--only must be one of peak, matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field, allreduce");
+    throw UsageError("--only must be one of peak, matmul, mlp-train, mlp-field, unet-train, unet-forward, unet-field, ot, allreduce");
   if (dist::size() > 1 && only != "allreduce")
     throw UsageError("under mpirun only --only allreduce runs (the other rows time one process)");
   const int64_t busy = args.i64("--busy");
   if (busy < 0 || busy > 256) throw UsageError("--busy must be between 0 and 256 processes");
+  if (args.i64("--ot-batch") < 1) throw UsageError("--ot-batch must be at least 1");
   const bool scaling = args.on("--scaling");
   if (scaling && (!only.empty() || args.on("--profile"))) throw UsageError("--scaling runs its own rows: leave out --only and --profile");
   Bench b{bench_device = device_option(args), Report{args.on("--json")}, static_cast<int>(std::max<int64_t>(0, args.i64("--warmup"))),
@@ -456,6 +476,7 @@ int cmd_bench(int argc, char** argv) {
   else if (b.prof) channels = {32};
   if (b.profiles("unet") || b.run("unet-train") || b.run("unet-forward") || b.run("unet-field"))
     for (int64_t ch : channels) bench_unet(b, ch, args.i64("--image-batch"), ch == channels.front());
+  if (b.run("ot")) bench_ot(b, args.i64("--ot-batch"));
   return 0;
 }
 

@@ -229,6 +229,23 @@ TEST_CASE("fm bench prints JSON rows and a per-op profile, and refuses an unknow
   r = fx.fm("bench --only nope");
   CHECK(r.rc != 0);
   CHECK(r.err.find("fm bench: --only must be one of") == 0);
+  // The OT coupling rows: three data sets, in blocks of 64 and whole (600 points: the auction,
+  // from its coarse start); then a batch that is not a batch.
+  r = fx.fm("bench --json --only ot --ot-batch 600 --reps 1 --warmup 0");
+  REQUIRE(r.rc == 0);
+  std::vector<std::string> names;
+  std::istringstream ot_lines(r.out);
+  for (std::string line; std::getline(ot_lines, line);) {
+    Json j = parse_json(line);
+    names.push_back(j.find("name")->as_string());
+    CHECK(number(j, "ms") > 0.0);
+  }
+  CHECK(names == std::vector<std::string>{"ot checkerboard B=600 by 64", "ot 8gaussians B=600 by 64", "ot moons B=600 by 64",
+                                          "ot checkerboard B=600 whole", "ot 8gaussians B=600 whole", "ot moons B=600 whole"});
+  r = fx.fm("bench --only ot --ot-batch 0");
+  CHECK(r.rc != 0);
+  CHECK(r.err.find("fm bench: --ot-batch must be at least 1") == 0);
+  CHECK(r.err.find('\n') == r.err.size() - 1);
 }
 
 TEST_CASE("fm field writes the model's v(x, t) with x's shape, and refuses mismatched shapes in one line") {
