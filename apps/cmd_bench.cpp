@@ -447,6 +447,7 @@ int cmd_bench(int argc, char** argv) {
   const int64_t busy = args.i64("--busy");
   if (busy < 0 || busy > 256) throw UsageError("--busy must be between 0 and 256 processes");
   if (args.i64("--ot-batch") < 1) throw UsageError("--ot-batch must be at least 1");
+  if (only == "ot" && args.on("--profile")) throw UsageError("--profile times the ops, and the ot rows run none: leave out --profile");
   const bool scaling = args.on("--scaling");
   if (scaling && (!only.empty() || args.on("--profile"))) throw UsageError("--scaling runs its own rows: leave out --only and --profile");
   Bench b{bench_device = device_option(args), Report{args.on("--json")}, static_cast<int>(std::max<int64_t>(0, args.i64("--warmup"))),

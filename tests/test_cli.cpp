@@ -242,10 +242,13 @@ TEST_CASE("fm bench prints JSON rows and a per-op profile, and refuses an unknow
   }
   CHECK(names == std::vector<std::string>{"ot checkerboard B=600 by 64", "ot 8gaussians B=600 by 64", "ot moons B=600 by 64",
                                           "ot checkerboard B=600 whole", "ot 8gaussians B=600 whole", "ot moons B=600 whole"});
-  r = fx.fm("bench --only ot --ot-batch 0");
-  CHECK(r.rc != 0);
-  CHECK(r.err.find("fm bench: --ot-batch must be at least 1") == 0);
-  CHECK(r.err.find('\n') == r.err.size() - 1);
+  for (const char* bad : {"bench --only ot --ot-batch 0", "bench --only ot --profile"}) {
+    CAPTURE(bad);
+    r = fx.fm(bad);
+    CHECK(r.rc != 0);
+    CHECK(r.err.find("fm bench: --") == 0);
+    CHECK(r.err.find('\n') == r.err.size() - 1);
+  }
 }
 
 TEST_CASE("fm field writes the model's v(x, t) with x's shape, and refuses mismatched shapes in one line") {
