@@ -142,7 +142,9 @@ void coarse_prices(const float* x0, const float* x1, int64_t n, int64_t d, doubl
   c.perm.resize(size_t(m));
   const AuctionStats cs = ot_pairing_auction(x0, x1, m, d, relative_eps, c.perm.data(), c);
   stats.bids += cs.bids, stats.phases += cs.phases, stats.duals += cs.duals;
-  // The coarse persons as columns: x1 transposed, and -pi_i as the scan's offsets.
+  // The coarse persons as columns: 2 x1 transposed (so that object j's own row of x0 is the scan's
+  // coefficients; doubling is exact, so the values are those of 2 x0_j against x1), and -pi_i as
+  // the scan's offsets.
   const int64_t ldp = line_stride(m);
   c.persons_t.resize(size_t(ldp * d)), c.minus_profit.resize(size_t(m));
   for (int64_t i = 0; i < m; ++i) {
@@ -150,19 +152,14 @@ void coarse_prices(const float* x0, const float* x1, int64_t n, int64_t d, doubl
     double value = c.offset[size_t(j)];
     for (int64_t k = 0; k < d; ++k) {
       value += double(c.twice[size_t(i * d + k)]) * x0[j * d + k];
-      c.persons_t[size_t(k * ldp + i)] = x1[i * d + k];
+      c.persons_t[size_t(k * ldp + i)] = c.twice[size_t(i * d + k)];
     }
     c.minus_profit[size_t(i)] = -float(value);
   }
   constexpr int64_t kChunk = 256;
   host_tasks((n + kChunk - 1) / kChunk, [&](int64_t chunk) {
-    float twice0[8];
-    std::vector<float> wide;
-    float* a = d <= 8 ? twice0 : (wide.resize(size_t(d)), wide.data());
-    for (int64_t j = chunk * kChunk; j < std::min(n, (chunk + 1) * kChunk); ++j) {
-      for (int64_t k = 0; k < d; ++k) a[k] = 2.0f * x0[j * d + k];
-      ws.offset[size_t(j)] = -best_two(a, c.persons_t.data(), ldp, c.minus_profit.data(), m, d).best;
-    }
+    for (int64_t j = chunk * kChunk; j < std::min(n, (chunk + 1) * kChunk); ++j)
+      ws.offset[size_t(j)] = -best_two(x0 + j * d, c.persons_t.data(), ldp, c.minus_profit.data(), m, d).best;
   });
 }
 
