@@ -73,7 +73,10 @@ TEST_CASE("conv2d fast kernels match the direct loops, forward and backward") {
                  Case{2, 16, 14, 14, 32, 3, 1, 1}, Case{2, 12, 9, 9, 20, 1, 1, 0}, Case{2, 6, 7, 7, 4, 1, 2, 0},
                  Case{1, 3, 11, 6, 4, 5, 2, 2}, Case{2, 3, 6, 5, 4, 5, 1, 2}, Case{2, 2, 3, 1, 3, 3, 1, 1},
                  Case{2, 3, 6, 6, 2, 3, 1, 0}, Case{2, 3, 2, 2, 2, 3, 2, 1}, Case{1, 2, 9, 40, 3, 3, 2, 1},
-                 Case{1, 2, 5, 35, 3, 3, 2, 0}}) {  // stride-2 rows longer than one 16-lane vector
+                 Case{1, 2, 5, 35, 3, 3, 2, 0},     // stride-2 rows longer than one 16-lane vector
+                 Case{2, 16, 6, 6, 24, 1, 1, 0},    // 1x1 with AVX-512: direct forward, dx and dW
+                 Case{18, 16, 5, 5, 40, 1, 1, 0}}) {  // 1x1 with AVX-512: direct forward and dx, dW by sgemm
+                                                     // (B 18: two samples in some of the 16 dW partials)
     INFO("B " << c.B << " C " << c.C << " " << c.H << "x" << c.W << " O " << c.O << " k " << c.k << " s " << c.stride
               << " p " << c.pad);
     Tensor x = randu({c.B, c.C, c.H, c.W}, 11), w = randu({c.O, c.C, c.k, c.k}, 12), b = randu({c.O}, 13);
@@ -119,7 +122,7 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
     for (int tile = -1; tile < ks.ntiles; ++tile) {
       // tile -1: the direct kernels where available; 0, 1, ...: the implicit GEMM with that tile
       cpu::DirectConv::force(tile < 0 ? 1 : 0);
-      if (tile < 0 && !cpu::DirectConv::available(1, 1)) continue;
+      if (tile < 0 && !cpu::DirectConv::available(1, 1, 9)) continue;
       cpu::gemm_detail::force_tile(std::max(tile, 0));
       // With AVX-512 the direct kernels (conv_direct.h) run these; the shapes pick each of their
       // tiles: forward 8 x 48 (O 5, 63 pixels), 8 x 32 (O 4, 784 pixels), 16 x 16 (O 16, 16
@@ -129,7 +132,8 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
       for (Case c : {Case{2, 3, 7, 9, 5, 3, 1}, Case{2, 1, 28, 28, 4, 3, 1}, Case{1, 6, 23, 23, 9, 3, 1},
                      Case{2, 2, 6, 5, 3, 5, 2}, Case{2, 3, 4, 4, 16, 3, 1}, Case{2, 16, 6, 6, 8, 3, 1},
                      Case{1, 16, 5, 5, 17, 3, 1}, Case{1, 32, 5, 5, 16, 3, 1}, Case{2, 48, 4, 4, 20, 3, 1},
-                     Case{1, 20, 5, 4, 8, 3, 1}, Case{18, 3, 4, 4, 5, 3, 1}, Case{18, 16, 3, 3, 8, 3, 1}}) {
+                     Case{1, 20, 5, 4, 8, 3, 1}, Case{18, 3, 4, 4, 5, 3, 1}, Case{18, 16, 3, 3, 8, 3, 1},
+                     Case{2, 5, 7, 9, 6, 1, 0}, Case{18, 16, 5, 5, 20, 1, 0}}) {  // 1x1: one tap, no masks
         INFO(set << (tile < 0 ? " direct" : " gemm tile ") << (tile < 0 ? 0 : ks.tiles[tile].mr) << ": B " << c.B << " C " << c.C << " "
                  << c.H << "x" << c.W << " O " << c.O << " k " << c.k);
         Tensor x = randu({c.B, c.C, c.H, c.W}, 21), w = randu({c.O, c.C, c.k, c.k}, 22), b = randu({c.O}, 23);

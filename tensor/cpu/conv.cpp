@@ -26,7 +26,9 @@
 //     kind of convolution of dy with mirrored weights), and dW goes tap by tap from a
 //     channels-last copy of each sample; otherwise the implicit GEMM of conv_pack.h packs the
 //     rows straight into sgemm's panels. No column matrix is stored.
-//   - A 1x1 kernel with stride 1 and no padding: col is x_b itself, a plain sgemm.
+//   - A 1x1 kernel with stride 1 and no padding: col is x_b itself. With AVX-512 it is a "same"
+//     convolution of one tap for the direct kernels (forward, dx, and dW for O <= 32; conv_direct.h
+//     has the measurements), dW otherwise a plain sgemm on x_b; without, a plain sgemm throughout.
 //   - Anything else (the stride-2 downsampling): im2col into a per-thread buffer, then sgemm;
 //     col2im for dx.
 //
@@ -211,8 +213,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   const float* pres = add.residual.defined() ? add.residual.data() : nullptr;
   const bool init = pb || psb || pres;  // y starts from the addends, and the product accumulates
   float* py = y.data();
-  // A "same" k x k convolution packs its column matrix straight from the image (conv_pack.h).
-  const bool implicit = is_same(s) && !is_pointwise(s);
+  // A "same" k x k convolution packs its column matrix straight from the image (conv_pack.h); a
+  // 1x1 one goes this way too where the direct kernels take it (DirectConv::available).
+  const int64_t taps = s.k * s.k;
+  const bool implicit = is_same(s) && (!is_pointwise(s) || DirectConv::available(s.O, P, taps));
   if (implicit && WinogradConv::suits(s)) {  // 3x3 "same" with enough channels (conv_winograd.h)
     WinogradConv(s, pw).run(px, py, pb, psb, pres, false);
     return y;
@@ -220,7 +224,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, int 
   const std::optional<Im2colPacker> packer = implicit ? std::optional<Im2colPacker>(s) : std::nullopt;
   // With AVX-512 the direct kernels read the image without packing at all (conv_direct.h).
   const std::optional<DirectConv> direct =
-      implicit && DirectConv::available(s.O, P) ? std::optional<DirectConv>(std::in_place, s, pw, *packer) : std::nullopt;
+      implicit && DirectConv::available(s.O, P, taps) ? std::optional<DirectConv>(std::in_place, s, pw, *packer) : std::nullopt;
   parallel_for(s.B, grain_for(s.O * P * R), [&](int64_t lo, int64_t hi) {
     float* col = is_pointwise(s) || implicit ? nullptr : thread_scratch(R * P);
     for (int64_t b = lo; b < hi; ++b) {
@@ -298,7 +302,7 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
     pdx = nullptr;
   }
   const std::optional<DirectConv> direct_dx =
-      pdx && DirectConv::available(st.O, P) ? std::optional<DirectConv>(std::in_place, st, wt.data(), pack_dy) : std::nullopt;
+      pdx && DirectConv::available(st.O, P, taps) ? std::optional<DirectConv>(std::in_place, st, wt.data(), pack_dy) : std::nullopt;
   const std::optional<DirectWeightGrad> direct_dw =
       part_w && direct_w ? std::optional<DirectWeightGrad>(std::in_place, s) : std::nullopt;
   for_each_sample(s, pg, part_b, groups, 3 * s.O * P * R, [&](int64_t g, int64_t b, bool first) {
@@ -306,6 +310,8 @@ void conv2d_backward_same(const Conv2dShape& s, const float* px, const float* pw
     const float* gb = pg + b * s.O * P;
     if (direct_dw)  // part_g [k k, O, C]
       direct_dw->accumulate(xb, gb, part_w + g * s.O * R, first);
+    else if (part_w && is_pointwise(s))  // part_g [R, O] (+)= x_b [C, P] @ dy_b^T, as the im2col path
+      sgemm(false, true, R, s.O, P, 1.0f, xb, P, gb, P, first ? 0.0f : 1.0f, part_w + g * R * s.O, s.O);
     else if (part_w)  // part_g [O, R]
       sgemm_implicit_b(false, s.O, R, P, 1.0f, gb, P,
                        [&](int64_t k0, int64_t kc, int64_t j0, int64_t n, int nr, float* dst) {
@@ -382,8 +388,10 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
   std::vector<double> part_b(db ? groups * s.O : 0);   // db of each group
   // The dW partials come in the layout of the path that made them: [R, O] (im2col), [O, R]
   // (implicit GEMM) or [k k, O, C] (direct kernels).
-  const bool same = is_same(s) && !is_pointwise(s) && s.k % 2 == 1;
+  const bool same = is_same(s) && s.k % 2 == 1 && (!is_pointwise(s) || DirectConv::available(s.C, s.Ho * s.Wo, 1));
   const bool direct_w = same && dw && DirectWeightGrad::suits(s);
+  // (A 1x1 convolution's dW that the direct kernels do not take is a plain sgemm, [R, O], there.)
+  const bool gemm_w = same && dw && is_pointwise(s) && !direct_w;
   if (same)
     conv2d_backward_same(s, px, pw, pg, dx ? dx->data() : nullptr, beta_x, part,
                          db ? part_b.data() : nullptr, groups, direct_w);
@@ -398,9 +406,9 @@ void conv2d_backward(const Tensor& x, const Tensor& w, const Tensor& dy, int str
         float acc = 0.0f;
         const int64_t taps = s.k * s.k, c = r / taps, t = r % taps;
         for (int64_t g = 0; g < groups; ++g)
-          acc += direct_w ? part[((g * taps + t) * s.O + o) * s.C + c]
-                 : same   ? part[(g * s.O + o) * R + r]
-                          : part[(g * R + r) * s.O + o];
+          acc += direct_w          ? part[((g * taps + t) * s.O + o) * s.C + c]
+                 : same && !gemm_w ? part[(g * s.O + o) * R + r]
+                                   : part[(g * R + r) * s.O + o];
         store(pdw[o * R + r], beta_w, acc);
       }
       if (pdb) {

@@ -64,11 +64,11 @@ constexpr int64_t kMaxChannels = 32, kMaxPixels = 256;  // direct when O <= 32 o
 
 void DirectConv::force(int mode) { g_forced.store(mode); }
 
-bool DirectConv::available(int64_t O, int64_t P) {
+bool DirectConv::available(int64_t O, int64_t P, int64_t taps) {
   const int forced = g_forced.load();
   if (!cpu_features().avx512f || forced == 0 || std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0)
     return false;
-  return forced == 1 || O <= kMaxChannels || P <= kMaxPixels;
+  return forced == 1 || taps == 1 || O <= kMaxChannels || P <= kMaxPixels;
 }
 
 DirectConv::DirectConv(const Conv2dShape& s, const float* w, const Im2colPacker& masks)
@@ -101,9 +101,9 @@ void DirectConv::run(const float* x, float* y, bool accumulate) const {
 }
 
 bool DirectWeightGrad::suits(const Conv2dShape& s) {
-  if (!DirectConv::available(0, 0)) return false;  // no AVX-512, or forced off
+  if (!DirectConv::available(0, 0, 1)) return false;  // no AVX-512, or forced off
   const int64_t Cp = (s.C + 15) / 16 * 16;
-  return g_forced.load() == 1 || s.C * 5 >= Cp * 4;
+  return g_forced.load() == 1 || (s.C * 5 >= Cp * 4 && (s.k > 1 || s.O <= kMaxChannels));
 }
 
 DirectWeightGrad::DirectWeightGrad(const Conv2dShape& s)

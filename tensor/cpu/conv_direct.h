@@ -26,10 +26,14 @@ namespace fm::cpu {
 class DirectConv {
  public:
   // Whether the kernels can run here (AVX-512, and sgemm not forced to another set) and beat the
-  // implicit GEMM for O output channels and P pixels. Measured at 2 threads (GFLOP/s, direct vs
-  // GEMM, forward): O = 16: 212 vs 157; O = 32: 211 vs 192; O = 64 at 14 x 14: 157 vs 143, at
-  // 7 x 7: 123 vs 113, but at 28 x 28: 161 vs 180, where packing is well amortised.
-  static bool available(int64_t O, int64_t P);
+  // GEMM for O output channels, P pixels and `taps` = k^2 taps. Measured at 2 threads (GFLOP/s,
+  // direct vs implicit GEMM, 3x3 forward): O = 16: 212 vs 157; O = 32: 211 vs 192; O = 64 at
+  // 14 x 14: 157 vs 143, at 7 x 7: 123 vs 113, but at 28 x 28: 161 vs 180, where packing is well
+  // amortised. A 1x1 convolution (one tap) packs each float for a ninth of the work, and the
+  // direct kernels won at every size measured (ms, B = 64, Zen 4, forward / dx against sgemm):
+  // C 32 -> O 16 at 28 x 28: 0.36-0.42 / 0.43 vs 0.48-0.65 / 0.42; C 64 -> O 32 at 14 x 14:
+  // 0.31-0.36 / 0.29 vs 0.39-0.42 / 0.35; C 256 -> O 64 at 14 x 14: 3.05-3.4 / 2.8 vs 3.9-4.3 / 3.0.
+  static bool available(int64_t O, int64_t P, int64_t taps);
   // Test and benchmark hook: 0 never, 1 always (whatever O), -1 back to the rule above.
   static void force(int mode);
   // For the convolution s (a "same" one) with weights w [O, C, k, k]; `masks` holds its taps.
@@ -64,7 +68,11 @@ class DirectWeightGrad {
  public:
   // Whether to use it for s: AVX-512 (as DirectConv::available, whose force() hook applies) and
   // at most 25 % padding of C to whole vectors (the 1-channel stem measured 9 against the
-  // implicit GEMM's 17 GFLOP/s; C = 16 to 96 measured 1.1-2.1x faster than the GEMM).
+  // implicit GEMM's 17 GFLOP/s; C = 16 to 96 measured 1.1-2.1x faster than the GEMM). A 1x1
+  // convolution only with O <= 32: the two transposes are then a large part of its little work,
+  // and against sgemm (ms, B = 64, Zen 4) C 32 -> O 16 at 28 x 28 measured 0.43 vs 0.71, C 64 ->
+  // O 32 at 14 x 14 0.39 vs 0.38, but C 32 -> O 96 at 28 x 28 2.5-2.7 vs 2.3-2.4 and C 256 -> O 64
+  // at 14 x 14 3.4-3.5 vs 2.8-3.0.
   static bool suits(const Conv2dShape& s);
   explicit DirectWeightGrad(const Conv2dShape& s);
   // part [k*k, O, C] (+)= dW of one sample (overwritten when first): x [C, H, W], dy [O, H, W].
