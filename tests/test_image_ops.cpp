@@ -155,8 +155,10 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
 TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is bitwise thread-independent") {
   // Forward (with the bias, per-sample bias and residual fused in), dx and dW, forced on for every
   // 3x3 "same" shape: images of odd sizes (the last tile row or column half outside), 1 x 1 and
-  // wider than 32 columns (two vectors of tiles per band), C and O of 1 and not multiples of 8 or
-  // 16, batches of 1 and enough bands for several blocks.
+  // wider than 32 columns (two vectors of tiles per band), narrow ones (up to 16 columns: two bands
+  // per vector, 8 tiles each at 16, an odd band count per sample and per block) and just wider
+  // (17), C and O of 1 and not multiples of 8 or 16, batches of 1 and enough bands for several
+  // blocks.
   //
   // Tolerance: the transforms combine up to 4 (inputs) and 9 (outputs) terms around the
   // products, and G halves, so each output carries a few more roundings than the direct sum,
@@ -180,7 +182,8 @@ TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is 
   double worst_y = 0.0, worst_dx = 0.0, worst_dw = 0.0;
   for (Case c : {Case{1, 1, 1, 1, 1}, Case{2, 3, 7, 7, 5}, Case{1, 16, 5, 3, 17}, Case{3, 20, 28, 28, 9},
                  Case{2, 33, 14, 14, 40}, Case{1, 5, 2, 9, 3}, Case{2, 7, 3, 41, 6}, Case{4, 64, 7, 7, 64},
-                 Case{40, 8, 9, 9, 8}, Case{2, 96, 14, 14, 32}}) {
+                 Case{40, 8, 9, 9, 8}, Case{2, 96, 14, 14, 32}, Case{3, 17, 11, 16, 12}, Case{2, 8, 5, 15, 8},
+                 Case{3, 4, 6, 2, 5}, Case{2, 5, 4, 17, 3}}) {
     INFO("B " << c.B << " C " << c.C << " " << c.H << "x" << c.W << " O " << c.O);
     Tensor x = randu({c.B, c.C, c.H, c.W}, 81), w = randu({c.O, c.C, 3, 3}, 82), b = randu({c.O}, 83);
     Tensor e = randu({c.B, c.O}, 84), r = randu({c.B, c.O, c.H, c.W}, 85), dy = randu({c.B, c.O, c.H, c.W}, 86);

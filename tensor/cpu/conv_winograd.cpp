@@ -22,13 +22,23 @@ constexpr int64_t kMR = 8;  // output channels per register tile (conv_winograd_
 // V and M of one block together, in floats: 512 KiB, half the L2 cache of one core here.
 constexpr int64_t kBlockFloats = int64_t(1) << 17;
 
-// The three pieces; not reached where the x86 kernels are not built in (suits() says no).
-void input_transform(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, int64_t tw0, float* v,
-                     int64_t ldb, int64_t ldv, int64_t ldxi) {
-  if constexpr (kHaveX86Kernels)
-    x86::winograd_input_avx512(x, C, H, W, th0, th1, tw0, v, ldb, ldv, ldxi);
-  else
+// The pieces; not reached where the x86 kernels are not built in (suits() says no). The
+// transforms go over one sample's bands th0 <= th < th1: images up to kNarrow columns wide with
+// two bands per vector (conv_winograd_x86.cpp, narrow_columns), wider ones in chunks of 16 tiles
+// of a band (the last chunk first, as its stores run past the band into the first chunk of the
+// next one). v, m point at the first band's first tile, bands TW tiles apart.
+constexpr int64_t kNarrow = 16;
+
+void input_transform(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v, int64_t ldv,
+                     int64_t ldxi) {
+  if constexpr (kHaveX86Kernels) {
+    if (W <= kNarrow) return x86::winograd_input_narrow_avx512(x, C, H, W, th0, th1, v, ldv, ldxi);
+    const int64_t TW = (W + 1) / 2;
+    for (int64_t tw0 = (TW - 1) / 16 * 16; tw0 >= 0; tw0 -= 16)
+      x86::winograd_input_avx512(x, C, H, W, th0, th1, tw0, v + tw0, TW, ldv, ldxi);
+  } else {
     throw std::logic_error("WinogradConv: this build has no AVX-512 kernels");
+  }
 }
 void product(int64_t O, int64_t C, const float* u, const float* v, int64_t ldv, int64_t n, float* m, int64_t ldm) {
   if constexpr (kHaveX86Kernels)
@@ -36,21 +46,36 @@ void product(int64_t O, int64_t C, const float* u, const float* v, int64_t ldv, 
   else
     throw std::logic_error("WinogradConv: this build has no AVX-512 kernels");
 }
-void output_transform(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
-                      int64_t tw0, int n, const float* bias, const float* sample_bias, const float* residual, float* y,
+void output_transform(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th0,
+                      int64_t th1, const float* bias, const float* sample_bias, const float* residual, float* y,
                       bool accumulate) {
-  if constexpr (kHaveX86Kernels)
-    x86::winograd_output_avx512(m, ldm, ldxi, O, H, W, th, tw0, n, bias, sample_bias, residual, y, accumulate);
-  else
+  if constexpr (kHaveX86Kernels) {
+    const int64_t TW = (W + 1) / 2;
+    if (W <= kNarrow) {
+      for (int64_t th = th0; th < th1; th += 2)
+        x86::winograd_output_narrow_avx512(m + (th - th0) * TW, ldm, ldxi, O, H, W, th, int(std::min<int64_t>(2, th1 - th)),
+                                           bias, sample_bias, residual, y, accumulate);
+      return;
+    }
+    for (int64_t th = th0; th < th1; ++th)
+      for (int64_t tw0 = 0; tw0 < TW; tw0 += 16)
+        x86::winograd_output_avx512(m + (th - th0) * TW + tw0, ldm, ldxi, O, H, W, th, tw0,
+                                    int(std::min<int64_t>(16, TW - tw0)), bias, sample_bias, residual, y, accumulate);
+  } else {
     throw std::logic_error("WinogradConv: this build has no AVX-512 kernels");
+  }
 }
 
-void output_adjoint(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0, int64_t th1, int64_t tw0, float* m,
-                    int64_t ldb, int64_t ldm, int64_t ldxi) {
-  if constexpr (kHaveX86Kernels)
-    x86::winograd_output_adjoint_avx512(dy, O, H, W, th0, th1, tw0, m, ldb, ldm, ldxi);
-  else
+void output_adjoint(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0, int64_t th1, float* m, int64_t ldm,
+                    int64_t ldxi) {
+  if constexpr (kHaveX86Kernels) {
+    if (W <= kNarrow) return x86::winograd_output_adjoint_narrow_avx512(dy, O, H, W, th0, th1, m, ldm, ldxi);
+    const int64_t TW = (W + 1) / 2;
+    for (int64_t tw0 = (TW - 1) / 16 * 16; tw0 >= 0; tw0 -= 16)
+      x86::winograd_output_adjoint_avx512(dy, O, H, W, th0, th1, tw0, m + tw0, TW, ldm, ldxi);
+  } else {
     throw std::logic_error("WinogradWeightGrad: this build has no AVX-512 kernels");
+  }
 }
 void transpose(const float* v, int64_t C, int64_t ldv, int64_t n, float* vt, int64_t ldt) {
   if constexpr (kHaveX86Kernels)
@@ -98,11 +123,15 @@ bool WinogradConv::suits(const Conv2dShape& s) {
   // direct / Winograd): 1.2-2.0 at 28 x 28 and 14 x 14 for C, O = 16 to 128, and 1.2-1.5 for O = 1
   // with C = 16 or 32 (the U-Net's output convolution); 0.45-0.8 for C = 1 (the stem's forward
   // pass, the output convolution's dx), where the input transform is all the work. At 7 x 7 the
-  // 4 x 4 tiles cover 64 pixels for 49 (and fill 4 of the 16 lanes of the transforms): 1.0-1.15 for
-  // C, O >= 64, but 0.85-0.95 for C, O = 32 to 64 with min 32. Hence: C >= 16, and tiles that waste
-  // under 15 % or channels >= 64 on both sides.
-  const int64_t tiled = (s.H + 1) / 2 * 2 * ((s.W + 1) / 2 * 2);
-  return s.C >= 16 && (tiled * 100 <= s.H * s.W * 115 || std::min(s.C, s.O) >= 64);
+  // tiles cover 64 pixels for 49. With a band per vector (4 of 16 lanes busy in the transforms)
+  // that measured 1.0-1.15 for C, O >= 64 but 0.85-0.95 for C, O = 32 to 64 with min 32; with two
+  // bands per vector (narrow images, kNarrow), on Zen 4: 1.2 for C = O = 32 and C 64 -> O 32,
+  // 1.1 for C 16 -> O 32 and C 32 -> O 16, 1.0 for C, O >= 64, but 0.6 for C = O = 16 and 0.8
+  // at 5 x 5 (tiles cover 36 pixels for 25). Hence: C >= 16, and tiles that waste under 15 %,
+  // channels >= 64 on both sides, or, on narrow images, under a third wasted and C + O >= 48.
+  const int64_t tiled = (s.H + 1) / 2 * 2 * ((s.W + 1) / 2 * 2), pixels = s.H * s.W;
+  const bool narrow_enough = s.W <= kNarrow && tiled * 100 <= pixels * 131 && s.C + s.O >= 48;
+  return s.C >= 16 && (tiled * 100 <= pixels * 115 || std::min(s.C, s.O) >= 64 || narrow_enough);
 }
 
 WinogradConv::WinogradConv(const Conv2dShape& s, const float* w)
@@ -143,20 +172,15 @@ void WinogradConv::run(const float* x, float* y, const float* bias, const float*
     const int64_t vxi = C_ * ld + 16, mxi = O_ * ld + 16;
     float* v = thread_scratch(16 * (vxi + mxi));  // V [16][C][ld]
     float* m = v + 16 * vxi;                      // M [16][O][ld]
-    // The input transform, one sample's bands at a time; the last chunk of 16 tiles first, as its
-    // stores run past the band into the first chunk of the next one.
+    // The input transform, one sample's bands at a time (in order: see the pieces above).
     for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
-      for (int64_t tw0 = (TW_ - 1) / 16 * 16; tw0 >= 0; tw0 -= 16)
-        input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, tw0, v + first * TW_ + tw0, TW_, ld, vxi);
+      input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, v + first * TW_, ld, vxi);
     });
     for (int xi = 0; xi < 16; ++xi) product(O_, C_, u_.data() + xi * per_xi, v + xi * vxi, ld, tiles, m + xi * mxi, ld);
-    for (int64_t band = band0; band < band1; ++band) {  // the output transform, 16 tiles at a time
-      const int64_t b = band / TH_, th = band % TH_;
-      for (int64_t tw0 = 0; tw0 < TW_; tw0 += 16)
-        output_transform(m + (band - band0) * TW_ + tw0, ld, mxi, O_, H_, W_, th, tw0, int(std::min<int64_t>(16, TW_ - tw0)),
-                         bias, sample_bias ? sample_bias + b * O_ : nullptr, residual ? residual + b * O_ * HW : nullptr,
-                         y + b * O_ * HW, accumulate);
-    }
+    for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
+      output_transform(m + first * TW_, ld, mxi, O_, H_, W_, th0, th1, bias, sample_bias ? sample_bias + b * O_ : nullptr,
+                       residual ? residual + b * O_ * HW : nullptr, y + b * O_ * HW, accumulate);
+    });
   });
 }
 
@@ -195,10 +219,8 @@ void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float b
       float* m = v + 16 * vxi;                            // dM [16][O][ld]
       float* vt = m + 16 * mxi;                           // V^T [16][tiles][Cp]
       for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
-        for (int64_t tw0 = (TW_ - 1) / 16 * 16; tw0 >= 0; tw0 -= 16) {
-          input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, tw0, v + first * TW_ + tw0, TW_, ld, vxi);
-          output_adjoint(dy + b * O_ * HW, O_, H_, W_, th0, th1, tw0, m + first * TW_ + tw0, TW_, ld, mxi);
-        }
+        input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, v + first * TW_, ld, vxi);
+        output_adjoint(dy + b * O_ * HW, O_, H_, W_, th0, th1, m + first * TW_, ld, mxi);
       });
       const bool first = blk == blocks_ * g / groups_;
       for (int xi = 0; xi < 16; ++xi) {

@@ -75,6 +75,98 @@ FM_AVX512 void grad_tile(int64_t n, const float* dm, int64_t ldm, const float* v
   store_tile<MR, NV>(acc, out, ldo, rows, first);
 }
 
+// The column transform B^T (d B) of a band's four rows r[i] = (d B) row i, stored as V[4 i + j].
+FM_AVX512 inline void store_column_transform(const __m512 r[4][4], float* vb, int64_t ldxi) {
+  for (int j = 0; j < 4; ++j) {
+    _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_sub_ps(r[0][j], r[2][j]));
+    _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(r[1][j], r[2][j]));
+    _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(r[2][j], r[1][j]));
+    _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_sub_ps(r[1][j], r[3][j]));
+  }
+}
+
+// The row transform d B of one image row, given its tile columns d[j] (column j of each tile).
+FM_AVX512 inline void row_transform_of(const __m512 d[4], __m512 r[4]) {
+  r[0] = _mm512_sub_ps(d[0], d[2]);
+  r[1] = _mm512_add_ps(d[1], d[2]);
+  r[2] = _mm512_sub_ps(d[2], d[1]);
+  r[3] = _mm512_sub_ps(d[1], d[3]);
+}
+
+// dM = (A dY) A^T of the 2 x 2 gradients g[a][b] of each lane's tile, stored as the input
+// transform's V. A has rows (1, 0), (1, 1), (1, -1), (0, -1).
+FM_AVX512 inline void store_output_adjoint(const __m512 g[2][2], float* mb, int64_t ldxi) {
+  __m512 e[4][2];  // e[i][b] = (A dY)[i][b]
+  for (int b = 0; b < 2; ++b) {
+    e[0][b] = g[0][b];
+    e[1][b] = _mm512_add_ps(g[0][b], g[1][b]);
+    e[2][b] = _mm512_sub_ps(g[0][b], g[1][b]);
+    e[3][b] = _mm512_sub_ps(_mm512_setzero_ps(), g[1][b]);
+  }
+  for (int i = 0; i < 4; ++i) {  // (A dY) A^T, row i
+    _mm512_storeu_ps(mb + (4 * i + 0) * ldxi, e[i][0]);
+    _mm512_storeu_ps(mb + (4 * i + 1) * ldxi, _mm512_add_ps(e[i][0], e[i][1]));
+    _mm512_storeu_ps(mb + (4 * i + 2) * ldxi, _mm512_sub_ps(e[i][0], e[i][1]));
+    _mm512_storeu_ps(mb + (4 * i + 3) * ldxi, _mm512_sub_ps(_mm512_setzero_ps(), e[i][1]));
+  }
+}
+
+// The output transform's first half, M A per row i of the 4 x 4 transforms: t[i][b] for output
+// column b, of the tiles in the lanes of `in` (m at M[0][0][first tile], positions ldxi apart).
+FM_AVX512 inline void output_columns(const float* m, int64_t ldxi, __mmask16 in, __m512 t[4][2]) {
+  for (int i = 0; i < 4; ++i) {
+    const __m512 q0 = _mm512_maskz_loadu_ps(in, m + (4 * i + 0) * ldxi);
+    const __m512 q1 = _mm512_maskz_loadu_ps(in, m + (4 * i + 1) * ldxi);
+    const __m512 q2 = _mm512_maskz_loadu_ps(in, m + (4 * i + 2) * ldxi);
+    const __m512 q3 = _mm512_maskz_loadu_ps(in, m + (4 * i + 3) * ldxi);
+    t[i][0] = _mm512_add_ps(_mm512_add_ps(q0, q1), q2);
+    t[i][1] = _mm512_sub_ps(_mm512_sub_ps(q1, q2), q3);
+  }
+}
+
+// Its second half, A^T (M A): output row a (0 or 1) of each tile, column b in yb[b].
+FM_AVX512 inline void output_row(const __m512 t[4][2], int a, __m512 yb[2]) {
+  for (int b = 0; b < 2; ++b)
+    yb[b] = a == 0 ? _mm512_add_ps(_mm512_add_ps(t[0][b], t[1][b]), t[2][b])
+                   : _mm512_sub_ps(_mm512_sub_ps(t[1][b], t[2][b]), t[3][b]);
+}
+
+// dst[l] = out[l] + the addends (the constant bias, the residual, dst's old value: each when
+// asked) for the lanes of mask.
+FM_AVX512 inline void store_output(__m512 out, __mmask16 mask, float* dst, bool add_bias, __m512 bias,
+                                   const float* residual, bool accumulate) {
+  if (add_bias) out = _mm512_add_ps(out, bias);
+  if (residual) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, residual));
+  if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask, dst));
+  _mm512_mask_storeu_ps(dst, mask, out);
+}
+
+// Narrow images (W <= 16: a band has TW = (W + 1) / 2 <= 8 tiles) put two bands in a vector:
+// lanes l < TW hold the tiles tw = l of band th, lanes TW <= l < 2 TW the tiles tw = l - TW of
+// band th + 1, which is where V's layout (bands TW tiles apart) wants them; a band per vector
+// would leave over half the lanes idle at 14 x 14 and 7 x 7. A whole image row is one masked
+// load, and column j of the tiles (image column 2 tw + j - 1) is one two-source permute of a row
+// of band th (first source) and a row of band th + 1 (second source), zero outside the image.
+struct NarrowColumns {
+  __m512i index[4];
+  __mmask16 inside[4];
+};
+FM_AVX512 void narrow_columns(int64_t W, NarrowColumns& nc) {
+  const int64_t TW = (W + 1) / 2;
+  for (int j = 0; j < 4; ++j) {
+    alignas(64) int32_t index[16];
+    unsigned inside = 0;
+    for (int64_t l = 0; l < 16; ++l) {
+      const int64_t band = l / TW, tw = l % TW, col = 2 * tw + j - 1;
+      const bool in = band < 2 && col >= 0 && col < W;
+      index[l] = in ? int32_t(16 * band + col) : 0;
+      if (in) inside |= 1u << l;
+    }
+    nc.index[j] = _mm512_load_si512(index);
+    nc.inside[j] = __mmask16(inside);
+  }
+}
+
 }  // namespace
 
 // V[xi][c][t + l] = (B^T d B)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of
@@ -113,11 +205,8 @@ FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64
     const __m512 ev = _mm512_permutex2var_ps(a, even, b), od = _mm512_permutex2var_ps(a, odd, b);
     const __m512 d0 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(od), _mm512_castps_si512(before), 15));
     const __m512 d3 = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(after), _mm512_castps_si512(ev), 1));
-    const __m512 d1 = ev, d2 = od;
-    r[0] = _mm512_sub_ps(d0, d2);
-    r[1] = _mm512_add_ps(d1, d2);
-    r[2] = _mm512_sub_ps(d2, d1);
-    r[3] = _mm512_sub_ps(d1, d3);
+    const __m512 d[4] = {d0, ev, od, d3};
+    row_transform_of(d, r);
   };
   for (int64_t c = 0; c < C; ++c, x += H * W, v += ldv) {
     prefetch = c + kPrefetchPlanes < C;
@@ -127,14 +216,42 @@ FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64
     for (int64_t th = th0; th < th1; ++th) {
       row_transform(x, 2 * th + 1, r[2]);
       row_transform(x, 2 * th + 2, r[3]);
-      float* vb = v + (th - th0) * ldb;
-      for (int j = 0; j < 4; ++j) {  // the column transform B^T (d B), stored as V[4 i + j]
-        _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_sub_ps(r[0][j], r[2][j]));
-        _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(r[1][j], r[2][j]));
-        _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(r[2][j], r[1][j]));
-        _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_sub_ps(r[1][j], r[3][j]));
-      }
+      store_column_transform(r, v + (th - th0) * ldb, ldxi);
       for (int j = 0; j < 4; ++j) r[0][j] = r[2][j], r[1][j] = r[3][j];
+    }
+  }
+}
+
+// The input transform of narrow images (W <= 16), two bands per vector (see narrow_columns): the
+// bands th0 <= th < th1 of one sample, V laid out as for winograd_input_avx512 with ldb = TW.
+// With an odd count the last vector's second band is junk (rows past the band range, or zeros
+// past the image), stored where the next band range starts, which is written after this one.
+FM_AVX512 void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
+                                            float* v, int64_t ldv, int64_t ldxi) {
+  NarrowColumns nc;
+  narrow_columns(W, nc);
+  const int64_t TW = (W + 1) / 2, HW = H * W;
+  const __mmask16 row_mask = first_lanes(W);
+  for (int64_t c = 0; c < C; ++c, x += HW, v += ldv) {
+    const bool prefetch = c + kPrefetchPlanes < C;
+    for (int64_t th = th0; th < th1; th += 2) {
+      __m512 rows[6];  // image rows 2 th - 1 .. 2 th + 4: band th reads the first four, band th + 1 the last four
+      for (int k = 0; k < 6; ++k) {
+        const int64_t ih = 2 * th - 1 + k;
+        if (ih < 0 || ih >= H) {
+          rows[k] = _mm512_setzero_ps();
+          continue;
+        }
+        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(x + kPrefetchPlanes * HW + ih * W), _MM_HINT_T0);
+        rows[k] = _mm512_maskz_loadu_ps(row_mask, x + ih * W);
+      }
+      __m512 r[4][4];
+      for (int i = 0; i < 4; ++i) {
+        __m512 d[4];
+        for (int j = 0; j < 4; ++j) d[j] = _mm512_maskz_permutex2var_ps(nc.inside[j], rows[i], nc.index[j], rows[i + 2]);
+        row_transform_of(d, r[i]);
+      }
+      store_column_transform(r, v + (th - th0) * TW, ldxi);
     }
   }
 }
@@ -177,30 +294,50 @@ FM_AVX512 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi,
   const int rows = int(std::min<int64_t>(2, H - 2 * th));
   for (int64_t o = 0; o < O; ++o, m += ldm) {
     __m512 t[4][2];  // t[i][b]: row i of M A, output column b
-    for (int i = 0; i < 4; ++i) {
-      const __m512 q0 = _mm512_maskz_loadu_ps(in, m + (4 * i + 0) * ldxi);
-      const __m512 q1 = _mm512_maskz_loadu_ps(in, m + (4 * i + 1) * ldxi);
-      const __m512 q2 = _mm512_maskz_loadu_ps(in, m + (4 * i + 2) * ldxi);
-      const __m512 q3 = _mm512_maskz_loadu_ps(in, m + (4 * i + 3) * ldxi);
-      t[i][0] = _mm512_add_ps(_mm512_add_ps(q0, q1), q2);
-      t[i][1] = _mm512_sub_ps(_mm512_sub_ps(q1, q2), q3);
-    }
-    const float add = (bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f);
-    const __m512 addv = _mm512_set1_ps(add);
+    output_columns(m, ldxi, in, t);
+    const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
     for (int a = 0; a < rows; ++a) {
       __m512 yb[2];  // output row 2 th + a, columns b = 0, 1 of each tile
-      for (int b = 0; b < 2; ++b)
-        yb[b] = a == 0 ? _mm512_add_ps(_mm512_add_ps(t[0][b], t[1][b]), t[2][b])
-                       : _mm512_sub_ps(_mm512_sub_ps(t[1][b], t[2][b]), t[3][b]);
+      output_row(t, a, yb);
       const int64_t off = (o * H + 2 * th + a) * W + s;
-      __m512 out[2] = {_mm512_permutex2var_ps(yb[0], lo, yb[1]), _mm512_permutex2var_ps(yb[0], hi, yb[1])};
+      const __m512 out[2] = {_mm512_permutex2var_ps(yb[0], lo, yb[1]), _mm512_permutex2var_ps(yb[0], hi, yb[1])};
       const __mmask16 cm[2] = {c0, c1};
-      for (int h = 0; h < 2; ++h) {
-        if (!cm[h]) continue;
-        if (bias || sample_bias) out[h] = _mm512_add_ps(out[h], addv);
-        if (residual) out[h] = _mm512_add_ps(out[h], _mm512_maskz_loadu_ps(cm[h], residual + off + 16 * h));
-        if (accumulate) out[h] = _mm512_add_ps(out[h], _mm512_maskz_loadu_ps(cm[h], y + off + 16 * h));
-        _mm512_mask_storeu_ps(y + off + 16 * h, cm[h], out[h]);
+      for (int h = 0; h < 2; ++h)
+        if (cm[h])
+          store_output(out[h], cm[h], y + off + 16 * h, bias || sample_bias, addv,
+                       residual ? residual + off + 16 * h : nullptr, accumulate);
+    }
+  }
+}
+
+// The output transform of narrow images (W <= 16): the tiles of band th in lanes l < TW and, when
+// bands = 2, those of band th + 1 in lanes TW <= l < 2 TW (see narrow_columns); the rest as
+// winograd_output_avx512. A band's output row is one vector: the two output columns of its tiles
+// interleaved by a permute.
+FM_AVX512 void winograd_output_narrow_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+                                             int64_t th, int bands, const float* bias, const float* sample_bias,
+                                             const float* residual, float* y, bool accumulate) {
+  const int64_t TW = (W + 1) / 2;
+  __m512i interleave[2];  // band k: lanes (k TW + l of column 0, k TW + l of column 1), l = 0..7
+  for (int k = 0; k < 2; ++k) {
+    alignas(64) int32_t index[16];
+    for (int l = 0; l < 8; ++l) index[2 * l] = int32_t(k * TW + l), index[2 * l + 1] = int32_t(16 + k * TW + l);
+    interleave[k] = _mm512_load_si512(index);
+  }
+  const __mmask16 in = first_lanes(bands * TW), cols = first_lanes(W);
+  for (int64_t o = 0; o < O; ++o, m += ldm) {
+    __m512 t[4][2];
+    output_columns(m, ldxi, in, t);
+    const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
+    for (int a = 0; a < 2; ++a) {
+      __m512 yb[2];
+      output_row(t, a, yb);
+      for (int k = 0; k < bands; ++k) {
+        const int64_t oh = 2 * (th + k) + a;
+        if (oh >= H) continue;
+        const int64_t off = (o * H + oh) * W;
+        store_output(_mm512_permutex2var_ps(yb[0], interleave[k], yb[1]), cols, y + off, bias || sample_bias, addv,
+                     residual ? residual + off : nullptr, accumulate);
       }
     }
   }
@@ -235,21 +372,38 @@ FM_AVX512 void winograd_output_adjoint_avx512(const float* dy, int64_t O, int64_
         g[a][0] = _mm512_permutex2var_ps(lo, even, hi);
         g[a][1] = _mm512_permutex2var_ps(lo, odd, hi);
       }
-      // e[i][b] = (A dY)[i][b]; A has rows (1, 0), (1, 1), (1, -1), (0, -1).
-      __m512 e[4][2];
-      for (int b = 0; b < 2; ++b) {
-        e[0][b] = g[0][b];
-        e[1][b] = _mm512_add_ps(g[0][b], g[1][b]);
-        e[2][b] = _mm512_sub_ps(g[0][b], g[1][b]);
-        e[3][b] = _mm512_sub_ps(_mm512_setzero_ps(), g[1][b]);
+      store_output_adjoint(g, m + (th - th0) * ldb, ldxi);
+    }
+  }
+}
+
+// The adjoint of the output transform for narrow images (W <= 16), two bands per vector as the
+// input transform's (winograd_input_narrow_avx512, whose note on an odd band count applies):
+// column b of the tiles, image column 2 tw + b, is column j = b + 1 of narrow_columns.
+FM_AVX512 void winograd_output_adjoint_narrow_avx512(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0,
+                                                     int64_t th1, float* m, int64_t ldm, int64_t ldxi) {
+  NarrowColumns nc;
+  narrow_columns(W, nc);
+  const int64_t TW = (W + 1) / 2, HW = H * W;
+  const __mmask16 row_mask = first_lanes(W);
+  for (int64_t o = 0; o < O; ++o, dy += HW, m += ldm) {
+    const bool prefetch = o + kPrefetchPlanes < O;
+    for (int64_t th = th0; th < th1; th += 2) {
+      __m512 rows[4];  // output rows 2 th .. 2 th + 3: band th has the first two, band th + 1 the last two
+      for (int k = 0; k < 4; ++k) {
+        const int64_t oh = 2 * th + k;
+        if (oh >= H) {
+          rows[k] = _mm512_setzero_ps();
+          continue;
+        }
+        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(dy + kPrefetchPlanes * HW + oh * W), _MM_HINT_T0);
+        rows[k] = _mm512_maskz_loadu_ps(row_mask, dy + oh * W);
       }
-      float* mb = m + (th - th0) * ldb;
-      for (int i = 0; i < 4; ++i) {  // (A dY) A^T, row i
-        _mm512_storeu_ps(mb + (4 * i + 0) * ldxi, e[i][0]);
-        _mm512_storeu_ps(mb + (4 * i + 1) * ldxi, _mm512_add_ps(e[i][0], e[i][1]));
-        _mm512_storeu_ps(mb + (4 * i + 2) * ldxi, _mm512_sub_ps(e[i][0], e[i][1]));
-        _mm512_storeu_ps(mb + (4 * i + 3) * ldxi, _mm512_sub_ps(_mm512_setzero_ps(), e[i][1]));
-      }
+      __m512 g[2][2];
+      for (int a = 0; a < 2; ++a)
+        for (int b = 0; b < 2; ++b)
+          g[a][b] = _mm512_maskz_permutex2var_ps(nc.inside[b + 1], rows[a], nc.index[b + 1], rows[a + 2]);
+      store_output_adjoint(g, m + (th - th0) * TW, ldxi);
     }
   }
 }

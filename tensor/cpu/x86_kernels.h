@@ -69,6 +69,14 @@ void winograd_product_avx512(int64_t O, int64_t C, const float* u, const float* 
 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
                             int64_t tw0, int n, const float* bias, const float* sample_bias, const float* residual,
                             float* y, bool accumulate);
+// The same two transforms for narrow images (W <= 16), two bands of TW = (W + 1) / 2 tiles per
+// vector: the input one for the bands th0 <= th < th1 (ldb = TW), the output one for band th and,
+// when bands = 2, band th + 1.
+void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v,
+                                  int64_t ldv, int64_t ldxi);
+void winograd_output_narrow_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+                                   int64_t th, int bands, const float* bias, const float* sample_bias,
+                                   const float* residual, float* y, bool accumulate);
 
 // WinogradWeightGrad's pieces (conv_winograd_x86.cpp): the adjoint of the output transform,
 // dM[xi][o][(th - th0) ldb + l] = (A dY A^T)[xi] of the tiles (th, tw0 + l) of dy [O, H, W] (laid
@@ -76,6 +84,8 @@ void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O
 // multiple of 16); and out [O][ldo] (+)= dm [O][n] @ vt [n][Cp] (overwritten when first).
 void winograd_output_adjoint_avx512(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0, int64_t th1,
                                     int64_t tw0, float* m, int64_t ldb, int64_t ldm, int64_t ldxi);
+void winograd_output_adjoint_narrow_avx512(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0, int64_t th1,
+                                           float* m, int64_t ldm, int64_t ldxi);  // W <= 16, ldb = TW
 void winograd_transpose_avx512(const float* v, int64_t C, int64_t ldv, int64_t n, float* vt, int64_t ldt);
 void winograd_grad_product_avx512(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt,
                                   int64_t ldt, float* out, int64_t ldo, bool first);
