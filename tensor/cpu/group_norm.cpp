@@ -10,11 +10,16 @@
 #include <string>
 #include <vector>
 
+#include <cstring>
+
 #include "tensor/activation.h"
+#include "tensor/cpu/cpu_features.h"
+#include "tensor/cpu/gemm_kernels.h"
 #include "tensor/cpu/kernels.h"
 #include "tensor/cpu/lanes.h"
 #include "tensor/cpu/parallel.h"
 #include "tensor/cpu/simd.h"
+#include "tensor/cpu/x86_kernels.h"
 
 namespace fm::cpu {
 
@@ -71,6 +76,23 @@ FM_SIMD_CLONES void dx_row(const float* g, const float* x, float m, float r, flo
 
 inline void store(float& out, float beta, float v) { out = beta == 0.0f ? v : out + v; }
 
+// The SiLU loops by hand with AVX-512 (group_norm_x86.cpp says why), unless the sgemm kernels are
+// forced to another set: the tests' switch for every hand-written path.
+bool avx512_loops() {
+  return kHaveX86Kernels && cpu_features().avx512f && std::strcmp(gemm_detail::active_kernels().name, "avx512") == 0;
+}
+void silu_row(bool avx512, const float* x, float a, float b, float* y, int64_t n) {
+  if constexpr (kHaveX86Kernels)
+    if (avx512) return x86::affine_silu_avx512(x, a, b, y, n);
+  affine_silu_row(x, a, b, y, n);
+}
+void silu_grad_sums(bool avx512, const float* x, const float* dy, float m, float a, float b, float* g, int64_t n,
+                    double& s1, double& s2) {
+  if constexpr (kHaveX86Kernels)
+    if (avx512) return x86::grad_sums_silu_avx512(x, dy, m, a, b, g, n, s1, s2);
+  grad_sums_silu(x, dy, m, a, b, g, n, s1, s2);
+}
+
 }  // namespace
 
 Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
@@ -82,6 +104,7 @@ Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, cons
   rstd = Tensor::empty({s.B, s.G});
   const float *px = x.data(), *pga = gamma.defined() ? gamma.data() : nullptr, *pbe = beta.defined() ? beta.data() : nullptr;
   float *py = y.data(), *pm = mean.data(), *pr = rstd.data();
+  const bool avx512 = avx512_loops();
   parallel_for(s.B * s.G, grain_for(4 * n), [&](int64_t lo, int64_t hi) {
     for (int64_t bg = lo; bg < hi; ++bg) {
       const float* xg = px + bg * n;
@@ -94,7 +117,10 @@ Tensor group_norm_forward(const Tensor& x, int groups, const Tensor& gamma, cons
       for (int64_t cc = 0; cc < s.cpg; ++cc) {  // y = (x - m) r gamma + beta = x a + b, channel by channel
         const int64_t c = (bg % s.G) * s.cpg + cc;
         const float a = r * (pga ? pga[c] : 1.0f), b = (pbe ? pbe[c] : 0.0f) - m * a;
-        (silu ? affine_silu_row : affine_row)(xg + cc * s.hw, a, b, py + bg * n + cc * s.hw, s.hw);
+        if (silu)
+          silu_row(avx512, xg + cc * s.hw, a, b, py + bg * n + cc * s.hw, s.hw);
+        else
+          affine_row(xg + cc * s.hw, a, b, py + bg * n + cc * s.hw, s.hw);
       }
     }
   });
@@ -111,6 +137,7 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
   std::vector<double> s1(s.B * s.C), s2(s.B * s.C);
   const float *px = x.data(), *pg = dy.data(), *pga = gamma.defined() ? gamma.data() : nullptr;
   const float *pbe = beta.defined() ? beta.data() : nullptr, *pm = mean.data(), *pr = rstd.data();
+  const bool avx512 = avx512_loops();
   parallel_for(s.B * s.G, grain_for(4 * n), [&](int64_t lo, int64_t hi) {
     float* gbuf = silu ? thread_scratch(n) : nullptr;  // g of one group, when SiLU changes dy
     for (int64_t bg = lo; bg < hi; ++bg) {
@@ -124,7 +151,7 @@ void group_norm_backward(const Tensor& x, int groups, const Tensor& gamma, const
         double sum_g, sum_gx;
         if (silu) {
           const float a = r * ga, b = (pbe ? pbe[c0 + cc] : 0.0f) - m * a;
-          grad_sums_silu(px + bg * n + off, pg + bg * n + off, m, a, b, gbuf + off, s.hw, sum_g, sum_gx);
+          silu_grad_sums(avx512, px + bg * n + off, pg + bg * n + off, m, a, b, gbuf + off, s.hw, sum_g, sum_gx);
         } else {
           grad_sums_plain(px + bg * n + off, pg + bg * n + off, m, s.hw, sum_g, sum_gx);
         }

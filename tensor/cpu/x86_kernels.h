@@ -1,7 +1,8 @@
 // tensor/cpu/x86_kernels.h: the entry points into the x86-only kernel files (internal to tensor/).
 //
 // Declared on every architecture, with portable types only, and defined only when
-// FM_HAVE_X86_KERNELS (gemm_kernels_x86.cpp, conv_x86.cpp, conv_direct_x86.cpp, conv_winograd_x86.cpp).
+// FM_HAVE_X86_KERNELS (gemm_kernels_x86.cpp, fma_peak_x86.cpp, conv_x86.cpp, conv_direct_x86.cpp,
+// conv_winograd_x86.cpp, group_norm_x86.cpp, best_two_x86.cpp).
 // Call them only inside `if constexpr (kHaveX86Kernels)` and after cpu_features() says the CPU has
 // the instructions (cpu_features.h); the portable loops next to each call are what runs otherwise.
 #pragma once
@@ -89,6 +90,12 @@ void winograd_output_adjoint_narrow_avx512(const float* dy, int64_t O, int64_t H
 void winograd_transpose_avx512(const float* v, int64_t C, int64_t ldv, int64_t n, float* vt, int64_t ldt);
 void winograd_grad_product_avx512(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt,
                                   int64_t ldt, float* out, int64_t ldo, bool first);
+
+// The group norm's SiLU loops (group_norm_x86.cpp): y = silu(x a + b); and g = dy silu'(x a + b)
+// with s1 = sum g, s2 = sum g (x - m), over n elements.
+void affine_silu_avx512(const float* x, float a, float b, float* y, int64_t n);
+void grad_sums_silu_avx512(const float* x, const float* dy, float m, float a, float b, float* g, int64_t n, double& s1,
+                           double& s2);
 
 // The FMA peak's register-only loops (fma_peak_x86.cpp): `rounds` rounds of dependent FMAs on
 // 16 independent vector accumulators; each returns its flops (2 per lane per FMA).
