@@ -29,16 +29,23 @@ constexpr int64_t kBlockFloats = int64_t(1) << 17;
 // next one). v, m point at the first band's first tile, bands TW tiles apart.
 constexpr int64_t kNarrow = 16;
 
+// The two ways over a band range that the input transform and the output transform's adjoint
+// share: narrow() once, or wide(tw0, TW) per chunk of 16 tiles, the last chunk first.
+template <class Narrow, class Wide>
+void over_bands(int64_t W, const Narrow& narrow, const Wide& wide) {
+  if (W <= kNarrow) return narrow();
+  const int64_t TW = (W + 1) / 2;
+  for (int64_t tw0 = (TW - 1) / 16 * 16; tw0 >= 0; tw0 -= 16) wide(tw0, TW);
+}
+
 void input_transform(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v, int64_t ldv,
                      int64_t ldxi) {
-  if constexpr (kHaveX86Kernels) {
-    if (W <= kNarrow) return x86::winograd_input_narrow_avx512(x, C, H, W, th0, th1, v, ldv, ldxi);
-    const int64_t TW = (W + 1) / 2;
-    for (int64_t tw0 = (TW - 1) / 16 * 16; tw0 >= 0; tw0 -= 16)
-      x86::winograd_input_avx512(x, C, H, W, th0, th1, tw0, v + tw0, TW, ldv, ldxi);
-  } else {
+  if constexpr (kHaveX86Kernels)
+    over_bands(
+        W, [&] { x86::winograd_input_narrow_avx512(x, C, H, W, th0, th1, v, ldv, ldxi); },
+        [&](int64_t tw0, int64_t TW) { x86::winograd_input_avx512(x, C, H, W, th0, th1, tw0, v + tw0, TW, ldv, ldxi); });
+  else
     throw std::logic_error("WinogradConv: this build has no AVX-512 kernels");
-  }
 }
 void product(int64_t O, int64_t C, const float* u, const float* v, int64_t ldv, int64_t n, float* m, int64_t ldm) {
   if constexpr (kHaveX86Kernels)
@@ -68,14 +75,14 @@ void output_transform(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int6
 
 void output_adjoint(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0, int64_t th1, float* m, int64_t ldm,
                     int64_t ldxi) {
-  if constexpr (kHaveX86Kernels) {
-    if (W <= kNarrow) return x86::winograd_output_adjoint_narrow_avx512(dy, O, H, W, th0, th1, m, ldm, ldxi);
-    const int64_t TW = (W + 1) / 2;
-    for (int64_t tw0 = (TW - 1) / 16 * 16; tw0 >= 0; tw0 -= 16)
-      x86::winograd_output_adjoint_avx512(dy, O, H, W, th0, th1, tw0, m + tw0, TW, ldm, ldxi);
-  } else {
+  if constexpr (kHaveX86Kernels)
+    over_bands(
+        W, [&] { x86::winograd_output_adjoint_narrow_avx512(dy, O, H, W, th0, th1, m, ldm, ldxi); },
+        [&](int64_t tw0, int64_t TW) {
+          x86::winograd_output_adjoint_avx512(dy, O, H, W, th0, th1, tw0, m + tw0, TW, ldm, ldxi);
+        });
+  else
     throw std::logic_error("WinogradWeightGrad: this build has no AVX-512 kernels");
-  }
 }
 void transpose(const float* v, int64_t C, int64_t ldv, int64_t n, float* vt, int64_t ldt) {
   if constexpr (kHaveX86Kernels)

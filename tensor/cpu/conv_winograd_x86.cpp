@@ -167,6 +167,23 @@ FM_AVX512 void narrow_columns(int64_t W, NarrowColumns& nc) {
   }
 }
 
+// rows[k] = row `first + k` of one plane [H, W] (W <= 16 floats, one masked load; zeros outside
+// the image), k < N, prefetching the same row of the plane `ahead` floats on when asked.
+template <int N>
+FM_AVX512 inline void narrow_rows(const float* plane, int64_t first, int64_t H, int64_t W, bool prefetch,
+                                  int64_t ahead, __m512 rows[N]) {
+  const __mmask16 row_mask = first_lanes(W);
+  for (int k = 0; k < N; ++k) {
+    const int64_t ih = first + k;
+    if (ih < 0 || ih >= H) {
+      rows[k] = _mm512_setzero_ps();
+      continue;
+    }
+    if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(plane + ahead + ih * W), _MM_HINT_T0);
+    rows[k] = _mm512_maskz_loadu_ps(row_mask, plane + ih * W);
+  }
+}
+
 }  // namespace
 
 // V[xi][c][t + l] = (B^T d B)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of
@@ -231,20 +248,11 @@ FM_AVX512 void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H
   NarrowColumns nc;
   narrow_columns(W, nc);
   const int64_t TW = (W + 1) / 2, HW = H * W;
-  const __mmask16 row_mask = first_lanes(W);
   for (int64_t c = 0; c < C; ++c, x += HW, v += ldv) {
     const bool prefetch = c + kPrefetchPlanes < C;
     for (int64_t th = th0; th < th1; th += 2) {
       __m512 rows[6];  // image rows 2 th - 1 .. 2 th + 4: band th reads the first four, band th + 1 the last four
-      for (int k = 0; k < 6; ++k) {
-        const int64_t ih = 2 * th - 1 + k;
-        if (ih < 0 || ih >= H) {
-          rows[k] = _mm512_setzero_ps();
-          continue;
-        }
-        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(x + kPrefetchPlanes * HW + ih * W), _MM_HINT_T0);
-        rows[k] = _mm512_maskz_loadu_ps(row_mask, x + ih * W);
-      }
+      narrow_rows<6>(x, 2 * th - 1, H, W, prefetch, kPrefetchPlanes * HW, rows);
       __m512 r[4][4];
       for (int i = 0; i < 4; ++i) {
         __m512 d[4];
@@ -385,20 +393,11 @@ FM_AVX512 void winograd_output_adjoint_narrow_avx512(const float* dy, int64_t O,
   NarrowColumns nc;
   narrow_columns(W, nc);
   const int64_t TW = (W + 1) / 2, HW = H * W;
-  const __mmask16 row_mask = first_lanes(W);
   for (int64_t o = 0; o < O; ++o, dy += HW, m += ldm) {
     const bool prefetch = o + kPrefetchPlanes < O;
     for (int64_t th = th0; th < th1; th += 2) {
       __m512 rows[4];  // output rows 2 th .. 2 th + 3: band th has the first two, band th + 1 the last two
-      for (int k = 0; k < 4; ++k) {
-        const int64_t oh = 2 * th + k;
-        if (oh >= H) {
-          rows[k] = _mm512_setzero_ps();
-          continue;
-        }
-        if (prefetch) _mm_prefetch(reinterpret_cast<const char*>(dy + kPrefetchPlanes * HW + oh * W), _MM_HINT_T0);
-        rows[k] = _mm512_maskz_loadu_ps(row_mask, dy + oh * W);
-      }
+      narrow_rows<4>(dy, 2 * th, H, W, prefetch, kPrefetchPlanes * HW, rows);
       __m512 g[2][2];
       for (int a = 0; a < 2; ++a)
         for (int b = 0; b < 2; ++b)
