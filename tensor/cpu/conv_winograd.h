@@ -32,7 +32,7 @@
 // The loops. The B H W tiles are cut into "bands" (one sample's row of tiles, th fixed) and the bands
 // into blocks of a fixed count, each block one task: its V [16][C][Tb] and M [16][O][Tb] (Tb tiles)
 // are sized to stay in the L2 cache. Per block: the input transform (16 tiles of a band at a time,
-// one tile per vector lane), the 16 products (register tiles of 8 output channels by 16 NV
+// one tile per vector lane; two bands of up to 8 tiles for images up to 16 columns wide), the 16 products (register tiles of 8 output channels by 16 NV
 // tiles, summing over c in order), then the output transform, which adds the bias, residual or
 // earlier contents of y. Every output is one fixed sequence of operations whatever the block or
 // thread that computes it: the same bits for any thread count. AVX-512 only (the vector code is in
@@ -77,7 +77,8 @@ class WinogradConv {
 // pass; a fixed number of groups of consecutive blocks (a function of the shape) each sum their
 // blocks in order into a partial dU, and the partials are added in group order: the same bits for
 // any thread count. Per block, V is transposed to [T][C] so that the products keep input channels
-// in vector lanes and sum over tiles in registers (as DirectWeightGrad does over pixels).
+// in vector lanes and sum over tiles in registers (as DirectWeightGrad does over pixels). (Reusing
+// one L1-sized buffer for the transpose of each position in turn measured no faster in a step.)
 class WinogradWeightGrad {
  public:
   // Whether to use it for s: WinogradConv::suits's conditions and force hook, with its own rule

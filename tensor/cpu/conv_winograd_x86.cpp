@@ -8,7 +8,8 @@
 // Both transforms put one tile per vector lane: 16 neighbouring tiles of a band (one row of tiles)
 // are 16 lanes. Tile tw reads image columns 2 tw - 1 .. 2 tw + 2: from the 32 columns read from
 // 2 tw0, the even ones are its column 1 and the odd ones its column 2 (a two-source permute each),
-// and shifted by a lane they give columns 0 and 3.
+// and shifted by a lane they give columns 0 and 3. Images up to 16 columns wide put two bands in
+// a vector instead (narrow_columns below).
 #if !defined(__x86_64__) && !defined(__i386__)
 #error "conv_winograd_x86.cpp is x86-only; tensor/meson.build should leave it out on this host"
 #endif
