@@ -152,7 +152,7 @@ TEST_CASE("the implicit-GEMM and direct convolutions match the direct loops with
   }
 }
 
-TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is bitwise thread-independent") {
+TEST_CASE("the Winograd convolutions match the direct loops and are bitwise thread-independent") {
   // Forward (with the bias, per-sample bias and residual fused in), dx and dW, forced on for every
   // 3x3 "same" shape: images of odd sizes (the last tile row or column half outside), 1 x 1 and
   // wider than 32 columns (two vectors of tiles per band), narrow ones (up to 16 columns: two bands
@@ -160,11 +160,13 @@ TEST_CASE("the Winograd F(2x2, 3x3) convolution matches the direct loops and is 
   // (17), C and O of 1 and not multiples of 8 or 16, batches of 1 and enough bands for several
   // blocks.
   //
-  // Tolerance: the transforms combine up to 4 (inputs) and 9 (outputs) terms around the
-  // products, and G halves, so each output carries a few more roundings than the direct sum,
-  // each of at most one ulp of a partial sum bounded by sum_{c, taps} |w x| <= 9 C (entries in
-  // [-1, 1]); relative to the largest output (about 3 sqrt(C) here) the measured error is below
-  // 1e-6 (it is printed), and 1e-5 leaves room while catching any wrong tap, which costs O(1).
+  // The forward pass and dx are F(4x2, 3x3), dW F(2x2, 3x3) (tensor/cpu/conv_winograd.h).
+  // Tolerance: the transforms combine up to 6 inputs (coefficients up to 5) and 6 outputs (up to
+  // 8) around the products, and G4 has sixths and 24ths, so each output carries more roundings
+  // than the direct sum, each of at most one ulp of a partial sum bounded by sum_{c, taps} |w x| <=
+  // 9 C (entries in [-1, 1]); relative to the largest output (about 3 sqrt(C) here) the measured
+  // error is below 2e-6 (it is printed; F(2x2) alone: below 1e-6), and 1e-5 leaves room while
+  // catching any wrong tap, which costs O(1).
   cpu::WinogradConv::force(1);
   const int saved = fm::num_threads();
   struct Restore {

@@ -1,5 +1,6 @@
 // tensor/cpu/conv_winograd.h: 3x3 "same" convolutions (stride 1, pad 1) by Winograd's minimal
-// filtering F(2x2, 3x3) (Lavin & Gray 2016), for the CPU backend (internal to tensor/; see conv.cpp).
+// filtering F(2x2, 3x3) and F(4x2, 3x3) (Lavin & Gray 2016), for the CPU backend (internal to
+// tensor/; see conv.cpp).
 //
 // In one dimension, two outputs of a 3-tap correlation, y_i = sum_k d_{i+k} g_k (i = 0, 1), come
 // from four inputs d_0..d_3 with four multiplications instead of six:
@@ -20,8 +21,26 @@
 //                                        16 matrix products [O, C] @ [C, T]
 //   y[o, t]    = A^T M[o, t] A           (2 x 2 outputs per output channel and tile)
 //
+// Taller tiles for the forward pass and dx: F(4 x 2, 3 x 3). Four outputs of the correlation come
+// from six inputs with six multiplications (F(4, 3), interpolation points 0, 1, -1, 2, -2, inf):
+//
+//          | 4  0 -5  0  1  0 |          |  1/4    0     0   |
+//          | 0 -4 -4  1  1  0 |          | -1/6  -1/6  -1/6  |          | 1  1  1  1  1  0 |
+//   B4^T = | 0  4 -4 -1  1  0 |    G4 =  | -1/6   1/6  -1/6  |   A4^T = | 0  1 -1  2 -2  0 |
+//          | 0 -2 -1  2  1  0 |          |  1/24  1/12  1/6  |          | 0  1  1  4  4  0 |
+//          | 0  2 -1 -2  1  0 |          |  1/24 -1/12  1/6  |          | 0  1 -1  8 -8  1 |
+//          | 0  4  0 -5  0  1 |          |  0     0     1    |
+//
+// WinogradConv uses it down the rows and F(2, 3) along them: a tile is 4 output rows by 2 columns
+// from 6 x 4 inputs, U = G4 g G2^T, V = B4^T d B2, y = A4^T M A2, with 24 positions xi = 4 i + j
+// (i < 6 rows, j < 4 columns): 24 multiply-adds per channel pair for 8 outputs, 3 per output
+// against F(2 x 2)'s 4 (the products are most of the work, and measured at their limit). The
+// columns keep F(2, 3) so that a band of tiles still has a tile every 2 columns, 16 to a vector.
+// F(4, 3)'s larger coefficients cost accuracy: 1.1-1.7e-6 relative error in the tests against
+// 3-5e-7 for F(2 x 2). WinogradWeightGrad keeps F(2 x 2, 3 x 3).
+//
 // Why it is faster: a tile's 4 outputs cost 16 O C multiply-adds in the products, against
-// 36 O C for the direct convolution, 2.25x fewer. The transforms are additions only: B^T d B is
+// 36 O C for the direct convolution, 2.25x fewer (F(4 x 2): 24 for 8 outputs, 3x fewer). The transforms are additions only: B^T d B is
 // 32 adds per (c, tile) and A^T M A 24 per (o, tile), so against the 16 O (resp. 16 C) FMAs of the
 // products each input (output) element meets, they cost about 2 / O (1.5 / C) of the work: small
 // for the U-Net's 32 to 192 channels, but not for the 1-channel stem or output convolution, which
@@ -30,10 +49,11 @@
 // errors grow by a small constant factor over the direct sum (measured in tests/test_image_ops.cpp).
 //
 // The loops. The B H W tiles are cut into "bands" (one sample's row of tiles, th fixed) and the bands
-// into blocks of a fixed count, each block one task: its V [16][C][Tb] and M [16][O][Tb] (Tb tiles)
-// are sized to stay in the L2 cache. Per block: the input transform (16 tiles of a band at a time,
-// one tile per vector lane; two bands of up to 8 tiles for images up to 16 columns wide), the 16 products (register tiles of 8 output channels by 16 NV
-// tiles, summing over c in order), then the output transform, which adds the bias, residual or
+// into blocks of a fixed count, each block one task: its V [P][C][Tb] and M [P][O][Tb] (Tb tiles,
+// P = 24 or 16 positions) are sized to stay in the L2 cache. Per block: the input transform (16
+// tiles of a band at a time, one tile per vector lane; two bands of up to 8 tiles for images up to
+// 16 columns wide), the P products (register tiles of 8 output channels by 16 NV tiles, summing
+// over c in order), then the output transform, which adds the bias, residual or
 // earlier contents of y. Every output is one fixed sequence of operations whatever the block or
 // thread that computes it: the same bits for any thread count. AVX-512 only (the vector code is in
 // conv_winograd_x86.cpp); elsewhere conv.cpp keeps its other paths.
@@ -45,6 +65,7 @@
 
 namespace fm::cpu {
 
+// F(4 x 2, 3 x 3): the forward pass, and dx as the same kind of convolution.
 class WinogradConv {
  public:
   // Whether to use it for the convolution s: a 3x3 "same" one (stride 1, pad 1), AVX-512 and
@@ -62,12 +83,12 @@ class WinogradConv {
            bool accumulate) const;
 
  private:
-  int64_t B_, C_, O_, H_, W_, TH_, TW_;  // TH x TW tiles per image
+  int64_t B_, C_, O_, H_, W_, TH_, TW_;  // TH x TW tiles (4 rows x 2 columns of outputs) per image
   int64_t bands_per_block_;
-  std::vector<float> u_;  // [16][ceil(O / 8)][C][8]: U[xi] packed for the register tiles
+  std::vector<float> u_;  // [24][ceil(O / 8)][C][8]: U[xi] packed for the register tiles
 };
 
-// The weight gradient by the same transforms. M = U V per position xi, so
+// The weight gradient by F(2 x 2, 3 x 3)'s transforms. M = U V per position xi, so
 //
 //   dU[xi][o, c] = sum_t dM[xi][o, t] V[xi][c, t]     with dM = A dY A^T per (o, tile), 4 x 4 from
 //                                                     the tile's 2 x 2 output gradients dY,

@@ -1,6 +1,6 @@
-// tensor/cpu/conv_winograd_x86.cpp: the AVX-512 pieces of the Winograd F(2x2, 3x3) convolution
-// (conv_winograd.h has the math): the input transform, the register tiles of the 16 products and
-// the output transform; for the weight gradient, the output transform's adjoint, a transpose and
+// tensor/cpu/conv_winograd_x86.cpp: the AVX-512 pieces of the Winograd F(4x2, 3x3) and F(2x2, 3x3)
+// convolutions (conv_winograd.h has the math): the input transform, the register tiles of the
+// products and the output transform (bands of R = 4 or 2 output rows); for the weight gradient, the output transform's adjoint, a transpose and
 // the products' tiles. x86 only: compiled only when FM_HAVE_X86_KERNELS (tensor/meson.build),
 // reached through x86_kernels.h from conv_winograd.cpp, which uses them only when cpu_features()
 // reports AVX-512.
@@ -76,13 +76,30 @@ FM_AVX512 void grad_tile(int64_t n, const float* dm, int64_t ldm, const float* v
   store_tile<MR, NV>(acc, out, ldo, rows, first);
 }
 
-// The column transform B^T (d B) of a band's four rows r[i] = (d B) row i, stored as V[4 i + j].
-FM_AVX512 inline void store_column_transform(const __m512 r[4][4], float* vb, int64_t ldxi) {
+// The column transform of a band's R + 2 rows r[i] = (d B) of image row i, stored as
+// V[4 i' + j] for its R + 2 positions i': B^T (d B) with F(2, 3)'s 4 x 4 B^T for R = 2 and
+// F(4, 3)'s 6 x 6 one for R = 4 (conv_winograd.h has both), per tile column j.
+template <int R>
+FM_AVX512 inline void store_column_transform(const __m512 (&r)[R + 2][4], float* vb, int64_t ldxi) {
   for (int j = 0; j < 4; ++j) {
-    _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_sub_ps(r[0][j], r[2][j]));
-    _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(r[1][j], r[2][j]));
-    _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(r[2][j], r[1][j]));
-    _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_sub_ps(r[1][j], r[3][j]));
+    if constexpr (R == 2) {
+      _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_sub_ps(r[0][j], r[2][j]));
+      _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(r[1][j], r[2][j]));
+      _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(r[2][j], r[1][j]));
+      _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_sub_ps(r[1][j], r[3][j]));
+    } else {
+      const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
+      const __m512 t0 = _mm512_fnmadd_ps(four, r[2][j], r[4][j]);  // r4 - 4 r2
+      const __m512 t1 = _mm512_fnmadd_ps(four, r[1][j], r[3][j]);  // r3 - 4 r1
+      const __m512 t2 = _mm512_sub_ps(r[4][j], r[2][j]);
+      const __m512 t3 = _mm512_add_ps(_mm512_sub_ps(r[3][j], r[1][j]), _mm512_sub_ps(r[3][j], r[1][j]));  // 2 (r3 - r1)
+      _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_fmadd_ps(four, r[0][j], _mm512_fnmadd_ps(five, r[2][j], r[4][j])));
+      _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(t0, t1));
+      _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(t0, t1));
+      _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_add_ps(t2, t3));
+      _mm512_storeu_ps(vb + (16 + j) * ldxi, _mm512_sub_ps(t2, t3));
+      _mm512_storeu_ps(vb + (20 + j) * ldxi, _mm512_fmadd_ps(four, r[1][j], _mm512_fnmadd_ps(five, r[3][j], r[5][j])));
+    }
   }
 }
 
@@ -112,10 +129,12 @@ FM_AVX512 inline void store_output_adjoint(const __m512 g[2][2], float* mb, int6
   }
 }
 
-// The output transform's first half, M A per row i of the 4 x 4 transforms: t[i][b] for output
-// column b, of the tiles in the lanes of `in` (m at M[0][0][first tile], positions ldxi apart).
-FM_AVX512 inline void output_columns(const float* m, int64_t ldxi, __mmask16 in, __m512 t[4][2]) {
-  for (int i = 0; i < 4; ++i) {
+// The output transform's first half, M A per row i of the (R + 2) x 4 transforms: t[i][b] for
+// output column b, of the tiles in the lanes of `in` (m at M[0][0][first tile], positions ldxi
+// apart).
+template <int R>
+FM_AVX512 inline void output_columns(const float* m, int64_t ldxi, __mmask16 in, __m512 (&t)[R + 2][2]) {
+  for (int i = 0; i < R + 2; ++i) {
     const __m512 q0 = _mm512_maskz_loadu_ps(in, m + (4 * i + 0) * ldxi);
     const __m512 q1 = _mm512_maskz_loadu_ps(in, m + (4 * i + 1) * ldxi);
     const __m512 q2 = _mm512_maskz_loadu_ps(in, m + (4 * i + 2) * ldxi);
@@ -125,11 +144,23 @@ FM_AVX512 inline void output_columns(const float* m, int64_t ldxi, __mmask16 in,
   }
 }
 
-// Its second half, A^T (M A): output row a (0 or 1) of each tile, column b in yb[b].
-FM_AVX512 inline void output_row(const __m512 t[4][2], int a, __m512 yb[2]) {
-  for (int b = 0; b < 2; ++b)
-    yb[b] = a == 0 ? _mm512_add_ps(_mm512_add_ps(t[0][b], t[1][b]), t[2][b])
-                   : _mm512_sub_ps(_mm512_sub_ps(t[1][b], t[2][b]), t[3][b]);
+// Its second half, A^T (M A): the R output rows a of each tile, column b in yb[a][b]. F(4, 3)'s
+// A^T has rows (1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1).
+template <int R>
+FM_AVX512 inline void output_rows(const __m512 (&t)[R + 2][2], __m512 (&yb)[R][2]) {
+  for (int b = 0; b < 2; ++b) {
+    if constexpr (R == 2) {
+      yb[0][b] = _mm512_add_ps(_mm512_add_ps(t[0][b], t[1][b]), t[2][b]);
+      yb[1][b] = _mm512_sub_ps(_mm512_sub_ps(t[1][b], t[2][b]), t[3][b]);
+    } else {
+      const __m512 s1 = _mm512_add_ps(t[1][b], t[2][b]), d1 = _mm512_sub_ps(t[1][b], t[2][b]);
+      const __m512 s2 = _mm512_add_ps(t[3][b], t[4][b]), d2 = _mm512_sub_ps(t[3][b], t[4][b]);
+      yb[0][b] = _mm512_add_ps(_mm512_add_ps(t[0][b], s1), s2);
+      yb[1][b] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d2, d1);
+      yb[2][b] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s2, s1);
+      yb[3][b] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d2, d1), t[5][b]);
+    }
+  }
 }
 
 // dst[l] = out[l] + the addends (the constant bias, the residual, dst's old value: each when
@@ -185,17 +216,17 @@ FM_AVX512 inline void narrow_rows(const float* plane, int64_t first, int64_t H, 
   }
 }
 
-}  // namespace
-
 // V[xi][c][t + l] = (B^T d B)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of
 // one sample x [C, H, W], for every channel c, with t = (th - th0) ldb: v points at V[0][0][0] of
-// the first band, rows c ldv apart, positions xi ldxi apart. All 16 lanes are stored (those past
-// the band's last tile hold junk that the next chunk overwrites or that nothing reads).
+// the first band, rows c ldv apart, positions xi ldxi apart. A band is R = 2 or 4 output rows (see
+// store_column_transform). All 16 lanes are stored (those past the band's last tile hold junk that
+// the next chunk overwrites or that nothing reads).
 //
-// Per channel, image rows are read once: band th uses rows 2 th - 1 .. 2 th + 2, and its last two
+// Per channel, image rows are read once: band th uses rows R th - 1 .. R th + R, and its last two
 // are the next band's first two, so their row transforms d B carry over in registers.
-FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
-                                     int64_t tw0, float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
+template <int R>
+FM_AVX512 void input_wide(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, int64_t tw0,
+                          float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const int64_t s = 2 * tw0;  // the vectors read columns s .. s + 31, and s - 1 and s + 32
@@ -228,41 +259,133 @@ FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64
   };
   for (int64_t c = 0; c < C; ++c, x += H * W, v += ldv) {
     prefetch = c + kPrefetchPlanes < C;
-    __m512 r[4][4];  // rows 2 th - 1 .. 2 th + 2 of the band, after the row transform
-    row_transform(x, 2 * th0 - 1, r[0]);
-    row_transform(x, 2 * th0, r[1]);
+    __m512 r[R + 2][4];  // rows R th - 1 .. R th + R of the band, after the row transform
+    row_transform(x, R * th0 - 1, r[0]);
+    row_transform(x, R * th0, r[1]);
     for (int64_t th = th0; th < th1; ++th) {
-      row_transform(x, 2 * th + 1, r[2]);
-      row_transform(x, 2 * th + 2, r[3]);
-      store_column_transform(r, v + (th - th0) * ldb, ldxi);
-      for (int j = 0; j < 4; ++j) r[0][j] = r[2][j], r[1][j] = r[3][j];
+      for (int k = 2; k < R + 2; ++k) row_transform(x, R * th - 1 + k, r[k]);
+      store_column_transform<R>(r, v + (th - th0) * ldb, ldxi);
+      for (int j = 0; j < 4; ++j) r[0][j] = r[R][j], r[1][j] = r[R + 1][j];
     }
   }
 }
 
 // The input transform of narrow images (W <= 16), two bands per vector (see narrow_columns): the
-// bands th0 <= th < th1 of one sample, V laid out as for winograd_input_avx512 with ldb = TW.
-// With an odd count the last vector's second band is junk (rows past the band range, or zeros
-// past the image), stored where the next band range starts, which is written after this one.
-FM_AVX512 void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
-                                            float* v, int64_t ldv, int64_t ldxi) {
+// bands th0 <= th < th1 of one sample, V laid out as for input_wide with ldb = TW. With an odd
+// count the last vector's second band is junk (rows past the band range, or zeros past the image),
+// stored where the next band range starts, which is written after this one.
+template <int R>
+FM_AVX512 void input_narrow(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v,
+                            int64_t ldv, int64_t ldxi) {
   NarrowColumns nc;
   narrow_columns(W, nc);
   const int64_t TW = (W + 1) / 2, HW = H * W;
   for (int64_t c = 0; c < C; ++c, x += HW, v += ldv) {
     const bool prefetch = c + kPrefetchPlanes < C;
     for (int64_t th = th0; th < th1; th += 2) {
-      __m512 rows[6];  // image rows 2 th - 1 .. 2 th + 4: band th reads the first four, band th + 1 the last four
-      narrow_rows<6>(x, 2 * th - 1, H, W, prefetch, kPrefetchPlanes * HW, rows);
-      __m512 r[4][4];
-      for (int i = 0; i < 4; ++i) {
+      // image rows R th - 1 .. R th + 2 R: band th reads the first R + 2, band th + 1 the last R + 2
+      __m512 rows[2 * R + 2];
+      narrow_rows<2 * R + 2>(x, R * th - 1, H, W, prefetch, kPrefetchPlanes * HW, rows);
+      __m512 r[R + 2][4];
+      for (int i = 0; i < R + 2; ++i) {
         __m512 d[4];
-        for (int j = 0; j < 4; ++j) d[j] = _mm512_maskz_permutex2var_ps(nc.inside[j], rows[i], nc.index[j], rows[i + 2]);
+        for (int j = 0; j < 4; ++j) d[j] = _mm512_maskz_permutex2var_ps(nc.inside[j], rows[i], nc.index[j], rows[i + R]);
         row_transform_of(d, r[i]);
       }
-      store_column_transform(r, v + (th - th0) * TW, ldxi);
+      store_column_transform<R>(r, v + (th - th0) * TW, ldxi);
     }
   }
+}
+
+// y[o, R th + a, 2 (tw0 + l) + b] = (A^T M A)[a][b] of the n <= 16 tiles (th, tw0 + l) of output
+// channel o, plus bias[o] + sample_bias[o] + residual[o, ...] (each when not null) and y's old value
+// when accumulate; rows and columns past H, W are not written. m points at M[0][0][first tile],
+// rows o ldm apart, positions xi ldxi apart; y and residual at the sample's [O, H, W].
+template <int R>
+FM_AVX512 void output_wide(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
+                           int64_t tw0, int n, const float* bias, const float* sample_bias, const float* residual,
+                           float* y, bool accumulate) {
+  // Interleave the two output columns of each tile: lanes 0..7 of (b = 0, b = 1), then 8..15.
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __mmask16 in = first_lanes(n);
+  const int64_t s = 2 * tw0, end = std::min<int64_t>(W, 2 * (tw0 + n));
+  const __mmask16 c0 = first_lanes(end - s), c1 = first_lanes(end - s - 16);
+  const int rows = int(std::min<int64_t>(R, H - R * th));
+  for (int64_t o = 0; o < O; ++o, m += ldm) {
+    __m512 t[R + 2][2];  // t[i][b]: row i of M A, output column b
+    output_columns<R>(m, ldxi, in, t);
+    __m512 yb[R][2];  // output row R th + a, columns b = 0, 1 of each tile
+    output_rows<R>(t, yb);
+    const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
+    for (int a = 0; a < rows; ++a) {
+      const int64_t off = (o * H + R * th + a) * W + s;
+      const __m512 out[2] = {_mm512_permutex2var_ps(yb[a][0], lo, yb[a][1]), _mm512_permutex2var_ps(yb[a][0], hi, yb[a][1])};
+      const __mmask16 cm[2] = {c0, c1};
+      for (int h = 0; h < 2; ++h)
+        if (cm[h])
+          store_output(out[h], cm[h], y + off + 16 * h, bias || sample_bias, addv,
+                       residual ? residual + off + 16 * h : nullptr, accumulate);
+    }
+  }
+}
+
+// The output transform of narrow images (W <= 16): the tiles of band th in lanes l < TW and, when
+// bands = 2, those of band th + 1 in lanes TW <= l < 2 TW (see narrow_columns); the rest as
+// output_wide. A band's output row is one vector: the two output columns of its tiles interleaved
+// by a permute.
+template <int R>
+FM_AVX512 void output_narrow(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
+                             int bands, const float* bias, const float* sample_bias, const float* residual, float* y,
+                             bool accumulate) {
+  const int64_t TW = (W + 1) / 2;
+  __m512i interleave[2];  // band k: lanes (k TW + l of column 0, k TW + l of column 1), l = 0..7
+  for (int k = 0; k < 2; ++k) {
+    alignas(64) int32_t index[16];
+    for (int l = 0; l < 8; ++l) index[2 * l] = int32_t(k * TW + l), index[2 * l + 1] = int32_t(16 + k * TW + l);
+    interleave[k] = _mm512_load_si512(index);
+  }
+  const __mmask16 in = first_lanes(bands * TW), cols = first_lanes(W);
+  for (int64_t o = 0; o < O; ++o, m += ldm) {
+    __m512 t[R + 2][2];
+    output_columns<R>(m, ldxi, in, t);
+    __m512 yb[R][2];
+    output_rows<R>(t, yb);
+    const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
+    for (int a = 0; a < R; ++a)
+      for (int k = 0; k < bands; ++k) {
+        const int64_t oh = R * (th + k) + a;
+        if (oh >= H) continue;
+        const int64_t off = (o * H + oh) * W;
+        store_output(_mm512_permutex2var_ps(yb[a][0], interleave[k], yb[a][1]), cols, y + off, bias || sample_bias,
+                     addv, residual ? residual + off : nullptr, accumulate);
+      }
+  }
+}
+
+}  // namespace
+
+// The exported transforms: R = rows (2 or 4) output rows per band.
+FM_AVX512 void winograd_input_avx512(int rows, const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
+                                     int64_t tw0, float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
+  (rows == 4 ? input_wide<4> : input_wide<2>)(x, C, H, W, th0, th1, tw0, v, ldb, ldv, ldxi);
+}
+FM_AVX512 void winograd_input_narrow_avx512(int rows, const float* x, int64_t C, int64_t H, int64_t W, int64_t th0,
+                                            int64_t th1, float* v, int64_t ldv, int64_t ldxi) {
+  (rows == 4 ? input_narrow<4> : input_narrow<2>)(x, C, H, W, th0, th1, v, ldv, ldxi);
+}
+FM_AVX512 void winograd_output_avx512(int rows, const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H,
+                                      int64_t W, int64_t th, int64_t tw0, int n, const float* bias,
+                                      const float* sample_bias, const float* residual, float* y, bool accumulate) {
+  (rows == 4 ? output_wide<4> : output_wide<2>)(m, ldm, ldxi, O, H, W, th, tw0, n, bias, sample_bias, residual, y,
+                                                 accumulate);
+}
+FM_AVX512 void winograd_output_narrow_avx512(int rows, const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H,
+                                             int64_t W, int64_t th, int bands, const float* bias,
+                                             const float* sample_bias, const float* residual, float* y,
+                                             bool accumulate) {
+  (rows == 4 ? output_narrow<4> : output_narrow<2>)(m, ldm, ldxi, O, H, W, th, bands, bias, sample_bias, residual, y,
+                                                     accumulate);
 }
 
 // m [O, n] (rows ldm apart) = u [ceil(O / 8)][C][8] @ v [C, n] (rows ldv apart): 8 x 48 tiles, or
@@ -284,71 +407,6 @@ FM_AVX512 void winograd_product_avx512(int64_t O, int64_t C, const float* u, con
         product_tile<8, 1>(C, ut, v + t0, ldv, mt, ldm, rows, left);
     }
     t0 += 16 * nv;
-  }
-}
-
-// y[o, 2 th + a, 2 (tw0 + l) + b] = (A^T M A)[a][b] of the n <= 16 tiles (th, tw0 + l) of output
-// channel o, plus bias[o] + sample_bias[o] + residual[o, ...] (each when not null) and y's old value
-// when accumulate; rows and columns past H, W are not written. m points at M[0][0][first tile],
-// rows o ldm apart, positions xi ldxi apart; y and residual at the sample's [O, H, W].
-FM_AVX512 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
-                                      int64_t th, int64_t tw0, int n, const float* bias, const float* sample_bias,
-                                      const float* residual, float* y, bool accumulate) {
-  // Interleave the two output columns of each tile: lanes 0..7 of (b = 0, b = 1), then 8..15.
-  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const __mmask16 in = first_lanes(n);
-  const int64_t s = 2 * tw0, end = std::min<int64_t>(W, 2 * (tw0 + n));
-  const __mmask16 c0 = first_lanes(end - s), c1 = first_lanes(end - s - 16);
-  const int rows = int(std::min<int64_t>(2, H - 2 * th));
-  for (int64_t o = 0; o < O; ++o, m += ldm) {
-    __m512 t[4][2];  // t[i][b]: row i of M A, output column b
-    output_columns(m, ldxi, in, t);
-    const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
-    for (int a = 0; a < rows; ++a) {
-      __m512 yb[2];  // output row 2 th + a, columns b = 0, 1 of each tile
-      output_row(t, a, yb);
-      const int64_t off = (o * H + 2 * th + a) * W + s;
-      const __m512 out[2] = {_mm512_permutex2var_ps(yb[0], lo, yb[1]), _mm512_permutex2var_ps(yb[0], hi, yb[1])};
-      const __mmask16 cm[2] = {c0, c1};
-      for (int h = 0; h < 2; ++h)
-        if (cm[h])
-          store_output(out[h], cm[h], y + off + 16 * h, bias || sample_bias, addv,
-                       residual ? residual + off + 16 * h : nullptr, accumulate);
-    }
-  }
-}
-
-// The output transform of narrow images (W <= 16): the tiles of band th in lanes l < TW and, when
-// bands = 2, those of band th + 1 in lanes TW <= l < 2 TW (see narrow_columns); the rest as
-// winograd_output_avx512. A band's output row is one vector: the two output columns of its tiles
-// interleaved by a permute.
-FM_AVX512 void winograd_output_narrow_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
-                                             int64_t th, int bands, const float* bias, const float* sample_bias,
-                                             const float* residual, float* y, bool accumulate) {
-  const int64_t TW = (W + 1) / 2;
-  __m512i interleave[2];  // band k: lanes (k TW + l of column 0, k TW + l of column 1), l = 0..7
-  for (int k = 0; k < 2; ++k) {
-    alignas(64) int32_t index[16];
-    for (int l = 0; l < 8; ++l) index[2 * l] = int32_t(k * TW + l), index[2 * l + 1] = int32_t(16 + k * TW + l);
-    interleave[k] = _mm512_load_si512(index);
-  }
-  const __mmask16 in = first_lanes(bands * TW), cols = first_lanes(W);
-  for (int64_t o = 0; o < O; ++o, m += ldm) {
-    __m512 t[4][2];
-    output_columns(m, ldxi, in, t);
-    const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
-    for (int a = 0; a < 2; ++a) {
-      __m512 yb[2];
-      output_row(t, a, yb);
-      for (int k = 0; k < bands; ++k) {
-        const int64_t oh = 2 * (th + k) + a;
-        if (oh >= H) continue;
-        const int64_t off = (o * H + oh) * W;
-        store_output(_mm512_permutex2var_ps(yb[0], interleave[k], yb[1]), cols, y + off, bias || sample_bias, addv,
-                     residual ? residual + off : nullptr, accumulate);
-      }
-    }
   }
 }
 
