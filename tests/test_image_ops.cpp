@@ -160,7 +160,7 @@ TEST_CASE("the Winograd convolutions match the direct loops and are bitwise thre
   // (17), C and O of 1 and not multiples of 8 or 16, batches of 1 and enough bands for several
   // blocks.
   //
-  // The forward pass and dx are F(4x2, 3x3), dW F(2x2, 3x3) (tensor/cpu/conv_winograd.h).
+  // All three are F(4x2, 3x3): 4 x 2 output tiles (tensor/cpu/conv_winograd.h).
   // Tolerance: the transforms combine up to 6 inputs (coefficients up to 5) and 6 outputs (up to
   // 8) around the products, and G4 has sixths and 24ths, so each output carries more roundings
   // than the direct sum, each of at most one ulp of a partial sum bounded by sum_{c, taps} |w x| <=

@@ -18,9 +18,8 @@
 // Three ways to compute it, fastest first, each checked against the direct loops at the end of
 // this file (conv2d_reference):
 //   - 3x3 "same" convolutions (stride 1, pad 1) with enough channels, with AVX-512: Winograd's
-//     minimal filtering (conv_winograd.h), F(4x2, 3x3) for the forward pass and dx (a convolution
-//     of the same kind, below), 3x fewer multiply-adds, and F(2x2, 3x3) for dW, 2.25x fewer, each
-//     over the whole batch at once.
+//     minimal filtering F(4x2, 3x3) (conv_winograd.h), 3x fewer multiply-adds, for the forward
+//     pass, dx (a convolution of the same kind, below) and dW, each over the whole batch at once.
 //   - "Same" convolutions (stride 1, output size = input size, odd k), where row r is the whole
 //     channel shifted by one offset with out-of-image taps masked: with AVX-512, the direct
 //     kernels of conv_direct.h read those rows themselves (forward, and dx, which is the same

@@ -1,5 +1,5 @@
 // tensor/cpu/conv_winograd.cpp: the weight transform, the blocks and the dispatch rule of the
-// Winograd F(4x2, 3x3) and F(2x2, 3x3) convolutions (conv_winograd.h); the vector code is in conv_winograd_x86.cpp.
+// Winograd F(4x2, 3x3) convolution (conv_winograd.h); the vector code is in conv_winograd_x86.cpp.
 #include "tensor/cpu/conv_winograd.h"
 
 #include <algorithm>
@@ -28,10 +28,8 @@ constexpr int64_t kBlockFloats = int64_t(1) << 17;
 // of a band (the last chunk first, as its stores run past the band into the first chunk of the
 // next one). v, m point at the first band's first tile, bands TW tiles apart.
 constexpr int64_t kNarrow = 16;
-// Output rows per band of the forward pass and dx (WinogradConv): F(4 x 2, 3 x 3), 24 positions.
-// The weight gradient keeps F(2 x 2, 3 x 3)'s 2 rows and 16 positions.
-constexpr int kRowsForward = 4;
-constexpr int kPositionsForward = 24;
+// F(4 x 2, 3 x 3): bands of 4 output rows, transforms of 6 x 4 = 24 positions.
+constexpr int kRows = 4, kPositions = 24;
 
 // The two ways over a band range that the input transform and the output transform's adjoint
 // share: narrow() once, or wide(tw0, TW) per chunk of 16 tiles, the last chunk first.
@@ -42,14 +40,13 @@ void over_bands(int64_t W, const Narrow& narrow, const Wide& wide) {
   for (int64_t tw0 = (TW - 1) / 16 * 16; tw0 >= 0; tw0 -= 16) wide(tw0, TW);
 }
 
-// rows: output rows per band (kRowsForward or 2).
-void input_transform(int rows, const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v,
+void input_transform(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v,
                      int64_t ldv, int64_t ldxi) {
   if constexpr (kHaveX86Kernels)
     over_bands(
-        W, [&] { x86::winograd_input_narrow_avx512(rows, x, C, H, W, th0, th1, v, ldv, ldxi); },
+        W, [&] { x86::winograd_input_narrow_avx512(x, C, H, W, th0, th1, v, ldv, ldxi); },
         [&](int64_t tw0, int64_t TW) {
-          x86::winograd_input_avx512(rows, x, C, H, W, th0, th1, tw0, v + tw0, TW, ldv, ldxi);
+          x86::winograd_input_avx512(x, C, H, W, th0, th1, tw0, v + tw0, TW, ldv, ldxi);
         });
   else
     throw std::logic_error("WinogradConv: this build has no AVX-512 kernels");
@@ -67,14 +64,14 @@ void output_transform(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int6
     const int64_t TW = (W + 1) / 2;
     if (W <= kNarrow) {
       for (int64_t th = th0; th < th1; th += 2)
-        x86::winograd_output_narrow_avx512(kRowsForward, m + (th - th0) * TW, ldm, ldxi, O, H, W, th,
+        x86::winograd_output_narrow_avx512(m + (th - th0) * TW, ldm, ldxi, O, H, W, th,
                                            int(std::min<int64_t>(2, th1 - th)), bias, sample_bias, residual, y,
                                            accumulate);
       return;
     }
     for (int64_t th = th0; th < th1; ++th)
       for (int64_t tw0 = 0; tw0 < TW; tw0 += 16)
-        x86::winograd_output_avx512(kRowsForward, m + (th - th0) * TW + tw0, ldm, ldxi, O, H, W, th, tw0,
+        x86::winograd_output_avx512(m + (th - th0) * TW + tw0, ldm, ldxi, O, H, W, th, tw0,
                                     int(std::min<int64_t>(16, TW - tw0)), bias, sample_bias, residual, y, accumulate);
   } else {
     throw std::logic_error("WinogradConv: this build has no AVX-512 kernels");
@@ -152,12 +149,12 @@ bool WinogradConv::suits(const Conv2dShape& s) {
 }
 
 WinogradConv::WinogradConv(const Conv2dShape& s, const float* w)
-    : B_(s.B), C_(s.C), O_(s.O), H_(s.H), W_(s.W), TH_((s.H + kRowsForward - 1) / kRowsForward), TW_((s.W + 1) / 2) {
-  bands_per_block_ = std::max<int64_t>(1, kBlockFloats / (kPositionsForward * (C_ + O_) * TW_));
+    : B_(s.B), C_(s.C), O_(s.O), H_(s.H), W_(s.W), TH_((s.H + kRows - 1) / kRows), TW_((s.W + 1) / 2) {
+  bands_per_block_ = std::max<int64_t>(1, kBlockFloats / (kPositions * (C_ + O_) * TW_));
   // U[xi][o / 8][c][o % 8] = (G4 g G2^T)[xi] of g = w[o, c], xi = 4 i + j for row i < 6 and column
   // j < 4; zero for the rows past O in the last tile.
   const int64_t tiles = (O_ + kMR - 1) / kMR, per_xi = tiles * C_ * kMR;
-  u_.assign(kPositionsForward * per_xi, 0.0f);
+  u_.assign(kPositions * per_xi, 0.0f);
   for (int64_t o = 0; o < O_; ++o)
     for (int64_t c = 0; c < C_; ++c) {
       const float* g = w + (o * C_ + c) * 9;  // g[3 i + j]
@@ -191,13 +188,13 @@ void WinogradConv::run(const float* x, float* y, const float* bias, const float*
     // more than whole rows apart, so that the 16 streams of a transform do not share cache sets.
     const int64_t tiles = (band1 - band0) * TW_, ld = (tiles + 30) / 16 * 16;
     const int64_t vxi = C_ * ld + 16, mxi = O_ * ld + 16;
-    float* v = thread_scratch(kPositionsForward * (vxi + mxi));  // V [24][C][ld]
-    float* m = v + kPositionsForward * vxi;                      // M [24][O][ld]
+    float* v = thread_scratch(kPositions * (vxi + mxi));  // V [24][C][ld]
+    float* m = v + kPositions * vxi;                      // M [24][O][ld]
     // The input transform, one sample's bands at a time (in order: see the pieces above).
     for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
-      input_transform(kRowsForward, x + b * C_ * HW, C_, H_, W_, th0, th1, v + first * TW_, ld, vxi);
+      input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, v + first * TW_, ld, vxi);
     });
-    for (int xi = 0; xi < kPositionsForward; ++xi)
+    for (int xi = 0; xi < kPositions; ++xi)
       product(O_, C_, u_.data() + xi * per_xi, v + xi * vxi, ld, tiles, m + xi * mxi, ld);
     for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
       output_transform(m + first * TW_, ld, mxi, O_, H_, W_, th0, th1, bias, sample_bias ? sample_bias + b * O_ : nullptr,
@@ -215,21 +212,23 @@ bool WinogradWeightGrad::suits(const Conv2dShape& s) {
 }
 
 WinogradWeightGrad::WinogradWeightGrad(const Conv2dShape& s)
-    : B_(s.B), C_(s.C), O_(s.O), H_(s.H), W_(s.W), TH_((s.H + 1) / 2), TW_((s.W + 1) / 2), Cp_((s.C + 15) / 16 * 16) {
+    : B_(s.B), C_(s.C), O_(s.O), H_(s.H), W_(s.W), TH_((s.H + kRows - 1) / kRows), TW_((s.W + 1) / 2),
+      Cp_((s.C + 15) / 16 * 16) {
   // V, its transpose and dM of a block together within kBlockFloats, as in the forward pass.
-  bands_per_block_ = std::max<int64_t>(1, kBlockFloats / (16 * (C_ + Cp_ + O_) * TW_));
+  bands_per_block_ = std::max<int64_t>(1, kBlockFloats / (kPositions * (C_ + Cp_ + O_) * TW_));
   blocks_ = (B_ * TH_ + bands_per_block_ - 1) / bands_per_block_;
   // Groups: at most 8, and at most 4 Mi floats of partials.
-  groups_ = std::clamp<int64_t>((int64_t(4) << 20) / (16 * O_ * Cp_), 1, std::min<int64_t>(blocks_, 8));
+  groups_ = std::clamp<int64_t>((int64_t(4) << 20) / (kPositions * O_ * Cp_), 1, std::min<int64_t>(blocks_, 8));
 }
 
 void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float beta) const {
-  const int64_t HW = H_ * W_, part_size = 16 * O_ * Cp_;  // a partial: dU [16][O][Cp]
+  constexpr int P = kPositions;
+  const int64_t HW = H_ * W_, part_size = P * O_ * Cp_;  // a partial: dU [P][O][Cp]
   if (blocks_ == 0) {  // no samples: the gradient of a sum over nothing
     if (beta == 0.0f) std::fill(dw, dw + O_ * C_ * 9, 0.0f);
     return;
   }
-  thread_local std::vector<float> parts;  // [groups][16][O][Cp], grow-only
+  thread_local std::vector<float> parts;  // [groups][P][O][Cp], grow-only
   if (int64_t(parts.size()) < groups_ * part_size) parts.resize(groups_ * part_size);
   float* part = parts.data();
   run_tasks(groups_, [&](int64_t g) {
@@ -237,25 +236,25 @@ void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float b
       const int64_t band0 = blk * bands_per_block_, band1 = std::min(B_ * TH_, band0 + bands_per_block_);
       const int64_t tiles = (band1 - band0) * TW_, ld = (tiles + 30) / 16 * 16;  // as in the forward pass
       const int64_t vxi = C_ * ld + 16, mxi = O_ * ld + 16, txi = tiles * Cp_ + 16;
-      float* v = thread_scratch(16 * (vxi + mxi + txi));  // V [16][C][ld]
-      float* m = v + 16 * vxi;                            // dM [16][O][ld]
-      float* vt = m + 16 * mxi;                           // V^T [16][tiles][Cp]
+      float* v = thread_scratch(P * (vxi + mxi + txi));  // V [P][C][ld]
+      float* m = v + P * vxi;                            // dM [P][O][ld]
+      float* vt = m + P * mxi;                           // V^T [P][tiles][Cp]
       for_each_run(band0, band1, TH_, [&](int64_t b, int64_t th0, int64_t th1, int64_t first) {
-        input_transform(2, x + b * C_ * HW, C_, H_, W_, th0, th1, v + first * TW_, ld, vxi);
+        input_transform(x + b * C_ * HW, C_, H_, W_, th0, th1, v + first * TW_, ld, vxi);
         output_adjoint(dy + b * O_ * HW, O_, H_, W_, th0, th1, m + first * TW_, ld, mxi);
       });
       const bool first = blk == blocks_ * g / groups_;
-      for (int xi = 0; xi < 16; ++xi) {
+      for (int xi = 0; xi < P; ++xi) {
         transpose(v + xi * vxi, C_, ld, tiles, vt + xi * txi, Cp_);
         grad_product(O_, Cp_, tiles, m + xi * mxi, ld, vt + xi * txi, Cp_, part + g * part_size + xi * O_ * Cp_, Cp_, first);
       }
     }
   });
-  // dU = the partials in group order (into the first one, a row [Cp] at a time), then dw = G^T dU G
-  // per (o, c).
-  parallel_for(O_, grain_for(16 * Cp_ * groups_ + 64 * C_), [&](int64_t lo, int64_t hi) {
+  // dU = the partials in group order (into the first one, a row [Cp] at a time), then
+  // dw = G4^T dU G2 per (o, c).
+  parallel_for(O_, grain_for(P * Cp_ * groups_ + 96 * C_), [&](int64_t lo, int64_t hi) {
     for (int64_t o = lo; o < hi; ++o) {
-      for (int xi = 0; xi < 16; ++xi) {
+      for (int xi = 0; xi < P; ++xi) {
         float* sum = part + (xi * O_ + o) * Cp_;
         for (int64_t g = 1; g < groups_; ++g) {
           const float* add = sum + g * part_size;
@@ -263,17 +262,19 @@ void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float b
         }
       }
       for (int64_t c = 0; c < C_; ++c) {
-        float du[4][4];
-        for (int xi = 0; xi < 16; ++xi) du[xi / 4][xi % 4] = part[(xi * O_ + o) * Cp_ + c];
-        // G^T maps a 4-vector u to (u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3).
-        float rows[3][4];  // G^T dU
-        for (int j = 0; j < 4; ++j) {
-          rows[0][j] = du[0][j] + 0.5f * (du[1][j] + du[2][j]);
-          rows[1][j] = 0.5f * (du[1][j] - du[2][j]);
-          rows[2][j] = 0.5f * (du[1][j] + du[2][j]) + du[3][j];
+        float du[6][4];
+        for (int xi = 0; xi < P; ++xi) du[xi / 4][xi % 4] = part[(xi * O_ + o) * Cp_ + c];
+        float rows[3][4];  // G4^T dU: G4's columns are (1/4, -1/6, -1/6, 1/24, 1/24, 0),
+        for (int j = 0; j < 4; ++j) {  // (0, -1/6, 1/6, 1/12, -1/12, 0), (0, -1/6, -1/6, 1/6, 1/6, 1)
+          const float s12 = du[1][j] + du[2][j], d12 = du[2][j] - du[1][j];
+          const float s34 = du[3][j] + du[4][j], d34 = du[3][j] - du[4][j];
+          rows[0][j] = du[0][j] / 4 - s12 / 6 + s34 / 24;
+          rows[1][j] = d12 / 6 + d34 / 12;
+          rows[2][j] = -s12 / 6 + s34 / 6 + du[5][j];
         }
+        // G2^T maps a 4-vector u to (u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3).
         float* out = dw + (o * C_ + c) * 9;
-        for (int i = 0; i < 3; ++i) {  // (G^T dU) G, row i
+        for (int i = 0; i < 3; ++i) {  // (G4^T dU) G2, row i
           const float r[3] = {rows[i][0] + 0.5f * (rows[i][1] + rows[i][2]), 0.5f * (rows[i][1] - rows[i][2]),
                               0.5f * (rows[i][1] + rows[i][2]) + rows[i][3]};
           for (int j = 0; j < 3; ++j) out[3 * i + j] = beta == 0.0f ? r[j] : out[3 * i + j] + r[j];

@@ -1,7 +1,7 @@
-// tensor/cpu/conv_winograd_x86.cpp: the AVX-512 pieces of the Winograd F(4x2, 3x3) and F(2x2, 3x3)
-// convolutions (conv_winograd.h has the math): the input transform, the register tiles of the
-// products and the output transform (bands of R = 4 or 2 output rows); for the weight gradient, the output transform's adjoint, a transpose and
-// the products' tiles. x86 only: compiled only when FM_HAVE_X86_KERNELS (tensor/meson.build),
+// tensor/cpu/conv_winograd_x86.cpp: the AVX-512 pieces of the Winograd F(4x2, 3x3) convolution
+// (conv_winograd.h has the math): the input transform, the register tiles of the products and the
+// output transform; for the weight gradient, the output transform's adjoint, a transpose and the
+// products' tiles. x86 only: compiled only when FM_HAVE_X86_KERNELS (tensor/meson.build),
 // reached through x86_kernels.h from conv_winograd.cpp, which uses them only when cpu_features()
 // reports AVX-512.
 //
@@ -76,30 +76,25 @@ FM_AVX512 void grad_tile(int64_t n, const float* dm, int64_t ldm, const float* v
   store_tile<MR, NV>(acc, out, ldo, rows, first);
 }
 
-// The column transform of a band's R + 2 rows r[i] = (d B) of image row i, stored as
-// V[4 i' + j] for its R + 2 positions i': B^T (d B) with F(2, 3)'s 4 x 4 B^T for R = 2 and
-// F(4, 3)'s 6 x 6 one for R = 4 (conv_winograd.h has both), per tile column j.
-template <int R>
-FM_AVX512 inline void store_column_transform(const __m512 (&r)[R + 2][4], float* vb, int64_t ldxi) {
+// Output rows per band: F(4, 3) down the columns (conv_winograd.h), so a band reads kRows + 2
+// image rows and its transforms have 6 x 4 = 24 positions xi = 4 i + j.
+constexpr int kRows = 4;
+
+// The column transform B4^T (d B2) of a band's 6 rows r[i] = (d B2) of image row i, stored as
+// V[4 i' + j] for its 6 positions i', per tile column j.
+FM_AVX512 inline void store_column_transform(const __m512 (&r)[kRows + 2][4], float* vb, int64_t ldxi) {
+  const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
   for (int j = 0; j < 4; ++j) {
-    if constexpr (R == 2) {
-      _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_sub_ps(r[0][j], r[2][j]));
-      _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(r[1][j], r[2][j]));
-      _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(r[2][j], r[1][j]));
-      _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_sub_ps(r[1][j], r[3][j]));
-    } else {
-      const __m512 four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
-      const __m512 t0 = _mm512_fnmadd_ps(four, r[2][j], r[4][j]);  // r4 - 4 r2
-      const __m512 t1 = _mm512_fnmadd_ps(four, r[1][j], r[3][j]);  // r3 - 4 r1
-      const __m512 t2 = _mm512_sub_ps(r[4][j], r[2][j]);
-      const __m512 t3 = _mm512_add_ps(_mm512_sub_ps(r[3][j], r[1][j]), _mm512_sub_ps(r[3][j], r[1][j]));  // 2 (r3 - r1)
-      _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_fmadd_ps(four, r[0][j], _mm512_fnmadd_ps(five, r[2][j], r[4][j])));
-      _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(t0, t1));
-      _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(t0, t1));
-      _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_add_ps(t2, t3));
-      _mm512_storeu_ps(vb + (16 + j) * ldxi, _mm512_sub_ps(t2, t3));
-      _mm512_storeu_ps(vb + (20 + j) * ldxi, _mm512_fmadd_ps(four, r[1][j], _mm512_fnmadd_ps(five, r[3][j], r[5][j])));
-    }
+    const __m512 t0 = _mm512_fnmadd_ps(four, r[2][j], r[4][j]);  // r4 - 4 r2
+    const __m512 t1 = _mm512_fnmadd_ps(four, r[1][j], r[3][j]);  // r3 - 4 r1
+    const __m512 t2 = _mm512_sub_ps(r[4][j], r[2][j]);
+    const __m512 t3 = _mm512_add_ps(_mm512_sub_ps(r[3][j], r[1][j]), _mm512_sub_ps(r[3][j], r[1][j]));  // 2 (r3 - r1)
+    _mm512_storeu_ps(vb + (0 + j) * ldxi, _mm512_fmadd_ps(four, r[0][j], _mm512_fnmadd_ps(five, r[2][j], r[4][j])));
+    _mm512_storeu_ps(vb + (4 + j) * ldxi, _mm512_add_ps(t0, t1));
+    _mm512_storeu_ps(vb + (8 + j) * ldxi, _mm512_sub_ps(t0, t1));
+    _mm512_storeu_ps(vb + (12 + j) * ldxi, _mm512_add_ps(t2, t3));
+    _mm512_storeu_ps(vb + (16 + j) * ldxi, _mm512_sub_ps(t2, t3));
+    _mm512_storeu_ps(vb + (20 + j) * ldxi, _mm512_fmadd_ps(four, r[1][j], _mm512_fnmadd_ps(five, r[3][j], r[5][j])));
   }
 }
 
@@ -111,17 +106,23 @@ FM_AVX512 inline void row_transform_of(const __m512 d[4], __m512 r[4]) {
   r[3] = _mm512_sub_ps(d[1], d[3]);
 }
 
-// dM = (A dY) A^T of the 2 x 2 gradients g[a][b] of each lane's tile, stored as the input
-// transform's V. A has rows (1, 0), (1, 1), (1, -1), (0, -1).
-FM_AVX512 inline void store_output_adjoint(const __m512 g[2][2], float* mb, int64_t ldxi) {
-  __m512 e[4][2];  // e[i][b] = (A dY)[i][b]
+// dM = (A4 dY) A2^T of the 4 x 2 gradients g[a][b] of each lane's tile, stored as the input
+// transform's V (6 x 4 positions). A4 (6 x 4) has rows (1, 0, 0, 0), (1, 1, 1, 1), (1, -1, 1, -1),
+// (1, 2, 4, 8), (1, -2, 4, -8), (0, 0, 0, 1); A2 (4 x 2) rows (1, 0), (1, 1), (1, -1), (0, -1).
+FM_AVX512 inline void store_output_adjoint(const __m512 (&g)[4][2], float* mb, int64_t ldxi) {
+  __m512 e[6][2];  // e[i][b] = (A4 dY)[i][b]
   for (int b = 0; b < 2; ++b) {
+    const __m512 p = _mm512_add_ps(g[0][b], g[2][b]), q = _mm512_add_ps(g[1][b], g[3][b]);
+    const __m512 p4 = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), g[2][b], g[0][b]);                     // g0 + 4 g2
+    const __m512 q4 = _mm512_fmadd_ps(_mm512_set1_ps(8.0f), g[3][b], _mm512_add_ps(g[1][b], g[1][b]));  // 2 g1 + 8 g3
     e[0][b] = g[0][b];
-    e[1][b] = _mm512_add_ps(g[0][b], g[1][b]);
-    e[2][b] = _mm512_sub_ps(g[0][b], g[1][b]);
-    e[3][b] = _mm512_sub_ps(_mm512_setzero_ps(), g[1][b]);
+    e[1][b] = _mm512_add_ps(p, q);
+    e[2][b] = _mm512_sub_ps(p, q);
+    e[3][b] = _mm512_add_ps(p4, q4);
+    e[4][b] = _mm512_sub_ps(p4, q4);
+    e[5][b] = g[3][b];
   }
-  for (int i = 0; i < 4; ++i) {  // (A dY) A^T, row i
+  for (int i = 0; i < 6; ++i) {  // (A4 dY) A2^T, row i
     _mm512_storeu_ps(mb + (4 * i + 0) * ldxi, e[i][0]);
     _mm512_storeu_ps(mb + (4 * i + 1) * ldxi, _mm512_add_ps(e[i][0], e[i][1]));
     _mm512_storeu_ps(mb + (4 * i + 2) * ldxi, _mm512_sub_ps(e[i][0], e[i][1]));
@@ -129,12 +130,10 @@ FM_AVX512 inline void store_output_adjoint(const __m512 g[2][2], float* mb, int6
   }
 }
 
-// The output transform's first half, M A per row i of the (R + 2) x 4 transforms: t[i][b] for
-// output column b, of the tiles in the lanes of `in` (m at M[0][0][first tile], positions ldxi
-// apart).
-template <int R>
-FM_AVX512 inline void output_columns(const float* m, int64_t ldxi, __mmask16 in, __m512 (&t)[R + 2][2]) {
-  for (int i = 0; i < R + 2; ++i) {
+// The output transform's first half, M A2 per row i of the 6 x 4 transforms: t[i][b] for output
+// column b, of the tiles in the lanes of `in` (m at M[0][0][first tile], positions ldxi apart).
+FM_AVX512 inline void output_columns(const float* m, int64_t ldxi, __mmask16 in, __m512 (&t)[kRows + 2][2]) {
+  for (int i = 0; i < kRows + 2; ++i) {
     const __m512 q0 = _mm512_maskz_loadu_ps(in, m + (4 * i + 0) * ldxi);
     const __m512 q1 = _mm512_maskz_loadu_ps(in, m + (4 * i + 1) * ldxi);
     const __m512 q2 = _mm512_maskz_loadu_ps(in, m + (4 * i + 2) * ldxi);
@@ -144,22 +143,16 @@ FM_AVX512 inline void output_columns(const float* m, int64_t ldxi, __mmask16 in,
   }
 }
 
-// Its second half, A^T (M A): the R output rows a of each tile, column b in yb[a][b]. F(4, 3)'s
-// A^T has rows (1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1).
-template <int R>
-FM_AVX512 inline void output_rows(const __m512 (&t)[R + 2][2], __m512 (&yb)[R][2]) {
+// Its second half, A4^T (M A2): the 4 output rows a of each tile, column b in yb[a][b]. A4^T has
+// rows (1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0), (0, 1, -1, 8, -8, 1).
+FM_AVX512 inline void output_rows(const __m512 (&t)[kRows + 2][2], __m512 (&yb)[kRows][2]) {
   for (int b = 0; b < 2; ++b) {
-    if constexpr (R == 2) {
-      yb[0][b] = _mm512_add_ps(_mm512_add_ps(t[0][b], t[1][b]), t[2][b]);
-      yb[1][b] = _mm512_sub_ps(_mm512_sub_ps(t[1][b], t[2][b]), t[3][b]);
-    } else {
-      const __m512 s1 = _mm512_add_ps(t[1][b], t[2][b]), d1 = _mm512_sub_ps(t[1][b], t[2][b]);
-      const __m512 s2 = _mm512_add_ps(t[3][b], t[4][b]), d2 = _mm512_sub_ps(t[3][b], t[4][b]);
-      yb[0][b] = _mm512_add_ps(_mm512_add_ps(t[0][b], s1), s2);
-      yb[1][b] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d2, d1);
-      yb[2][b] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s2, s1);
-      yb[3][b] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d2, d1), t[5][b]);
-    }
+    const __m512 s1 = _mm512_add_ps(t[1][b], t[2][b]), d1 = _mm512_sub_ps(t[1][b], t[2][b]);
+    const __m512 s2 = _mm512_add_ps(t[3][b], t[4][b]), d2 = _mm512_sub_ps(t[3][b], t[4][b]);
+    yb[0][b] = _mm512_add_ps(_mm512_add_ps(t[0][b], s1), s2);
+    yb[1][b] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), d2, d1);
+    yb[2][b] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), s2, s1);
+    yb[3][b] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), d2, d1), t[5][b]);
   }
 }
 
@@ -216,15 +209,13 @@ FM_AVX512 inline void narrow_rows(const float* plane, int64_t first, int64_t H, 
   }
 }
 
-// V[xi][c][t + l] = (B^T d B)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of
-// one sample x [C, H, W], for every channel c, with t = (th - th0) ldb: v points at V[0][0][0] of
-// the first band, rows c ldv apart, positions xi ldxi apart. A band is R = 2 or 4 output rows (see
-// store_column_transform). All 16 lanes are stored (those past the band's last tile hold junk that
-// the next chunk overwrites or that nothing reads).
+// V[xi][c][t + l] = (B4^T d B2)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1
+// of one sample x [C, H, W], for every channel c, with t = (th - th0) ldb: v points at V[0][0][0] of
+// the first band, rows c ldv apart, positions xi ldxi apart. All 16 lanes are stored (those past
+// the band's last tile hold junk that the next chunk overwrites or that nothing reads).
 //
-// Per channel, image rows are read once: band th uses rows R th - 1 .. R th + R, and its last two
-// are the next band's first two, so their row transforms d B carry over in registers.
-template <int R>
+// Per channel, image rows are read once: band th uses rows 4 th - 1 .. 4 th + 4, and its last two
+// are the next band's first two, so their row transforms d B2 carry over in registers.
 FM_AVX512 void input_wide(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, int64_t tw0,
                           float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -259,13 +250,13 @@ FM_AVX512 void input_wide(const float* x, int64_t C, int64_t H, int64_t W, int64
   };
   for (int64_t c = 0; c < C; ++c, x += H * W, v += ldv) {
     prefetch = c + kPrefetchPlanes < C;
-    __m512 r[R + 2][4];  // rows R th - 1 .. R th + R of the band, after the row transform
-    row_transform(x, R * th0 - 1, r[0]);
-    row_transform(x, R * th0, r[1]);
+    __m512 r[kRows + 2][4];  // rows 4 th - 1 .. 4 th + 4 of the band, after the row transform
+    row_transform(x, kRows * th0 - 1, r[0]);
+    row_transform(x, kRows * th0, r[1]);
     for (int64_t th = th0; th < th1; ++th) {
-      for (int k = 2; k < R + 2; ++k) row_transform(x, R * th - 1 + k, r[k]);
-      store_column_transform<R>(r, v + (th - th0) * ldb, ldxi);
-      for (int j = 0; j < 4; ++j) r[0][j] = r[R][j], r[1][j] = r[R + 1][j];
+      for (int k = 2; k < kRows + 2; ++k) row_transform(x, kRows * th - 1 + k, r[k]);
+      store_column_transform(r, v + (th - th0) * ldb, ldxi);
+      for (int j = 0; j < 4; ++j) r[0][j] = r[kRows][j], r[1][j] = r[kRows + 1][j];
     }
   }
 }
@@ -274,7 +265,6 @@ FM_AVX512 void input_wide(const float* x, int64_t C, int64_t H, int64_t W, int64
 // bands th0 <= th < th1 of one sample, V laid out as for input_wide with ldb = TW. With an odd
 // count the last vector's second band is junk (rows past the band range, or zeros past the image),
 // stored where the next band range starts, which is written after this one.
-template <int R>
 FM_AVX512 void input_narrow(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v,
                             int64_t ldv, int64_t ldxi) {
   NarrowColumns nc;
@@ -283,25 +273,24 @@ FM_AVX512 void input_narrow(const float* x, int64_t C, int64_t H, int64_t W, int
   for (int64_t c = 0; c < C; ++c, x += HW, v += ldv) {
     const bool prefetch = c + kPrefetchPlanes < C;
     for (int64_t th = th0; th < th1; th += 2) {
-      // image rows R th - 1 .. R th + 2 R: band th reads the first R + 2, band th + 1 the last R + 2
-      __m512 rows[2 * R + 2];
-      narrow_rows<2 * R + 2>(x, R * th - 1, H, W, prefetch, kPrefetchPlanes * HW, rows);
-      __m512 r[R + 2][4];
-      for (int i = 0; i < R + 2; ++i) {
+      // image rows 4 th - 1 .. 4 th + 8: band th reads the first 6, band th + 1 the last 6
+      __m512 rows[2 * kRows + 2];
+      narrow_rows<2 * kRows + 2>(x, kRows * th - 1, H, W, prefetch, kPrefetchPlanes * HW, rows);
+      __m512 r[kRows + 2][4];
+      for (int i = 0; i < kRows + 2; ++i) {
         __m512 d[4];
-        for (int j = 0; j < 4; ++j) d[j] = _mm512_maskz_permutex2var_ps(nc.inside[j], rows[i], nc.index[j], rows[i + R]);
+        for (int j = 0; j < 4; ++j) d[j] = _mm512_maskz_permutex2var_ps(nc.inside[j], rows[i], nc.index[j], rows[i + kRows]);
         row_transform_of(d, r[i]);
       }
-      store_column_transform<R>(r, v + (th - th0) * TW, ldxi);
+      store_column_transform(r, v + (th - th0) * TW, ldxi);
     }
   }
 }
 
-// y[o, R th + a, 2 (tw0 + l) + b] = (A^T M A)[a][b] of the n <= 16 tiles (th, tw0 + l) of output
+// y[o, 4 th + a, 2 (tw0 + l) + b] = (A4^T M A2)[a][b] of the n <= 16 tiles (th, tw0 + l) of output
 // channel o, plus bias[o] + sample_bias[o] + residual[o, ...] (each when not null) and y's old value
 // when accumulate; rows and columns past H, W are not written. m points at M[0][0][first tile],
 // rows o ldm apart, positions xi ldxi apart; y and residual at the sample's [O, H, W].
-template <int R>
 FM_AVX512 void output_wide(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
                            int64_t tw0, int n, const float* bias, const float* sample_bias, const float* residual,
                            float* y, bool accumulate) {
@@ -311,15 +300,15 @@ FM_AVX512 void output_wide(const float* m, int64_t ldm, int64_t ldxi, int64_t O,
   const __mmask16 in = first_lanes(n);
   const int64_t s = 2 * tw0, end = std::min<int64_t>(W, 2 * (tw0 + n));
   const __mmask16 c0 = first_lanes(end - s), c1 = first_lanes(end - s - 16);
-  const int rows = int(std::min<int64_t>(R, H - R * th));
+  const int rows = int(std::min<int64_t>(kRows, H - kRows * th));
   for (int64_t o = 0; o < O; ++o, m += ldm) {
-    __m512 t[R + 2][2];  // t[i][b]: row i of M A, output column b
-    output_columns<R>(m, ldxi, in, t);
-    __m512 yb[R][2];  // output row R th + a, columns b = 0, 1 of each tile
-    output_rows<R>(t, yb);
+    __m512 t[kRows + 2][2];  // t[i][b]: row i of M A2, output column b
+    output_columns(m, ldxi, in, t);
+    __m512 yb[kRows][2];  // output row 4 th + a, columns b = 0, 1 of each tile
+    output_rows(t, yb);
     const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
     for (int a = 0; a < rows; ++a) {
-      const int64_t off = (o * H + R * th + a) * W + s;
+      const int64_t off = (o * H + kRows * th + a) * W + s;
       const __m512 out[2] = {_mm512_permutex2var_ps(yb[a][0], lo, yb[a][1]), _mm512_permutex2var_ps(yb[a][0], hi, yb[a][1])};
       const __mmask16 cm[2] = {c0, c1};
       for (int h = 0; h < 2; ++h)
@@ -334,7 +323,6 @@ FM_AVX512 void output_wide(const float* m, int64_t ldm, int64_t ldxi, int64_t O,
 // bands = 2, those of band th + 1 in lanes TW <= l < 2 TW (see narrow_columns); the rest as
 // output_wide. A band's output row is one vector: the two output columns of its tiles interleaved
 // by a permute.
-template <int R>
 FM_AVX512 void output_narrow(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
                              int bands, const float* bias, const float* sample_bias, const float* residual, float* y,
                              bool accumulate) {
@@ -347,14 +335,14 @@ FM_AVX512 void output_narrow(const float* m, int64_t ldm, int64_t ldxi, int64_t 
   }
   const __mmask16 in = first_lanes(bands * TW), cols = first_lanes(W);
   for (int64_t o = 0; o < O; ++o, m += ldm) {
-    __m512 t[R + 2][2];
-    output_columns<R>(m, ldxi, in, t);
-    __m512 yb[R][2];
-    output_rows<R>(t, yb);
+    __m512 t[kRows + 2][2];
+    output_columns(m, ldxi, in, t);
+    __m512 yb[kRows][2];
+    output_rows(t, yb);
     const __m512 addv = _mm512_set1_ps((bias ? bias[o] : 0.0f) + (sample_bias ? sample_bias[o] : 0.0f));
-    for (int a = 0; a < R; ++a)
+    for (int a = 0; a < kRows; ++a)
       for (int k = 0; k < bands; ++k) {
-        const int64_t oh = R * (th + k) + a;
+        const int64_t oh = kRows * (th + k) + a;
         if (oh >= H) continue;
         const int64_t off = (o * H + oh) * W;
         store_output(_mm512_permutex2var_ps(yb[a][0], interleave[k], yb[a][1]), cols, y + off, bias || sample_bias,
@@ -365,27 +353,24 @@ FM_AVX512 void output_narrow(const float* m, int64_t ldm, int64_t ldxi, int64_t 
 
 }  // namespace
 
-// The exported transforms: R = rows (2 or 4) output rows per band.
-FM_AVX512 void winograd_input_avx512(int rows, const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
+// The exported transforms (x86_kernels.h).
+FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
                                      int64_t tw0, float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
-  (rows == 4 ? input_wide<4> : input_wide<2>)(x, C, H, W, th0, th1, tw0, v, ldb, ldv, ldxi);
+  input_wide(x, C, H, W, th0, th1, tw0, v, ldb, ldv, ldxi);
 }
-FM_AVX512 void winograd_input_narrow_avx512(int rows, const float* x, int64_t C, int64_t H, int64_t W, int64_t th0,
-                                            int64_t th1, float* v, int64_t ldv, int64_t ldxi) {
-  (rows == 4 ? input_narrow<4> : input_narrow<2>)(x, C, H, W, th0, th1, v, ldv, ldxi);
+FM_AVX512 void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
+                                            float* v, int64_t ldv, int64_t ldxi) {
+  input_narrow(x, C, H, W, th0, th1, v, ldv, ldxi);
 }
-FM_AVX512 void winograd_output_avx512(int rows, const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H,
-                                      int64_t W, int64_t th, int64_t tw0, int n, const float* bias,
-                                      const float* sample_bias, const float* residual, float* y, bool accumulate) {
-  (rows == 4 ? output_wide<4> : output_wide<2>)(m, ldm, ldxi, O, H, W, th, tw0, n, bias, sample_bias, residual, y,
-                                                 accumulate);
+FM_AVX512 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+                                      int64_t th, int64_t tw0, int n, const float* bias, const float* sample_bias,
+                                      const float* residual, float* y, bool accumulate) {
+  output_wide(m, ldm, ldxi, O, H, W, th, tw0, n, bias, sample_bias, residual, y, accumulate);
 }
-FM_AVX512 void winograd_output_narrow_avx512(int rows, const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H,
-                                             int64_t W, int64_t th, int bands, const float* bias,
-                                             const float* sample_bias, const float* residual, float* y,
-                                             bool accumulate) {
-  (rows == 4 ? output_narrow<4> : output_narrow<2>)(m, ldm, ldxi, O, H, W, th, bands, bias, sample_bias, residual, y,
-                                                     accumulate);
+FM_AVX512 void winograd_output_narrow_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+                                             int64_t th, int bands, const float* bias, const float* sample_bias,
+                                             const float* residual, float* y, bool accumulate) {
+  output_narrow(m, ldm, ldxi, O, H, W, th, bands, bias, sample_bias, residual, y, accumulate);
 }
 
 // m [O, n] (rows ldm apart) = u [ceil(O / 8)][C][8] @ v [C, n] (rows ldv apart): 8 x 48 tiles, or
@@ -410,8 +395,8 @@ FM_AVX512 void winograd_product_avx512(int64_t O, int64_t C, const float* u, con
   }
 }
 
-// The adjoint of the output transform, for the weight gradient: dM[xi][o][t + l] = (A dY A^T)[xi]
-// of the 2 x 2 gradients dY of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of one
+// The adjoint of the output transform, for the weight gradient: dM[xi][o][t + l] = (A4 dY A2^T)[xi]
+// of the 4 x 2 gradients dY of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of one
 // sample dy [O, H, W] (zero past H x W), for every channel o; the layout and the 16-lane stores
 // are the input transform's (m: dM[0][0][0] of the first band).
 FM_AVX512 void winograd_output_adjoint_avx512(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0,
@@ -424,13 +409,13 @@ FM_AVX512 void winograd_output_adjoint_avx512(const float* dy, int64_t O, int64_
   for (int64_t o = 0; o < O; ++o, dy += H * W, m += ldm) {
     const bool prefetch = o + kPrefetchPlanes < O;
     for (int64_t th = th0; th < th1; ++th) {
-      __m512 g[2][2];  // g[a][b]: dY of output row 2 th + a, column b of each tile
-      for (int a = 0; a < 2; ++a) {
-        if (2 * th + a >= H) {
+      __m512 g[4][2];  // g[a][b]: dY of output row 4 th + a, column b of each tile
+      for (int a = 0; a < 4; ++a) {
+        if (4 * th + a >= H) {
           g[a][0] = g[a][1] = _mm512_setzero_ps();
           continue;
         }
-        const float* row = dy + (2 * th + a) * W + s;
+        const float* row = dy + (4 * th + a) * W + s;
         if (prefetch) {
           _mm_prefetch(reinterpret_cast<const char*>(row + ahead), _MM_HINT_T0);
           _mm_prefetch(reinterpret_cast<const char*>(row + ahead + 31), _MM_HINT_T0);
@@ -455,12 +440,12 @@ FM_AVX512 void winograd_output_adjoint_narrow_avx512(const float* dy, int64_t O,
   for (int64_t o = 0; o < O; ++o, dy += HW, m += ldm) {
     const bool prefetch = o + kPrefetchPlanes < O;
     for (int64_t th = th0; th < th1; th += 2) {
-      __m512 rows[4];  // output rows 2 th .. 2 th + 3: band th has the first two, band th + 1 the last two
-      narrow_rows<4>(dy, 2 * th, H, W, prefetch, kPrefetchPlanes * HW, rows);
-      __m512 g[2][2];
-      for (int a = 0; a < 2; ++a)
+      __m512 rows[8];  // output rows 4 th .. 4 th + 7: band th has the first four, band th + 1 the last four
+      narrow_rows<8>(dy, 4 * th, H, W, prefetch, kPrefetchPlanes * HW, rows);
+      __m512 g[4][2];
+      for (int a = 0; a < 4; ++a)
         for (int b = 0; b < 2; ++b)
-          g[a][b] = _mm512_maskz_permutex2var_ps(nc.inside[b + 1], rows[a], nc.index[b + 1], rows[a + 2]);
+          g[a][b] = _mm512_maskz_permutex2var_ps(nc.inside[b + 1], rows[a], nc.index[b + 1], rows[a + 4]);
       store_output_adjoint(g, m + (th - th0) * TW, ldxi);
     }
   }

@@ -55,33 +55,32 @@ DwTileFn dw_tile_avx512(int mr, int nv);
 void to_channels_last_avx512(const float* src, int64_t C, int64_t H, int64_t W, int64_t rows16, float* dst,
                              int64_t row_stride, int64_t pixel_stride);
 
-// WinogradConv's pieces (conv_winograd_x86.cpp; the math is in conv_winograd.h). A band is `rows`
-// output rows (2: F(2 x 2, 3 x 3), 16 positions; 4: F(4 x 2, 3 x 3), 24 positions). The input
-// transform writes V[xi][c][(th - th0) ldb + l] = (B^T d B)[xi] of the tiles (th, tw0 + l), l < 16,
-// of the bands th0 <= th < th1 of one sample x [C, H, W], for each of its C channels (v: V[0][0][0]
-// of the first band; rows ldv, positions ldxi apart; all 16 lanes stored, junk past the band).
-// The product is m [O, n] = u [ceil(O / 8)][C][8] @ v [C, n]. The output transform writes the
-// outputs of the n <= 16 tiles (th, tw0 ..) for each of O channels into y [O, H, W] (clipped
-// to H x W), adding bias[o], sample_bias[o], residual (each when not null) and y's old value when
-// accumulate.
-void winograd_input_avx512(int rows, const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
-                           int64_t tw0, float* v, int64_t ldb, int64_t ldv, int64_t ldxi);
+// WinogradConv's pieces (conv_winograd_x86.cpp; the math is in conv_winograd.h): F(4 x 2, 3 x 3),
+// bands of 4 output rows, 24 positions. The input transform writes V[xi][c][(th - th0) ldb + l] =
+// (B4^T d B2)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1 of one sample
+// x [C, H, W], for each of its C channels (v: V[0][0][0] of the first band; rows ldv, positions
+// ldxi apart; all 16 lanes stored, junk past the band). The product is m [O, n] = u [ceil(O / 8)]
+// [C][8] @ v [C, n]. The output transform writes the outputs of the n <= 16 tiles (th, tw0 ..) for
+// each of O channels into y [O, H, W] (clipped to H x W), adding bias[o], sample_bias[o], residual
+// (each when not null) and y's old value when accumulate.
+void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, int64_t tw0,
+                           float* v, int64_t ldb, int64_t ldv, int64_t ldxi);
 void winograd_product_avx512(int64_t O, int64_t C, const float* u, const float* v, int64_t ldv, int64_t n, float* m,
                              int64_t ldm);
-void winograd_output_avx512(int rows, const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
-                            int64_t th, int64_t tw0, int n, const float* bias, const float* sample_bias,
-                            const float* residual, float* y, bool accumulate);
+void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
+                            int64_t tw0, int n, const float* bias, const float* sample_bias, const float* residual,
+                            float* y, bool accumulate);
 // The same two transforms for narrow images (W <= 16), two bands of TW = (W + 1) / 2 tiles per
 // vector: the input one for the bands th0 <= th < th1 (ldb = TW), the output one for band th and,
 // when bands = 2, band th + 1.
-void winograd_input_narrow_avx512(int rows, const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
-                                  float* v, int64_t ldv, int64_t ldxi);
-void winograd_output_narrow_avx512(int rows, const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v,
+                                  int64_t ldv, int64_t ldxi);
+void winograd_output_narrow_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
                                    int64_t th, int bands, const float* bias, const float* sample_bias,
                                    const float* residual, float* y, bool accumulate);
 
 // WinogradWeightGrad's pieces (conv_winograd_x86.cpp): the adjoint of the output transform,
-// dM[xi][o][(th - th0) ldb + l] = (A dY A^T)[xi] of the tiles (th, tw0 + l) of dy [O, H, W] (laid
+// dM[xi][o][(th - th0) ldb + l] = (A4 dY A2^T)[xi] of the tiles (th, tw0 + l) of dy [O, H, W] (laid
 // out as the input transform's V); a transpose vt [n][ldt] = v [C][n] (zero channels up to a
 // multiple of 16); and out [O][ldo] (+)= dm [O][n] @ vt [n][Cp] (overwritten when first).
 void winograd_output_adjoint_avx512(const float* dy, int64_t O, int64_t H, int64_t W, int64_t th0, int64_t th1,
