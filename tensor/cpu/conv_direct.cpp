@@ -58,6 +58,14 @@ void to_channels_last(const float* src, int64_t C, int64_t H, int64_t W, int64_t
     throw std::logic_error("DirectWeightGrad: this build has no AVX-512 kernels");
 }
 
+void grad_product(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt,
+                  float* out, int64_t ldo, bool first) {
+  if constexpr (kHaveX86Kernels)
+    x86::winograd_grad_product_avx512(O, Cp, n, dm, ldm, vt, ldt, out, ldo, first);
+  else
+    throw std::logic_error("DirectWeightGrad: this build has no AVX-512 kernels");
+}
+
 std::atomic<int> g_forced{-1};  // -1: by the channel count; 0: never; 1: always
 constexpr int64_t kMaxChannels = 32, kMaxPixels = 256;  // direct when O <= 32 or P <= 256
 }  // namespace
@@ -135,6 +143,12 @@ void DirectWeightGrad::accumulate(const float* x, const float* dy, float* part, 
   float* xt = buf.x.data() + (16 - reinterpret_cast<uintptr_t>(buf.x.data()) / 4 % 16) % 16;
   float* gt = buf.g.data() + (16 - reinterpret_cast<uintptr_t>(buf.g.data()) / 4 % 16) % 16;
   to_channels_last(x, C_, H_, W_, Cp_, xt + (pad_ * Wp_ + pad_) * Cp_, Wp_ * Cp_, Cp_);
+  if (k_ == 1 && Cp_ == C_) {
+    // One tap and whole vectors of channels: part [O, C] (+)= dy [O, P] @ xT [P, C] by the Winograd
+    // weight gradient's tiles, which broadcast dy from its own rows: no transpose of dy.
+    grad_product(O_, C_, P, dy, P, xt, C_, part, C_, first);
+    return;
+  }
   to_channels_last(dy, O_, 1, P, Op_, gt, 0, Op_);
 
   const x86::DwTileFn tile = dw_kernel(mr_, nv_);
