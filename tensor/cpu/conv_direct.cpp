@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "tensor/cpu/conv_winograd.h"
 #include "tensor/cpu/cpu_features.h"
 #include "tensor/cpu/gemm_kernels.h"
 #include "tensor/cpu/x86_kernels.h"
@@ -54,14 +55,6 @@ void to_channels_last(const float* src, int64_t C, int64_t H, int64_t W, int64_t
                       int64_t row_stride, int64_t pixel_stride) {
   if constexpr (kHaveX86Kernels)
     x86::to_channels_last_avx512(src, C, H, W, rows16, dst, row_stride, pixel_stride);
-  else
-    throw std::logic_error("DirectWeightGrad: this build has no AVX-512 kernels");
-}
-
-void grad_product(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt,
-                  float* out, int64_t ldo, bool first) {
-  if constexpr (kHaveX86Kernels)
-    x86::winograd_grad_product_avx512(O, Cp, n, dm, ldm, vt, ldt, out, ldo, first);
   else
     throw std::logic_error("DirectWeightGrad: this build has no AVX-512 kernels");
 }
@@ -146,7 +139,7 @@ void DirectWeightGrad::accumulate(const float* x, const float* dy, float* part, 
   if (k_ == 1 && Cp_ == C_) {
     // One tap and whole vectors of channels: part [O, C] (+)= dy [O, P] @ xT [P, C] by the Winograd
     // weight gradient's tiles, which broadcast dy from its own rows: no transpose of dy.
-    grad_product(O_, C_, P, dy, P, xt, C_, part, C_, first);
+    winograd_grad_product(O_, C_, P, dy, P, xt, C_, part, C_, first);
     return;
   }
   to_channels_last(dy, O_, 1, P, Op_, gt, 0, Op_);

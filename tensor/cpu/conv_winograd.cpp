@@ -95,14 +95,6 @@ void transpose(const float* v, int64_t C, int64_t ldv, int64_t n, float* vt, int
   else
     throw std::logic_error("WinogradWeightGrad: this build has no AVX-512 kernels");
 }
-void grad_product(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt,
-                  float* out, int64_t ldo, bool first) {
-  if constexpr (kHaveX86Kernels)
-    x86::winograd_grad_product_avx512(O, Cp, n, dm, ldm, vt, ldt, out, ldo, first);
-  else
-    throw std::logic_error("WinogradWeightGrad: this build has no AVX-512 kernels");
-}
-
 // The bands [band0, band1) of a batch with TH bands per sample, cut at sample boundaries:
 // f(b, th0, th1, offset) for each run of one sample's bands th0 .. th1, offset = its first band
 // minus band0.
@@ -125,6 +117,14 @@ bool possible(const Conv2dShape& s) {
 }
 
 }  // namespace
+
+void winograd_grad_product(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt,
+                           float* out, int64_t ldo, bool first) {
+  if constexpr (kHaveX86Kernels)
+    x86::winograd_grad_product_avx512(O, Cp, n, dm, ldm, vt, ldt, out, ldo, first);
+  else
+    throw std::logic_error("winograd_grad_product: this build has no AVX-512 kernels");
+}
 
 void WinogradConv::force(int mode) { g_forced.store(mode); }
 
@@ -246,7 +246,7 @@ void WinogradWeightGrad::run(const float* x, const float* dy, float* dw, float b
       const bool first = blk == blocks_ * g / groups_;
       for (int xi = 0; xi < P; ++xi) {
         transpose(v + xi * vxi, C_, ld, tiles, vt + xi * txi, Cp_);
-        grad_product(O_, Cp_, tiles, m + xi * mxi, ld, vt + xi * txi, Cp_, part + g * part_size + xi * O_ * Cp_, Cp_, first);
+        winograd_grad_product(O_, Cp_, tiles, m + xi * mxi, ld, vt + xi * txi, Cp_, part + g * part_size + xi * O_ * Cp_, Cp_, first);
       }
     }
   });

@@ -118,4 +118,11 @@ class WinogradWeightGrad {
   int64_t bands_per_block_, blocks_, groups_;
 };
 
+// out [O][ldo] (+)= dm [O][n] (rows ldm apart) @ vt [n][Cp] (rows ldt apart), Cp a multiple of 16,
+// overwritten when first: the weight gradient's register tiles, output channels broadcast from
+// dm's rows and input channels in lanes. AVX-512 only (where WinogradWeightGrad::suits or
+// DirectWeightGrad::suits says yes); DirectWeightGrad uses it for 1x1 convolutions.
+void winograd_grad_product(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt,
+                           float* out, int64_t ldo, bool first);
+
 }  // namespace fm::cpu
