@@ -136,9 +136,10 @@ void DirectWeightGrad::accumulate(const float* x, const float* dy, float* part, 
   float* xt = buf.x.data() + (16 - reinterpret_cast<uintptr_t>(buf.x.data()) / 4 % 16) % 16;
   float* gt = buf.g.data() + (16 - reinterpret_cast<uintptr_t>(buf.g.data()) / 4 % 16) % 16;
   to_channels_last(x, C_, H_, W_, Cp_, xt + (pad_ * Wp_ + pad_) * Cp_, Wp_ * Cp_, Cp_);
-  if (k_ == 1 && Cp_ == C_) {
+  if (k_ == 1 && Cp_ == C_ && O_ % 16 == 0) {
     // One tap and whole vectors of channels: part [O, C] (+)= dy [O, P] @ xT [P, C] by the Winograd
-    // weight gradient's tiles, which broadcast dy from its own rows: no transpose of dy.
+    // weight gradient's tiles, which broadcast dy from its own rows: no transpose of dy. (Those
+    // tiles read whole tiles of 8 or 16 rows of dy, hence O a multiple of 16.)
     winograd_grad_product(O_, C_, P, dy, P, xt, C_, part, C_, first);
     return;
   }

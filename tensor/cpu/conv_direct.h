@@ -64,7 +64,7 @@ class DirectConv {
 // loading NV whole vectors (the padding stands in for every out-of-image tap: no masks) and
 // broadcasting MR gradients per pixel. The sums go into a partial [k^2][O][C] per group of
 // samples, a sample at a time in order: the same bits for any thread count. A 1x1 convolution
-// whose C is a multiple of 16 skips dyT: the Winograd weight gradient's tiles broadcast dy from
+// whose C and O are multiples of 16 skips dyT: the Winograd weight gradient's tiles broadcast dy from
 // its own rows (conv_winograd_x86.cpp): dW of C 32 -> O 16 at 28 x 28, B = 64, 0.39-0.40 ms
 // against 0.41-0.44 (Zen 4).
 class DirectWeightGrad {

@@ -120,7 +120,8 @@ class WinogradWeightGrad {
 
 // out [O][ldo] (+)= dm [O][n] (rows ldm apart) @ vt [n][Cp] (rows ldt apart), Cp a multiple of 16,
 // overwritten when first: the weight gradient's register tiles, output channels broadcast from
-// dm's rows and input channels in lanes. AVX-512 only (where WinogradWeightGrad::suits or
+// dm's rows and input channels in lanes. The tiles read dm in whole tiles of 8 or 16 rows: rows
+// past O must be readable (they only feed outputs that are not stored). AVX-512 only (where WinogradWeightGrad::suits or
 // DirectWeightGrad::suits says yes); DirectWeightGrad uses it for 1x1 convolutions.
 void winograd_grad_product(int64_t O, int64_t Cp, int64_t n, const float* dm, int64_t ldm, const float* vt, int64_t ldt,
                            float* out, int64_t ldo, bool first);

@@ -3,14 +3,14 @@
 //
 // One (sample, group) is a contiguous block of n = C/G x H x W floats, handled by one thread:
 // statistics by 16-lane sums (tensor/cpu/lanes.h), then row loops per channel compiled for AVX-512 /
-// AVX2 / baseline. Fusing SiLU saves writing the normalised tensor and reading it back in both
-// directions, and an activation-sized temporary per block.
+// AVX2 / baseline (the SiLU ones by hand for AVX-512: group_norm_x86.cpp). Fusing SiLU saves
+// writing the normalised tensor and reading it back in both directions, and an activation-sized
+// temporary per block.
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
-
-#include <cstring>
 
 #include "tensor/activation.h"
 #include "tensor/cpu/cpu_features.h"
