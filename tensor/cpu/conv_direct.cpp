@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -67,8 +66,7 @@ void DirectConv::force(int mode) { g_forced.store(mode); }
 
 bool DirectConv::available(int64_t O, int64_t P, int64_t taps) {
   const int forced = g_forced.load();
-  if (!cpu_features().avx512f || forced == 0 || std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0)
-    return false;
+  if (forced == 0 || !gemm_detail::avx512_active()) return false;
   return forced == 1 || taps == 1 || O <= kMaxChannels || P <= kMaxPixels;
 }
 

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstring>
 #include <stdexcept>
 
 #include "tensor/cpu/cpu_features.h"
@@ -110,9 +109,7 @@ void for_each_run(int64_t band0, int64_t band1, int64_t TH, const F& f) {
 // Whether the kernels can run here (AVX-512, sgemm not forced to another set, not forced off) for
 // the convolution s (3x3, stride 1, pad 1, output the size of the input).
 bool possible(const Conv2dShape& s) {
-  if (!kHaveX86Kernels || !cpu_features().avx512f || g_forced.load() == 0 ||
-      std::strcmp(gemm_detail::active_kernels().name, "avx512") != 0)
-    return false;
+  if (!kHaveX86Kernels || g_forced.load() == 0 || !gemm_detail::avx512_active()) return false;
   return s.k == 3 && s.stride == 1 && s.pad == 1 && s.Ho == s.H && s.Wo == s.W;
 }
 

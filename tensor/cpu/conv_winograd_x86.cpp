@@ -209,6 +209,8 @@ FM_AVX512 inline void narrow_rows(const float* plane, int64_t first, int64_t H, 
   }
 }
 
+}  // namespace
+
 // V[xi][c][t + l] = (B4^T d B2)[xi] of the tiles (th, tw0 + l), l < 16, of the bands th0 <= th < th1
 // of one sample x [C, H, W], for every channel c, with t = (th - th0) ldb: v points at V[0][0][0] of
 // the first band, rows c ldv apart, positions xi ldxi apart. All 16 lanes are stored (those past
@@ -216,8 +218,8 @@ FM_AVX512 inline void narrow_rows(const float* plane, int64_t first, int64_t H, 
 //
 // Per channel, image rows are read once: band th uses rows 4 th - 1 .. 4 th + 4, and its last two
 // are the next band's first two, so their row transforms d B2 carry over in registers.
-FM_AVX512 void input_wide(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, int64_t tw0,
-                          float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
+FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
+                                     int64_t tw0, float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const int64_t s = 2 * tw0;  // the vectors read columns s .. s + 31, and s - 1 and s + 32
@@ -262,11 +264,11 @@ FM_AVX512 void input_wide(const float* x, int64_t C, int64_t H, int64_t W, int64
 }
 
 // The input transform of narrow images (W <= 16), two bands per vector (see narrow_columns): the
-// bands th0 <= th < th1 of one sample, V laid out as for input_wide with ldb = TW. With an odd
+// bands th0 <= th < th1 of one sample, V laid out as for winograd_input_avx512 with ldb = TW. With an odd
 // count the last vector's second band is junk (rows past the band range, or zeros past the image),
 // stored where the next band range starts, which is written after this one.
-FM_AVX512 void input_narrow(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1, float* v,
-                            int64_t ldv, int64_t ldxi) {
+FM_AVX512 void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
+                                            float* v, int64_t ldv, int64_t ldxi) {
   NarrowColumns nc;
   narrow_columns(W, nc);
   const int64_t TW = (W + 1) / 2, HW = H * W;
@@ -291,9 +293,9 @@ FM_AVX512 void input_narrow(const float* x, int64_t C, int64_t H, int64_t W, int
 // channel o, plus bias[o] + sample_bias[o] + residual[o, ...] (each when not null) and y's old value
 // when accumulate; rows and columns past H, W are not written. m points at M[0][0][first tile],
 // rows o ldm apart, positions xi ldxi apart; y and residual at the sample's [O, H, W].
-FM_AVX512 void output_wide(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
-                           int64_t tw0, int n, const float* bias, const float* sample_bias, const float* residual,
-                           float* y, bool accumulate) {
+FM_AVX512 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+                                      int64_t th, int64_t tw0, int n, const float* bias, const float* sample_bias,
+                                      const float* residual, float* y, bool accumulate) {
   // Interleave the two output columns of each tile: lanes 0..7 of (b = 0, b = 1), then 8..15.
   const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -321,11 +323,11 @@ FM_AVX512 void output_wide(const float* m, int64_t ldm, int64_t ldxi, int64_t O,
 
 // The output transform of narrow images (W <= 16): the tiles of band th in lanes l < TW and, when
 // bands = 2, those of band th + 1 in lanes TW <= l < 2 TW (see narrow_columns); the rest as
-// output_wide. A band's output row is one vector: the two output columns of its tiles interleaved
+// winograd_output_avx512. A band's output row is one vector: the two output columns of its tiles interleaved
 // by a permute.
-FM_AVX512 void output_narrow(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W, int64_t th,
-                             int bands, const float* bias, const float* sample_bias, const float* residual, float* y,
-                             bool accumulate) {
+FM_AVX512 void winograd_output_narrow_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
+                                             int64_t th, int bands, const float* bias, const float* sample_bias,
+                                             const float* residual, float* y, bool accumulate) {
   const int64_t TW = (W + 1) / 2;
   __m512i interleave[2];  // band k: lanes (k TW + l of column 0, k TW + l of column 1), l = 0..7
   for (int k = 0; k < 2; ++k) {
@@ -349,28 +351,6 @@ FM_AVX512 void output_narrow(const float* m, int64_t ldm, int64_t ldxi, int64_t 
                      addv, residual ? residual + off : nullptr, accumulate);
       }
   }
-}
-
-}  // namespace
-
-// The exported transforms (x86_kernels.h).
-FM_AVX512 void winograd_input_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
-                                     int64_t tw0, float* v, int64_t ldb, int64_t ldv, int64_t ldxi) {
-  input_wide(x, C, H, W, th0, th1, tw0, v, ldb, ldv, ldxi);
-}
-FM_AVX512 void winograd_input_narrow_avx512(const float* x, int64_t C, int64_t H, int64_t W, int64_t th0, int64_t th1,
-                                            float* v, int64_t ldv, int64_t ldxi) {
-  input_narrow(x, C, H, W, th0, th1, v, ldv, ldxi);
-}
-FM_AVX512 void winograd_output_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
-                                      int64_t th, int64_t tw0, int n, const float* bias, const float* sample_bias,
-                                      const float* residual, float* y, bool accumulate) {
-  output_wide(m, ldm, ldxi, O, H, W, th, tw0, n, bias, sample_bias, residual, y, accumulate);
-}
-FM_AVX512 void winograd_output_narrow_avx512(const float* m, int64_t ldm, int64_t ldxi, int64_t O, int64_t H, int64_t W,
-                                             int64_t th, int bands, const float* bias, const float* sample_bias,
-                                             const float* residual, float* y, bool accumulate) {
-  output_narrow(m, ldm, ldxi, O, H, W, th, bands, bias, sample_bias, residual, y, accumulate);
 }
 
 // m [O, n] (rows ldm apart) = u [ceil(O / 8)][C][8] @ v [C, n] (rows ldv apart): 8 x 48 tiles, or
@@ -409,13 +389,13 @@ FM_AVX512 void winograd_output_adjoint_avx512(const float* dy, int64_t O, int64_
   for (int64_t o = 0; o < O; ++o, dy += H * W, m += ldm) {
     const bool prefetch = o + kPrefetchPlanes < O;
     for (int64_t th = th0; th < th1; ++th) {
-      __m512 g[4][2];  // g[a][b]: dY of output row 4 th + a, column b of each tile
-      for (int a = 0; a < 4; ++a) {
-        if (4 * th + a >= H) {
+      __m512 g[kRows][2];  // g[a][b]: dY of output row 4 th + a, column b of each tile
+      for (int a = 0; a < kRows; ++a) {
+        if (kRows * th + a >= H) {
           g[a][0] = g[a][1] = _mm512_setzero_ps();
           continue;
         }
-        const float* row = dy + (4 * th + a) * W + s;
+        const float* row = dy + (kRows * th + a) * W + s;
         if (prefetch) {
           _mm_prefetch(reinterpret_cast<const char*>(row + ahead), _MM_HINT_T0);
           _mm_prefetch(reinterpret_cast<const char*>(row + ahead + 31), _MM_HINT_T0);

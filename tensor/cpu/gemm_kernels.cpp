@@ -148,6 +148,8 @@ const KernelSet& active_kernels() {
   return *k;
 }
 
+bool avx512_active() { return std::strcmp(active_kernels().name, "avx512") == 0; }
+
 bool force_kernels(const char* name) {
   if (!name) {
     g_active.store(detect(), std::memory_order_release);

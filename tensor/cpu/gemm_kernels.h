@@ -62,6 +62,10 @@ void pack_generic(bool k_major, const float* src, int64_t ld, int64_t rows, int6
 
 // The set sgemm uses: the best the CPU supports, or FM_GEMM_KERNEL=portable|avx2|avx512.
 const KernelSet& active_kernels();
+// Whether that set is the AVX-512 one (the CPU has it, and neither a test nor FM_GEMM_KERNEL chose
+// another): the switch that every hand-written AVX-512 kernel outside sgemm follows too (the
+// direct and Winograd convolutions, the GroupNorm + SiLU loops), so that forcing a set forces all.
+bool avx512_active();
 // The tile sgemm uses for an M x N product: the one that wastes the least time on padding,
 // i.e. with the smallest padded area ceil(M / MR) MR x ceil(N / NR) NR over its speed.
 const Tile& tile_for(const KernelSet& ks, int64_t M, int64_t N);

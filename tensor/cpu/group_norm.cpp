@@ -7,7 +7,6 @@
 // writing the normalised tensor and reading it back in both directions, and an activation-sized
 // temporary per block.
 #include <cmath>
-#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -78,9 +77,7 @@ inline void store(float& out, float beta, float v) { out = beta == 0.0f ? v : ou
 
 // The SiLU loops by hand with AVX-512 (group_norm_x86.cpp says why), unless the sgemm kernels are
 // forced to another set: the tests' switch for every hand-written path.
-bool avx512_loops() {
-  return kHaveX86Kernels && cpu_features().avx512f && std::strcmp(gemm_detail::active_kernels().name, "avx512") == 0;
-}
+bool avx512_loops() { return kHaveX86Kernels && gemm_detail::avx512_active(); }
 void silu_row(bool avx512, const float* x, float a, float b, float* y, int64_t n) {
   if constexpr (kHaveX86Kernels)
     if (avx512) return x86::affine_silu_avx512(x, a, b, y, n);
